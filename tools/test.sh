@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds everything with warnings as errors and runs the whole test suite.
+#   tools/test.sh                 (build dir: build/)
+# Environment: CXX (compiler), WDS_BUILD_DIR, WDS_CMAKE_ARGS (extra cmake args).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh build
+dir=${WDS_BUILD_DIR:-build}
+# shellcheck disable=SC2086
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWDS_WARNINGS_AS_ERRORS=ON \
+  -DWDS_BUILD_BENCHMARKS=OFF ${WDS_CMAKE_ARGS:-} >/dev/null
+cmake --build "$dir" -j"$(nproc)"
+ctest --test-dir "$dir" --output-on-failure -j"$(nproc)"
