@@ -17,9 +17,11 @@ struct limits {
   // Pillow's DecompressionBomb thresholds: warn above, error above twice that.
   std::uint64_t warn_image_pixels = 89'478'485;
   std::uint64_t max_image_pixels = 2 * 89'478'485ull;
-  // Largest decoded output of one gzip member payload / PNG chunk.
+  // Largest PNG chunk (spng chunk limits).
   std::uint64_t max_png_chunk_size = std::uint64_t{64} << 20;
-  std::uint64_t max_decompressed_size = std::uint64_t{4} << 30;
+  // Total bytes a gzip stream may inflate to; 0 = unlimited. Memory stays bounded
+  // either way (streaming), and member/pax limits still apply inside the tar.
+  std::uint64_t max_decompressed_size = 0;
 };
 
 }  // namespace wds

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Samples: consecutive tar members sharing a key, grouped with exactly the
+// rules of Python webdataset 1.0 (tariterators.base_plus_ext/group_by_keys).
+
+#include <wds/error.hpp>
+#include <wds/limits.hpp>
+#include <wds/tar.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace wds {
+
+// One member of a sample: "cat_01.image.jpg" -> ext "image.jpg".
+struct field {
+  std::string ext;
+  std::vector<std::byte> data;
+  std::string member;              // the tar member name it came from (empty if made in memory)
+  std::uint64_t offset = location::unknown_offset;  // its header's byte offset in the shard
+
+  std::string_view text() const noexcept {
+    return {reinterpret_cast<const char*>(data.data()), data.size()};
+  }
+};
+
+class sample {
+ public:
+  using field_type = field;
+
+  sample() = default;
+  explicit sample(std::string key, std::string url = {}) : key_(std::move(key)), url_(std::move(url)) {}
+
+  // webdataset's __key__ and __url__.
+  const std::string& key() const noexcept { return key_; }
+  const std::string& url() const noexcept { return url_; }
+  void set_key(std::string k) { key_ = std::move(k); }
+  void set_url(std::string u) { url_ = std::move(u); }
+
+  // Fields in tar order.
+  const std::vector<field>& fields() const noexcept { return fields_; }
+  std::vector<field>& fields() noexcept { return fields_; }
+  std::size_t size() const noexcept { return fields_.size(); }
+  bool empty() const noexcept { return fields_.empty(); }
+
+  field* find(std::string_view ext) noexcept {
+    for (auto& f : fields_)
+      if (f.ext == ext) return &f;
+    return nullptr;
+  }
+  const field* find(std::string_view ext) const noexcept { return const_cast<sample*>(this)->find(ext); }
+  bool contains(std::string_view ext) const noexcept { return find(ext) != nullptr; }
+
+  // The field's bytes; a sample_error (id 302) when the sample has no such field.
+  const std::vector<std::byte>& at(std::string_view ext) const {
+    if (const field* f = find(ext)) return f->data;
+    throw sample_error(302, {url_, key_, location::unknown_offset},
+                       "sample has no field \"" + std::string(ext) + "\"");
+  }
+  std::vector<std::byte>& at(std::string_view ext) {
+    return const_cast<std::vector<std::byte>&>(static_cast<const sample&>(*this).at(ext));
+  }
+
+  // Sets (replacing in place) or appends a field.
+  field& set(std::string ext, std::vector<std::byte> data) {
+    if (field* f = find(ext)) {
+      f->data = std::move(data);
+      return *f;
+    }
+    fields_.push_back(field{std::move(ext), std::move(data), {}, location::unknown_offset});
+    return fields_.back();
+  }
+  field& set(std::string ext, std::string_view text) {
+    auto p = reinterpret_cast<const std::byte*>(text.data());
+    return set(std::move(ext), std::vector<std::byte>(p, p + text.size()));
+  }
+  bool erase(std::string_view ext) {
+    for (auto it = fields_.begin(); it != fields_.end(); ++it)
+      if (it->ext == ext) {
+        fields_.erase(it);
+        return true;
+      }
+    return false;
+  }
+  // Renames a field's ext; false when absent.
+  bool rename(std::string_view from, std::string to) {
+    if (field* f = find(from)) {
+      f->ext = std::move(to);
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  std::string key_, url_;
+  std::vector<field> fields_;
+};
+
+// webdataset's base_plus_ext, i.e. re.match(r"^((?:.*/|)[^.]+)[.]([^/]*)$"):
+// the key runs to the first '.' of the basename, the ext is the rest. When the
+// basename starts with '.', the regex backtracks into the parent directory
+// ("p/q/.hid.txt" -> key "p/q/", ext "hid.txt"). Returns false when no match.
+inline bool split_key_ext(std::string_view path, std::string_view& key, std::string_view& ext) noexcept {
+  const std::size_t last_slash = path.rfind('/');
+  // Candidates for the end of the directory part, longest first (greedy .*/),
+  // then the empty alternative. `.` does not match '\n'; `[^.]` and `[^/]` do.
+  std::size_t j = last_slash;
+  for (;;) {
+    const std::size_t base = (j == std::string_view::npos) ? 0 : j + 1;
+    if (j != std::string_view::npos && path.substr(0, j).find('\n') != std::string_view::npos) {
+      // .*/ cannot span a newline: only shorter candidates can work, and they
+      // would too contain it, so only the empty alternative is left.
+      j = std::string_view::npos;
+      continue;
+    }
+    const std::size_t dot = path.find('.', base);
+    if (dot != std::string_view::npos && dot > base &&
+        (last_slash == std::string_view::npos || dot > last_slash)) {
+      key = path.substr(0, dot);
+      ext = path.substr(dot + 1);
+      return true;
+    }
+    if (j == std::string_view::npos) return false;
+    j = (j == 0) ? std::string_view::npos : path.rfind('/', j - 1);
+  }
+}
+
+// webdataset's meta-file test: "__*__" at the top level, or re.match(r"__[^/]*__($|/)").
+inline bool is_meta_name(std::string_view name) noexcept {
+  if (name.size() < 2 || name.compare(0, 2, "__") != 0) return false;
+  const std::size_t slash = name.find('/');
+  if (slash == std::string_view::npos) {
+    if (name.size() >= 2 && name.compare(name.size() - 2, 2, "__") == 0) return true;
+    // `$` also matches before a final newline.
+    return name.size() >= 5 && name.back() == '\n' && name.compare(name.size() - 3, 2, "__") == 0;
+  }
+  return slash >= 4 && name.compare(slash - 2, 2, "__") == 0;
+}
+
+namespace detail {
+// Python's str.lower() for ASCII, Latin-1 and Cyrillic capitals; other code
+// points are left as they are (Greek needs Python's final-sigma context).
+inline std::string lower_ext(std::string_view s) {
+  std::string out(s);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto c = static_cast<unsigned char>(out[i]);
+    if (c >= 'A' && c <= 'Z') {
+      out[i] = static_cast<char>(c + 32);
+    } else if ((c == 0xc3 || c == 0xd0) && i + 1 < out.size() &&
+               (static_cast<unsigned char>(out[i + 1]) & 0xc0) == 0x80) {
+      unsigned cp = ((c & 0x1fu) << 6) | (static_cast<unsigned char>(out[i + 1]) & 0x3fu);
+      unsigned lo = cp;
+      if ((cp >= 0xc0 && cp <= 0xde && cp != 0xd7) || (cp >= 0x410 && cp <= 0x42f)) lo = cp + 0x20;
+      else if (cp >= 0x400 && cp <= 0x40f) lo = cp + 0x50;
+      out[i] = static_cast<char>(0xc0 | (lo >> 6));
+      out[i + 1] = static_cast<char>(0x80 | (lo & 0x3f));
+      ++i;
+    }
+  }
+  return out;
+}
+}  // namespace detail
+
+struct sample_reader_options {
+  bool lowercase_ext = true;        // webdataset's lcase=True
+  bool skip_meta = true;            // drop "__*__" members (webdataset's skip_meta)
+  std::vector<std::string> suffixes;  // when not empty, keep only these exts (webdataset's `suffixes`)
+};
+
+// Groups a tar_reader's members into samples, one at a time:
+//   wds::sample_reader samples(wds::file_source("shard.tar"), "shard.tar");
+//   while (auto s = samples.next()) use(s->key(), s->at("jpg"));
+// or `for (wds::sample& s : samples) ...`.
+template <class Source>
+class sample_reader {
+ public:
+  explicit sample_reader(Source src, std::string url = {}, limits lim = {}, sample_reader_options opts = {})
+      : tar_(std::move(src), std::move(url), lim), opts_(std::move(opts)) {}
+
+  // The next sample in tar order, or nullopt at the end of the shard.
+  std::optional<sample> next() {
+    for (;;) {
+      if (!pending_) fetch();
+      if (!pending_) {
+        if (!current_) return std::nullopt;
+        return take();
+      }
+      if (!current_ || pending_key_ != current_->key()) {
+        std::optional<sample> out;
+        if (current_) out = take();
+        current_.emplace(std::move(pending_key_), tar_.shard_name());
+        add_pending();
+        if (out) return out;
+        continue;
+      }
+      add_pending();
+    }
+  }
+
+  // Hands a finished sample's buffers back for reuse by later members.
+  void recycle(sample&& s) {
+    for (auto& f : s.fields())
+      if (spare_.size() < 64 && f.data.capacity() > 0) spare_.push_back(std::move(f.data));
+    s.fields().clear();
+  }
+
+  tar_reader<Source>& tar() noexcept { return tar_; }
+  const std::string& url() const noexcept { return tar_.shard_name(); }
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = sample;
+    using difference_type = std::ptrdiff_t;
+    using pointer = sample*;
+    using reference = sample&;
+    iterator() = default;
+    explicit iterator(sample_reader* r) : r_(r) { ++*this; }
+    reference operator*() const { return *s_; }
+    pointer operator->() const { return &*s_; }
+    iterator& operator++() {
+      s_ = r_->next();
+      if (!s_) r_ = nullptr;
+      return *this;
+    }
+    bool operator==(const iterator& o) const noexcept { return r_ == o.r_; }
+    bool operator!=(const iterator& o) const noexcept { return r_ != o.r_; }
+
+   private:
+    sample_reader* r_ = nullptr;
+    mutable std::optional<sample> s_;
+  };
+  iterator begin() { return iterator(this); }
+  iterator end() { return iterator(); }
+
+ private:
+  sample take() {
+    sample s = std::move(*current_);
+    current_.reset();
+    return s;
+  }
+
+  // Reads members until one belongs in a sample (or the shard ends).
+  void fetch() {
+    while (const tar_member* m = tar_.next()) {
+      if (opts_.skip_meta && is_meta_name(m->name)) continue;
+      std::string_view key, ext;
+      if (!split_key_ext(m->name, key, ext)) continue;
+      pending_ext_ = opts_.lowercase_ext ? detail::lower_ext(ext) : std::string(ext);
+      // A filtered-out field still starts a new sample: webdataset groups before filtering.
+      pending_skip_ = !opts_.suffixes.empty() &&
+                      std::find(opts_.suffixes.begin(), opts_.suffixes.end(), pending_ext_) == opts_.suffixes.end();
+      pending_key_.assign(key);
+      pending_member_ = m->name;
+      pending_offset_ = m->header_offset;
+      pending_ = true;
+      return;
+    }
+  }
+
+  void add_pending() {
+    pending_ = false;
+    sample& s = *current_;
+    for (const auto& f : s.fields())
+      if (f.ext == pending_ext_)
+        throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
+                           "duplicate ext \"" + pending_ext_ + "\" in sample \"" + s.key() + "\" (first member \"" +
+                               f.member + "\")");
+    if (pending_skip_) return;
+    if (s.size() >= tar_.limits().max_sample_fields)
+      throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
+                        "sample \"" + s.key() + "\" has more than " +
+                            std::to_string(tar_.limits().max_sample_fields) + " fields");
+    std::vector<std::byte> buf;
+    if (!spare_.empty()) {
+      buf = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    tar_.read_payload(buf);
+    s.fields().push_back(field{std::move(pending_ext_), std::move(buf), std::move(pending_member_), pending_offset_});
+  }
+
+  tar_reader<Source> tar_;
+  sample_reader_options opts_;
+  std::optional<sample> current_;
+  bool pending_ = false, pending_skip_ = false;
+  std::string pending_key_, pending_ext_, pending_member_;
+  std::uint64_t pending_offset_ = 0;
+  std::vector<std::vector<std::byte>> spare_;
+};
+
+template <class Source>
+sample_reader(Source, std::string = {}, limits = {}, sample_reader_options = {}) -> sample_reader<Source>;
+
+}  // namespace wds

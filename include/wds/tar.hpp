@@ -1,0 +1,755 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Streaming POSIX tar: tar_reader<Source> never seeks and never holds more than
+// one member; tar_writer<Sink> writes headers byte-for-byte like Python's
+// tarfile in its default (pax) format, which is what webdataset's TarWriter uses.
+
+#include <wds/error.hpp>
+#include <wds/io.hpp>
+#include <wds/limits.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace wds {
+
+inline constexpr std::size_t tar_block_size = 512;
+
+// One archive member as the reader presents it: extension headers (GNU long
+// names, pax records) are already folded in.
+struct tar_member {
+  std::string name;       // raw bytes, as stored (may be invalid UTF-8)
+  std::string linkname;
+  std::uint64_t size = 0;  // payload bytes
+  std::int64_t mtime = 0;
+  std::uint32_t mode = 0;
+  std::uint64_t uid = 0, gid = 0;
+  std::string uname, gname;
+  char type = '0';
+  std::uint64_t header_offset = 0;  // first header block, extension headers included
+  std::uint64_t data_offset = 0;    // first payload byte
+  // pax records other than the ones folded into the fields above.
+  std::vector<std::pair<std::string, std::string>> pax;
+
+  bool is_regular() const noexcept { return type == '0' || type == '\0' || type == '7'; }
+};
+
+namespace detail {
+
+inline bool all_zero(const std::byte* p, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i)
+    if (p[i] != std::byte{0}) return false;
+  return true;
+}
+
+inline std::string field_string(const std::byte* f, std::size_t len) {
+  const char* c = reinterpret_cast<const char*>(f);
+  return std::string(c, strnlen(c, len));
+}
+
+// Parses a tar number field: octal text (leading spaces, terminated by NUL or
+// space) or GNU base-256 (high bit set, 0xff = negative). Returns false when
+// the field is garbage or the value does not fit in int64.
+inline bool parse_tar_number(const std::byte* f, std::size_t len, std::int64_t& out) noexcept {
+  auto b = [&](std::size_t i) { return static_cast<unsigned char>(f[i]); };
+  if (b(0) & 0x80) {
+    const bool negative = b(0) == 0xff;
+    if (!negative && b(0) != 0x80) return false;
+    // Two's complement big-endian; everything above 63 bits must be sign fill.
+    std::uint64_t v = 0;
+    const unsigned fill = negative ? 0xff : 0x00;
+    std::size_t i = 1;
+    for (; i + 8 < len; ++i)
+      if (b(i) != fill) return false;
+    for (; i < len; ++i) v = (v << 8) | b(i);
+    if (len - 1 < 8 && negative) v |= ~std::uint64_t{0} << (8 * (len - 1));
+    auto sv = static_cast<std::int64_t>(v);
+    if (negative != (sv < 0)) return false;
+    out = sv;
+    return true;
+  }
+  std::size_t i = 0;
+  while (i < len && (b(i) == ' ' || b(i) == 0)) {
+    if (b(i) == 0) {  // NUL before any digit: an empty field reads as 0
+      bool rest_empty = true;
+      for (std::size_t j = i; j < len; ++j) rest_empty &= (b(j) == 0 || b(j) == ' ');
+      if (rest_empty) {
+        out = 0;
+        return true;
+      }
+    }
+    ++i;
+  }
+  std::uint64_t v = 0;
+  std::size_t digits = 0;
+  for (; i < len && b(i) >= '0' && b(i) <= '7'; ++i, ++digits) {
+    if (v >> 60) return false;
+    v = (v << 3) | (b(i) - '0');
+  }
+  for (; i < len; ++i)
+    if (b(i) != ' ' && b(i) != 0) return false;
+  if (digits == 0) {
+    out = 0;
+    return true;
+  }
+  if (v > static_cast<std::uint64_t>(INT64_MAX)) return false;
+  out = static_cast<std::int64_t>(v);
+  return true;
+}
+
+inline bool parse_decimal(std::string_view s, std::uint64_t& out) noexcept {
+  if (s.empty() || s.size() > 20) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    std::uint64_t d = static_cast<std::uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  out = v;
+  return true;
+}
+
+// pax time: [-]digits[.fraction]; returns the whole seconds (floor).
+inline bool parse_pax_time(std::string_view s, std::int64_t& out) noexcept {
+  bool neg = !s.empty() && s[0] == '-';
+  if (neg) s.remove_prefix(1);
+  std::string_view whole = s.substr(0, s.find('.'));
+  std::string_view frac = whole.size() < s.size() ? s.substr(whole.size() + 1) : std::string_view{};
+  std::uint64_t w = 0;
+  if (!parse_decimal(whole, w) || w > static_cast<std::uint64_t>(INT64_MAX) - 1) return false;
+  bool frac_nonzero = false;
+  for (char c : frac) {
+    if (c < '0' || c > '9') return false;
+    frac_nonzero |= c != '0';
+  }
+  auto v = static_cast<std::int64_t>(w);
+  out = neg ? -v - (frac_nonzero ? 1 : 0) : v;
+  return true;
+}
+
+}  // namespace detail
+
+// Reads members in archive order. Typical use:
+//   wds::tar_reader reader(wds::file_source("shard.tar"), "shard.tar");
+//   while (const wds::tar_member* m = reader.next()) use(m->name, reader.payload());
+template <class Source>
+class tar_reader {
+ public:
+  static constexpr std::size_t buffer_size = std::size_t{1} << 20;
+
+  explicit tar_reader(Source src, std::string shard_name = {}, limits lim = {})
+      : src_(std::move(src)), shard_(std::move(shard_name)), limits_(lim),
+        buf_(new std::byte[buffer_size]) {
+    if (shard_.empty()) shard_ = name_of(src_);
+  }
+  tar_reader(tar_reader&&) noexcept = default;
+  tar_reader& operator=(tar_reader&&) noexcept = default;
+
+  // Advances to the next regular-file member; nullptr at the end of the archive.
+  // Directories, links, devices and other non-file members are skipped.
+  const tar_member* next() {
+    if (done_) return nullptr;
+    skip_rest();
+    std::string long_name, long_link;
+    bool have_long_name = false, have_long_link = false;
+    std::vector<std::pair<std::string, std::string>> local_pax;
+    bool have_local_pax = false;
+    std::uint64_t first_header = offset_;
+    std::array<std::byte, tar_block_size> h{};
+    for (;;) {
+      const std::uint64_t at = offset_;
+      std::size_t got = read_some(h.data(), h.size());
+      if (got == 0) {  // end of data without an end marker: GNU tar accepts it
+        if (have_long_name || have_long_link || have_local_pax)
+          fail(201, at, "archive ends after an extension header");
+        return finish();
+      }
+      if (got < h.size()) fail(201, at, "truncated header block (" + std::to_string(got) + " of 512 bytes)");
+      if (detail::all_zero(h.data(), h.size())) {
+        if (have_long_name || have_long_link || have_local_pax)
+          fail(201, at, "end-of-archive marker after an extension header");
+        return finish();  // GNU tar stops at the first zero block
+      }
+      verify_checksum(h.data(), at);
+
+      const char type = static_cast<char>(h[156]);
+      std::uint64_t size = number_field(h.data() + 124, 12, at, "size", true);
+      if (type == 'L' || type == 'K' || type == 'x' || type == 'g') {
+        std::string data = read_extension(size, at, type);
+        if (type == 'L') {
+          long_name.assign(data.c_str());  // up to the first NUL, like GNU tar
+          have_long_name = true;
+        } else if (type == 'K') {
+          long_link.assign(data.c_str());
+          have_long_link = true;
+        } else {
+          auto records = parse_pax(data, at);
+          if (type == 'g') {
+            for (auto& r : records) set_record(global_pax_, std::move(r));
+          } else {
+            for (auto& r : records) set_record(local_pax, std::move(r));
+            have_local_pax = true;
+          }
+        }
+        continue;
+      }
+
+      tar_member& m = member_;
+      m = tar_member{};
+      m.type = type;
+      m.header_offset = first_header;
+      m.mode = static_cast<std::uint32_t>(number_field(h.data() + 100, 8, at, "mode", false) & 07777);
+      m.uid = number_field(h.data() + 108, 8, at, "uid", false);
+      m.gid = number_field(h.data() + 116, 8, at, "gid", false);
+      m.mtime = signed_field(h.data() + 136, 12, at, "mtime");
+      m.size = size;
+      const bool posix = std::memcmp(h.data() + 257, "ustar\0" "00", 8) == 0;
+      const bool gnu = std::memcmp(h.data() + 257, "ustar  \0", 8) == 0;
+      m.name = detail::field_string(h.data(), 100);
+      if (posix) {
+        std::string prefix = detail::field_string(h.data() + 345, 155);
+        if (!prefix.empty()) m.name = prefix + "/" + m.name;
+      }
+      m.linkname = detail::field_string(h.data() + 157, 100);
+      if (posix || gnu) {
+        m.uname = detail::field_string(h.data() + 265, 32);
+        m.gname = detail::field_string(h.data() + 297, 32);
+      }
+      if (have_long_name) m.name = std::move(long_name);
+      if (have_long_link) m.linkname = std::move(long_link);
+      bool sparse = type == 'S';
+      for (const auto* records : {&global_pax_, &local_pax})
+        for (const auto& r : *records) sparse |= apply_pax(m, r, at);
+      m.data_offset = offset_;
+      remaining_ = payload_bytes(m);
+      padding_ = (tar_block_size - remaining_ % tar_block_size) % tar_block_size;
+      have_member_ = true;
+      if (sparse) fail(205, at, "sparse members are not supported");
+      // Old v7 archives mark directories with a trailing slash on a regular type.
+      if (m.type == '\0' && !m.name.empty() && m.name.back() == '/') m.type = '5';
+      if (m.is_regular()) return &m;
+      skip_rest();
+      first_header = offset_;
+      long_name.clear();
+      long_link.clear();
+      have_long_name = have_long_link = have_local_pax = false;
+      local_pax.clear();
+    }
+  }
+
+  // The current member's whole payload, in a buffer reused across members.
+  std::vector<std::byte>& payload() {
+    read_payload(payload_);
+    return payload_;
+  }
+
+  // Reads the current member's (remaining) payload into `out`, which is
+  // resized to fit; the size is checked against limits::max_member_size first.
+  void read_payload(std::vector<std::byte>& out) {
+    if (!have_member_) {
+      out.clear();
+      return;
+    }
+    if (remaining_ > limits_.max_member_size)
+      throw limit_error(502, loc(offset_),
+                        "member of " + std::to_string(remaining_) + " bytes exceeds the limit of " +
+                            std::to_string(limits_.max_member_size) + " (stream it with read())");
+    out.resize(static_cast<std::size_t>(remaining_));
+    std::size_t got = read(out.data(), out.size());
+    (void)got;
+  }
+
+  // Streams the current member's payload; returns 0 once it is all read.
+  std::size_t read(std::byte* dst, std::size_t n) {
+    if (!have_member_ || remaining_ == 0) return 0;
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining_));
+    std::size_t got = read_some(dst, want);
+    if (got < want)
+      fail(202, offset_, "truncated payload: " + std::to_string(remaining_ - got) + " bytes missing");
+    remaining_ -= got;
+    return got;
+  }
+
+  // Payload bytes of the current member not yet read.
+  std::uint64_t remaining() const noexcept { return remaining_; }
+  // Bytes of archive consumed so far.
+  std::uint64_t offset() const noexcept { return offset_; }
+  const tar_member* current() const noexcept { return have_member_ ? &member_ : nullptr; }
+  const std::string& shard_name() const noexcept { return shard_; }
+  const wds::limits& limits() const noexcept { return limits_; }
+  Source& source() noexcept { return src_; }
+
+ private:
+  [[noreturn]] void fail(int id, std::uint64_t at, const std::string& why) const {
+    throw tar_error(id, loc(at), why);
+  }
+  location loc(std::uint64_t at) const {
+    return {shard_, have_member_ ? member_.name : std::string{}, at};
+  }
+
+  const tar_member* finish() {
+    done_ = true;
+    have_member_ = false;
+    remaining_ = padding_ = 0;
+    // A compressed source checks its trailer (CRC, length) here.
+    verify_end(src_);
+    return nullptr;
+  }
+
+  // Copies from the buffer, refilling it; large reads bypass it.
+  std::size_t read_some(std::byte* dst, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n) {
+      if (pos_ == len_) {
+        if (n - done >= buffer_size / 2) {  // big payload: read straight into place
+          std::size_t k = src_.read(dst + done, n - done);
+          if (k == 0) break;
+          done += k;
+          offset_ += k;
+          continue;
+        }
+        pos_ = 0;
+        len_ = src_.read(buf_.get(), buffer_size);
+        if (len_ == 0) break;
+      }
+      std::size_t k = std::min(n - done, len_ - pos_);
+      std::memcpy(dst + done, buf_.get() + pos_, k);
+      pos_ += k;
+      done += k;
+      offset_ += k;
+    }
+    return done;
+  }
+
+  void discard(std::uint64_t n) {
+    while (n > 0) {
+      if (pos_ == len_) {
+        pos_ = 0;
+        len_ = src_.read(buf_.get(), buffer_size);
+        if (len_ == 0) fail(202, offset_, "truncated payload: " + std::to_string(n) + " bytes missing");
+      }
+      std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n, len_ - pos_));
+      pos_ += k;
+      offset_ += k;
+      n -= k;
+    }
+  }
+
+  void skip_rest() {
+    if (!have_member_) return;
+    discard(remaining_);
+    remaining_ = 0;
+    const std::uint64_t at = offset_;
+    std::size_t pad = padding_;
+    padding_ = 0;
+    std::array<std::byte, tar_block_size> scratch{};
+    if (pad && read_some(scratch.data(), pad) < pad)
+      fail(202, at, "truncated payload padding");
+    have_member_ = false;
+  }
+
+  void verify_checksum(const std::byte* h, std::uint64_t at) const {
+    std::int64_t stored = 0;
+    if (!detail::parse_tar_number(h + 148, 8, stored))
+      fail(204, at, "bad number in checksum field");
+    std::int64_t unsigned_sum = 0, signed_sum = 0;
+    for (std::size_t i = 0; i < tar_block_size; ++i) {
+      const bool in_field = i >= 148 && i < 156;
+      unsigned char u = in_field ? ' ' : static_cast<unsigned char>(h[i]);
+      unsigned_sum += u;
+      signed_sum += static_cast<signed char>(u);
+    }
+    if (stored != unsigned_sum && stored != signed_sum)
+      fail(203, at, "bad header checksum (stored " + std::to_string(stored) + ", computed " +
+                        std::to_string(unsigned_sum) + ")");
+  }
+
+  std::uint64_t number_field(const std::byte* f, std::size_t len, std::uint64_t at, const char* what,
+                             bool is_size) const {
+    std::int64_t v = 0;
+    if (!detail::parse_tar_number(f, len, v)) fail(204, at, std::string("bad number in ") + what + " field");
+    if (v < 0) fail(204, at, std::string("negative ") + what + (is_size ? "" : " field"));
+    return static_cast<std::uint64_t>(v);
+  }
+  std::int64_t signed_field(const std::byte* f, std::size_t len, std::uint64_t at, const char* what) const {
+    std::int64_t v = 0;
+    if (!detail::parse_tar_number(f, len, v)) fail(204, at, std::string("bad number in ") + what + " field");
+    return v;
+  }
+
+  std::string read_extension(std::uint64_t size, std::uint64_t at, char type) {
+    if (size > limits_.max_pax_size)
+      throw limit_error(501, {shard_, {}, at},
+                        std::string(type == 'L' || type == 'K' ? "GNU long name" : "pax header") + " of " +
+                            std::to_string(size) + " bytes exceeds the limit of " +
+                            std::to_string(limits_.max_pax_size));
+    std::string data(static_cast<std::size_t>(size), '\0');
+    if (read_some(reinterpret_cast<std::byte*>(data.data()), data.size()) < data.size())
+      fail(202, offset_, "truncated extension header payload");
+    std::size_t pad = (tar_block_size - size % tar_block_size) % tar_block_size;
+    std::array<std::byte, tar_block_size> scratch{};
+    if (read_some(scratch.data(), pad) < pad) fail(202, offset_, "truncated extension header padding");
+    return data;
+  }
+
+  // "LEN KEY=VALUE\n" records; LEN counts the whole record.
+  std::vector<std::pair<std::string, std::string>> parse_pax(const std::string& d, std::uint64_t at) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::size_t pos = 0;
+    while (pos < d.size() && d[pos] != '\0') {
+      std::size_t sp = d.find(' ', pos);
+      std::uint64_t len = 0;
+      if (sp == std::string::npos || !detail::parse_decimal(std::string_view(d).substr(pos, sp - pos), len) ||
+          len > d.size() - pos || len < sp - pos + 3 || d[pos + len - 1] != '\n')
+        fail(206, at, "bad pax record at byte " + std::to_string(pos) + " of the extended header");
+      std::string_view rec(d.data() + sp + 1, pos + len - 1 - (sp + 1));
+      std::size_t eq = rec.find('=');
+      if (eq == std::string_view::npos || eq == 0)
+        fail(206, at, "bad pax record at byte " + std::to_string(pos) + " of the extended header (no key)");
+      out.emplace_back(std::string(rec.substr(0, eq)), std::string(rec.substr(eq + 1)));
+      pos += len;
+    }
+    return out;
+  }
+
+  static void set_record(std::vector<std::pair<std::string, std::string>>& v,
+                         std::pair<std::string, std::string> r) {
+    for (auto& e : v)
+      if (e.first == r.first) {
+        e.second = std::move(r.second);
+        return;
+      }
+    v.push_back(std::move(r));
+  }
+
+  // Folds one pax record into the member; returns true for GNU sparse markers.
+  bool apply_pax(tar_member& m, const std::pair<std::string, std::string>& r, std::uint64_t at) const {
+    const std::string& k = r.first;
+    const std::string& v = r.second;
+    std::uint64_t n = 0;
+    if (k == "path") {
+      m.name = v;
+    } else if (k == "linkpath") {
+      m.linkname = v;
+    } else if (k == "size") {
+      if (!detail::parse_decimal(v, n)) fail(206, at, "bad pax size \"" + v.substr(0, 40) + "\"");
+      m.size = n;
+    } else if (k == "mtime") {
+      std::int64_t t = 0;
+      if (!detail::parse_pax_time(v, t)) fail(206, at, "bad pax mtime \"" + v.substr(0, 40) + "\"");
+      m.mtime = t;
+    } else if (k == "uid" || k == "gid") {
+      if (!detail::parse_decimal(v, n)) fail(206, at, "bad pax " + k);
+      (k == "uid" ? m.uid : m.gid) = n;
+    } else if (k == "uname") {
+      m.uname = v;
+    } else if (k == "gname") {
+      m.gname = v;
+    } else if (k.compare(0, 11, "GNU.sparse.") == 0) {
+      return true;
+    } else if (k != "hdrcharset" && k != "atime" && k != "ctime" && k != "comment" && k != "charset") {
+      m.pax.push_back(r);
+    }
+    return false;
+  }
+
+  // Python's tarfile skips a payload only for regular and unknown types; links,
+  // devices, fifos and directories carry none whatever their size field says.
+  static std::uint64_t payload_bytes(const tar_member& m) noexcept {
+    switch (m.type) {
+      case '1': case '2': case '3': case '4': case '5': case '6': return 0;
+      default: return m.size;
+    }
+  }
+
+  Source src_;
+  std::string shard_;
+  wds::limits limits_;
+  std::unique_ptr<std::byte[]> buf_;
+  std::size_t pos_ = 0, len_ = 0;
+  std::uint64_t offset_ = 0;
+  tar_member member_;
+  bool have_member_ = false, done_ = false;
+  std::uint64_t remaining_ = 0;
+  std::size_t padding_ = 0;
+  std::vector<std::pair<std::string, std::string>> global_pax_;
+  std::vector<std::byte> payload_;
+};
+
+template <class Source>
+tar_reader(Source, std::string = {}, limits = {}) -> tar_reader<Source>;
+
+// ---- writer -----------------------------------------------------------------
+
+struct tar_writer_options {
+  // Defaults are webdataset TarWriter's, with a fixed mtime for reproducible output.
+  std::int64_t mtime = 0;
+  std::uint32_t mode = 0444;
+  std::uint64_t uid = 0, gid = 0;
+  std::string uname = "bigdata", gname = "bigdata";
+  // The archive is zero-padded to a multiple of this (Python tarfile: 20 blocks).
+  std::size_t record_size = 20 * tar_block_size;
+};
+
+namespace detail {
+
+// Python's itn() for ustar: zero-padded octal in digits-1 characters plus NUL.
+inline void put_octal(std::byte* f, std::size_t len, std::uint64_t v) noexcept {
+  f[len - 1] = std::byte{0};
+  for (std::size_t i = len - 1; i-- > 0;) {
+    f[i] = static_cast<std::byte>('0' + (v & 7));
+    v >>= 3;
+  }
+}
+
+inline void put_string(std::byte* f, std::size_t len, std::string_view s) noexcept {
+  std::memcpy(f, s.data(), std::min(len, s.size()));
+}
+
+inline bool is_ascii(std::string_view s) noexcept {
+  for (unsigned char c : s)
+    if (c >= 0x80) return false;
+  return true;
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when invalid.
+inline std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  auto u = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = u(i);
+  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((u(i + k) & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (u(i + k) & 0x3f);
+  }
+  static constexpr std::uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+inline bool is_utf8(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = utf8_sequence(s, i);
+    if (!n) return false;
+    i += n;
+  }
+  return true;
+}
+
+// What Python's str.encode("ascii", "replace") makes of a name decoded with
+// surrogateescape: one '?' per non-ASCII code point or undecodable byte.
+inline std::string ascii_replace(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = utf8_sequence(s, i);
+    if (n == 1) out += s[i];
+    else out += '?';
+    i += n ? n : 1;
+  }
+  return out;
+}
+
+inline std::string pax_record(std::string_view key, std::string_view value) {
+  const std::size_t l = key.size() + value.size() + 3;
+  std::size_t p = 0;
+  for (;;) {  // the length field counts its own digits
+    std::size_t n = l + std::to_string(p).size();
+    if (n == p) break;
+    p = n;
+  }
+  std::string r = std::to_string(p);
+  r.append(" ").append(key).append("=").append(value).append("\n");
+  return r;
+}
+
+}  // namespace detail
+
+// Writes members. Headers are Python tarfile's pax-format bytes: plain ustar
+// while everything fits, a "././@PaxHeader" record when a name is long or
+// non-ASCII or a number overflows (sizes >= 8 GiB). finish() writes the two
+// end blocks and the record padding, then closes the sink; a writer destroyed
+// without finish() leaves the sink unclosed (file_sink then discards it).
+template <class Sink>
+class tar_writer {
+ public:
+  explicit tar_writer(Sink sink, tar_writer_options opts = {})
+      : sink_(std::move(sink)), opts_(std::move(opts)) {}
+
+  // Writes a whole member from memory.
+  void write(std::string_view name, const void* data, std::size_t size) {
+    begin(name, size);
+    write_data(data, size);
+    end();
+  }
+  template <class C, class = decltype(std::declval<const C&>().data()),
+            class = decltype(std::declval<const C&>().size())>
+  void write(std::string_view name, const C& bytes) {
+    static_assert(sizeof(*bytes.data()) == 1, "write() takes a byte container");
+    write(name, bytes.data(), bytes.size());
+  }
+
+  // Streams a member whose size is known up front.
+  void begin(std::string_view name, std::uint64_t size) {
+    if (in_member_) throw_usage("begin() while a member is open");
+    if (finished_) throw_usage("begin() after finish()");
+    if (name.empty()) throw_usage("empty member name");
+    if (name.find('\0') != std::string_view::npos) throw_usage("member name contains a NUL byte");
+    write_header(name, size);
+    in_member_ = true;
+    member_size_ = size;
+    member_written_ = 0;
+    member_name_.assign(name);
+  }
+  void write_data(const void* data, std::size_t n) {
+    if (!in_member_) throw_usage("write_data() without begin()");
+    if (n > member_size_ - member_written_)
+      throw_usage("more payload than the size given to begin()");
+    put(static_cast<const std::byte*>(data), n);
+    member_written_ += n;
+  }
+  void end() {
+    if (!in_member_) throw_usage("end() without begin()");
+    if (member_written_ != member_size_)
+      throw_usage("payload has " + std::to_string(member_written_) + " of " + std::to_string(member_size_) +
+                  " bytes");
+    pad_block();
+    in_member_ = false;
+  }
+
+  // webdataset's TarWriter.write(): members KEY.EXT in sorted ext order;
+  // fields whose ext starts with '_' (meta such as __key__) are not written.
+  template <class Sample>
+  std::uint64_t write_sample(const Sample& s) {
+    std::vector<const typename Sample::field_type*> order;
+    for (const auto& f : s.fields())
+      if (!f.ext.empty() && f.ext[0] != '_') order.push_back(&f);
+    std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->ext < b->ext; });
+    std::uint64_t total = 0;
+    for (const auto* f : order) {
+      write(std::string(s.key()) + "." + f->ext, f->data);
+      total += f->data.size();
+    }
+    return total;
+  }
+
+  // Ends the archive and closes the sink. Idempotent.
+  void finish() {
+    if (finished_) return;
+    if (in_member_) throw_usage("finish() inside an unfinished member");
+    static const std::array<std::byte, 2 * tar_block_size> zeros{};
+    put(zeros.data(), zeros.size());
+    if (opts_.record_size > 0 && written_ % opts_.record_size) {
+      std::uint64_t pad = opts_.record_size - written_ % opts_.record_size;
+      while (pad > 0) {
+        std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(pad, zeros.size()));
+        put(zeros.data(), k);
+        pad -= k;
+      }
+    }
+    finished_ = true;
+    sink_.close();
+  }
+
+  Sink& sink() noexcept { return sink_; }
+  std::uint64_t bytes_written() const noexcept { return written_; }
+  const tar_writer_options& options() const noexcept { return opts_; }
+
+ private:
+  [[noreturn]] void throw_usage(const std::string& why) const {
+    throw tar_error(210, {name_of(sink_), member_name_, written_}, why);
+  }
+
+  void put(const std::byte* p, std::size_t n) {
+    sink_.write(p, n);
+    written_ += n;
+  }
+  void pad_block() {
+    static const std::array<std::byte, tar_block_size> zeros{};
+    if (std::size_t r = static_cast<std::size_t>(written_ % tar_block_size)) put(zeros.data(), tar_block_size - r);
+  }
+
+  static std::array<std::byte, tar_block_size> ustar_header(std::string_view name, std::uint32_t mode,
+                                                            std::uint64_t uid, std::uint64_t gid,
+                                                            std::uint64_t size, std::uint64_t mtime, char type,
+                                                            std::string_view uname, std::string_view gname) {
+    std::array<std::byte, tar_block_size> h{};
+    std::byte* b = h.data();
+    detail::put_string(b, 100, name);
+    detail::put_octal(b + 100, 8, mode & 07777);
+    detail::put_octal(b + 108, 8, uid);
+    detail::put_octal(b + 116, 8, gid);
+    detail::put_octal(b + 124, 12, size);
+    detail::put_octal(b + 136, 12, mtime);
+    std::memset(b + 148, ' ', 8);
+    b[156] = static_cast<std::byte>(type);
+    std::memcpy(b + 257, "ustar\0" "00", 8);
+    detail::put_string(b + 265, 32, uname);
+    detail::put_string(b + 297, 32, gname);
+    // devmajor/devminor stay NUL for non-device members, as Python's tarfile writes them.
+    unsigned sum = 0;
+    for (std::byte x : h) sum += static_cast<unsigned char>(x);
+    char chk[8];
+    std::snprintf(chk, sizeof chk, "%06o", sum & 0777777u);
+    std::memcpy(b + 148, chk, 7);  // six digits and a NUL; the 8th byte stays a space
+    return h;
+  }
+
+  void write_header(std::string_view name, std::uint64_t size) {
+    std::vector<std::pair<std::string, std::string>> pax;  // Python's insertion order
+    auto text_field = [&](std::string_view v, std::size_t len, const char* key) {
+      if (!detail::is_ascii(v) || v.size() > len) pax.emplace_back(key, std::string(v));
+    };
+    text_field(name, 100, "path");
+    text_field(opts_.uname, 32, "uname");
+    text_field(opts_.gname, 32, "gname");
+    std::uint64_t uid = opts_.uid, gid = opts_.gid, hsize = size, mtime = 0;
+    const std::uint64_t max7 = std::uint64_t{1} << 21, max11 = std::uint64_t{1} << 33;
+    if (uid >= max7) pax.emplace_back("uid", std::to_string(std::exchange(uid, 0)));
+    if (gid >= max7) pax.emplace_back("gid", std::to_string(std::exchange(gid, 0)));
+    if (hsize >= max11) pax.emplace_back("size", std::to_string(std::exchange(hsize, 0)));
+    if (opts_.mtime < 0 || static_cast<std::uint64_t>(opts_.mtime) >= max11)
+      pax.emplace_back("mtime", std::to_string(opts_.mtime));
+    else
+      mtime = static_cast<std::uint64_t>(opts_.mtime);
+
+    if (!pax.empty()) {
+      std::string records;
+      bool binary = false;
+      for (auto& r : pax) binary |= !detail::is_utf8(r.second);
+      if (binary) records += detail::pax_record("hdrcharset", "BINARY");
+      for (auto& r : pax) records += detail::pax_record(r.first, r.second);
+      auto ph = ustar_header("././@PaxHeader", 0, 0, 0, records.size(), 0, 'x', "", "");
+      put(ph.data(), ph.size());
+      put(reinterpret_cast<const std::byte*>(records.data()), records.size());
+      pad_block();
+    }
+    auto h = ustar_header(detail::is_ascii(name) ? std::string(name) : detail::ascii_replace(name),
+                          opts_.mode, uid, gid, hsize, mtime, '0',
+                          detail::is_ascii(opts_.uname) ? opts_.uname : detail::ascii_replace(opts_.uname),
+                          detail::is_ascii(opts_.gname) ? opts_.gname : detail::ascii_replace(opts_.gname));
+    put(h.data(), h.size());
+  }
+
+  Sink sink_;
+  tar_writer_options opts_;
+  std::uint64_t written_ = 0;
+  bool in_member_ = false, finished_ = false;
+  std::uint64_t member_size_ = 0, member_written_ = 0;
+  std::string member_name_;
+};
+
+template <class Sink>
+tar_writer(Sink, tar_writer_options = {}) -> tar_writer<Sink>;
+
+}  // namespace wds
