@@ -1,0 +1,190 @@
+// Grouping members into samples with webdataset's rules (golden cases from
+// tests/golden/gen_tar.py, which runs webdataset's own regular expressions).
+#include "catch.hpp"
+#include "support.hpp"
+
+#include <wds/sample.hpp>
+
+#include <fstream>
+#include <sstream>
+
+using wds_test::bytes;
+using wds_test::from_hex;
+using wds_test::text;
+
+namespace {
+
+std::vector<std::byte> archive_of(const std::vector<std::string>& names) {
+  wds::tar_writer w(wds::memory_sink{});
+  for (const auto& n : names) w.write(n, bytes("payload of " + n));
+  w.finish();
+  return w.sink().take();
+}
+
+struct golden_case {
+  std::string name;
+  std::vector<std::string> members;
+  std::vector<std::pair<std::string, std::vector<std::string>>> samples;
+  bool duplicate_error = false;
+};
+
+std::vector<golden_case> load_cases() {
+  std::ifstream in(wds_test::data_path("tar/grouping.txt"));
+  std::vector<golden_case> cases;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string tag;
+    ls >> tag;
+    if (tag == "case") {
+      cases.emplace_back();
+      ls >> cases.back().name;
+    } else if (tag == "in") {
+      std::string h;
+      ls >> h;
+      cases.back().members.push_back(from_hex(h));
+    } else if (tag == "sample") {
+      std::string key, ext;
+      ls >> key;
+      std::vector<std::string> exts;
+      while (ls >> ext) exts.push_back(from_hex(ext));
+      cases.back().samples.emplace_back(from_hex(key), exts);
+    } else if (tag == "error") {
+      cases.back().duplicate_error = true;
+    }
+  }
+  return cases;
+}
+
+}  // namespace
+
+TEST_CASE("grouping matches webdataset on the golden cases", "[sample][golden]") {
+  auto cases = load_cases();
+  REQUIRE(cases.size() >= 12);
+  for (const auto& c : cases) {
+    INFO("case " << c.name);
+    auto archive = archive_of(c.members);
+    wds::sample_reader reader{wds::memory_source(archive), "shard.tar"};
+    if (c.duplicate_error) {
+      try {
+        while (reader.next()) {
+        }
+        FAIL("expected a duplicate-ext error");
+      } catch (const wds::sample_error& e) {
+        CHECK(e.id() == 301);
+        CHECK(std::string(e.what()).find("duplicate ext") != std::string::npos);
+        CHECK(e.shard() == "shard.tar");
+      }
+      continue;
+    }
+    std::vector<std::pair<std::string, std::vector<std::string>>> got;
+    while (auto s = reader.next()) {
+      std::vector<std::string> exts;
+      for (const auto& f : s->fields()) {
+        exts.push_back(f.ext);
+        CHECK(text(f.data) == "payload of " + f.member);
+      }
+      CHECK(s->url() == "shard.tar");
+      got.emplace_back(s->key(), exts);
+    }
+    CHECK(got == c.samples);
+  }
+}
+
+TEST_CASE("split_key_ext follows webdataset's regex", "[sample]") {
+  struct row {
+    const char* path;
+    const char* key;
+    const char* ext;
+  };
+  for (const row& r : {row{"a.jpg", "a", "jpg"}, row{"dir/a.b.c", "dir/a", "b.c"}, row{"x.y/z.w", "x.y/z", "w"},
+                       row{"p/q/.hid.txt", "p/q/", "hid.txt"}, row{"q/.a.b", "q/", "a.b"}, row{"a.", "a", ""}}) {
+    std::string_view k, e;
+    INFO(r.path);
+    REQUIRE(wds::split_key_ext(r.path, k, e));
+    CHECK(k == r.key);
+    CHECK(e == r.ext);
+  }
+  std::string_view k, e;
+  CHECK_FALSE(wds::split_key_ext("README", k, e));
+  CHECK_FALSE(wds::split_key_ext(".hidden", k, e));
+  CHECK_FALSE(wds::split_key_ext("x.y/.z.jpg", k, e));
+  CHECK_FALSE(wds::split_key_ext("a/b.c/", k, e));
+}
+
+TEST_CASE("grouping options and sample API", "[sample]") {
+  auto archive = archive_of({"s1.JPG", "s1.cls", "s1.txt", "s2.JPG"});
+  SECTION("lower-casing can be switched off") {
+    wds::sample_reader_options opts;
+    opts.lowercase_ext = false;
+    wds::sample_reader reader{wds::memory_source(archive), "x.tar", wds::limits{}, opts};
+    auto s = reader.next();
+    REQUIRE(s);
+    CHECK(s->fields()[0].ext == "JPG");
+  }
+  SECTION("suffix filter keeps only the named exts") {
+    wds::sample_reader_options opts;
+    opts.suffixes = {"jpg", "cls"};
+    wds::sample_reader reader{wds::memory_source(archive), "x.tar", wds::limits{}, opts};
+    auto s = reader.next();
+    REQUIRE(s);
+    CHECK(s->size() == 2);
+    CHECK_FALSE(s->contains("txt"));
+  }
+  SECTION("range-for and the field accessors") {
+    wds::sample_reader reader{wds::memory_source(archive)};
+    int n = 0;
+    for (wds::sample& s : reader) {
+      ++n;
+      CHECK(s.contains("jpg"));
+      CHECK(text(s.at("jpg")) == "payload of " + s.key() + ".JPG");
+      CHECK_THROWS_AS(s.at("png"), wds::sample_error);
+      s.set("png", std::string_view("new"));
+      CHECK(text(s.at("png")) == "new");
+      CHECK(s.rename("png", "webp"));
+      CHECK(s.erase("webp"));
+    }
+    CHECK(n == 2);
+  }
+  SECTION("too many fields is a limit error") {
+    wds::limits lim;
+    lim.max_sample_fields = 2;
+    wds::sample_reader reader{wds::memory_source(archive), "x.tar", lim};
+    try {
+      reader.next();
+      FAIL("expected a limit error");
+    } catch (const wds::limit_error& e) {
+      CHECK(e.id() == 503);
+      CHECK(e.member() == "s1.txt");
+    }
+  }
+}
+
+TEST_CASE("write_sample writes like webdataset's TarWriter", "[sample]") {
+  wds::sample s("cat_01");
+  s.set("image.jpg", std::string_view("J"));
+  s.set("trimap.png", std::string_view("P"));
+  s.set("cls", std::string_view("1"));
+  s.set("json", std::string_view("{}"));
+  s.set("__hidden__", std::string_view("meta"));
+  wds::tar_writer w(wds::memory_sink{});
+  CHECK(w.write_sample(s) == 5);
+  w.finish();
+  auto archive = w.sink().take();
+  wds::tar_reader r{wds::memory_source(archive)};
+  std::vector<std::string> names;
+  while (const wds::tar_member* m = r.next()) names.push_back(m->name);
+  CHECK(names == std::vector<std::string>{"cat_01.cls", "cat_01.image.jpg", "cat_01.json", "cat_01.trimap.png"});
+}
+
+TEST_CASE("sample buffers can be recycled", "[sample]") {
+  auto archive = archive_of({"a.x", "b.x", "c.x"});
+  wds::sample_reader reader{wds::memory_source(archive)};
+  std::vector<std::string> keys;
+  while (auto s = reader.next()) {
+    keys.push_back(s->key());
+    CHECK(text(s->at("x")) == "payload of " + s->key() + ".x");
+    reader.recycle(std::move(*s));
+  }
+  CHECK(keys == std::vector<std::string>{"a", "b", "c"});
+}
