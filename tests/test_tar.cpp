@@ -28,7 +28,7 @@ using member_list = std::vector<std::pair<std::string, std::vector<std::byte>>>;
 member_list read_all(const std::vector<std::byte>& archive, wds::limits lim = {}) {
   wds::tar_reader reader(wds::memory_source(archive), "test.tar", lim);
   member_list out;
-  while (const wds::tar_member* m = reader.next()) out.emplace_back(m->name, reader.payload());
+  while (const wds::tar_member* m = reader.next()) out.emplace_back(m->name, reader.payload().to_vector());
   return out;
 }
 
@@ -186,7 +186,7 @@ TEST_CASE("tar reader: streaming a payload in chunks", "[tar]") {
   const wds::tar_member* m = r.next();
   REQUIRE(m);
   CHECK(m->name == "after.txt");
-  CHECK(text(r.payload()) == "tail");
+  CHECK(r.payload().text() == "tail");
   SECTION("an unread payload is skipped by next()") {
     wds::tar_reader r2{wds::memory_source(a)};
     REQUIRE(r2.next());
@@ -367,7 +367,7 @@ TEST_CASE("tar reader: pax records", "[tar][pax]") {
     REQUIRE(m);
     CHECK(m->name == "long/pax/name.txt");
     CHECK(m->mtime == 1234);
-    CHECK(text(r.payload()) == "data");
+    CHECK(r.payload().text() == "data");
   }
   SECTION("a record with a wrong length") {
     auto a = pax_archive("30 path=short\n");

@@ -20,6 +20,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -54,6 +55,31 @@ inline void write_fd(int fd, const std::byte* src, std::size_t n, const std::str
   }
 }
 }  // namespace detail
+
+// Read-only contiguous bytes owned by someone else (e.g. a tar_reader's buffer,
+// valid until the reader moves on).
+class byte_view {
+ public:
+  byte_view() = default;
+  byte_view(const std::byte* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  template <class C, class = decltype(std::declval<const C&>().data()),
+            class = std::enable_if_t<sizeof(*std::declval<const C&>().data()) == 1>>
+  byte_view(const C& c) noexcept  // NOLINT(google-explicit-constructor)
+      : data_(reinterpret_cast<const std::byte*>(c.data())), size_(c.size()) {}
+
+  const std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  const std::byte* begin() const noexcept { return data_; }
+  const std::byte* end() const noexcept { return data_ + size_; }
+  std::byte operator[](std::size_t i) const noexcept { return data_[i]; }
+  std::string_view text() const noexcept { return {reinterpret_cast<const char*>(data_), size_}; }
+  std::vector<std::byte> to_vector() const { return {data_, data_ + size_}; }
+
+ private:
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 
 // ---- sources ----------------------------------------------------------------
 

@@ -280,8 +280,15 @@ class sample_reader {
                         "sample \"" + s.key() + "\" has more than " +
                             std::to_string(tar_.limits().max_sample_fields) + " fields");
     std::vector<std::byte> buf;
-    if (!spare_.empty()) {
-      buf = std::move(spare_.back());
+    if (!spare_.empty()) {  // best fit, so recycled buffers rarely reallocate
+      const std::uint64_t need = tar_.remaining();
+      std::size_t best = 0;
+      for (std::size_t i = 1; i < spare_.size(); ++i) {
+        const std::size_t c = spare_[i].capacity(), b = spare_[best].capacity();
+        if (b < need ? c > b : (c >= need && c < b)) best = i;
+      }
+      buf = std::move(spare_[best]);
+      spare_[best] = std::move(spare_.back());
       spare_.pop_back();
     }
     tar_.read_payload(buf);

@@ -146,6 +146,8 @@ template <class Source>
 class tar_reader {
  public:
   static constexpr std::size_t buffer_size = std::size_t{1} << 20;
+  // Payload reads at least this large bypass the buffer (saves a copy).
+  static constexpr std::size_t direct_read_min = std::size_t{64} << 10;
 
   explicit tar_reader(Source src, std::string shard_name = {}, limits lim = {})
       : src_(std::move(src)), shard_(std::move(shard_name)), limits_(lim),
@@ -247,26 +249,48 @@ class tar_reader {
     }
   }
 
-  // The current member's whole payload, in a buffer reused across members.
-  std::vector<std::byte>& payload() {
-    read_payload(payload_);
-    return payload_;
+  // The current member's (remaining) payload, valid until the next call on this
+  // reader. Zero-copy when the member lies inside the read buffer; otherwise
+  // copied into a scratch buffer reused across members.
+  byte_view payload() {
+    if (!have_member_) return {};
+    check_member_limit();
+    const std::size_t n = static_cast<std::size_t>(remaining_);
+    if (n <= len_ - pos_) {
+      const std::byte* p = buf_.get() + pos_;
+      pos_ += n;
+      offset_ += n;
+      remaining_ = 0;
+      return {p, n};
+    }
+    if (scratch_cap_ < n) {
+      scratch_.reset(new std::byte[n]);  // uninitialised: read() overwrites it
+      scratch_cap_ = n;
+    }
+    read(scratch_.get(), n);
+    return {scratch_.get(), n};
   }
 
   // Reads the current member's (remaining) payload into `out`, which is
-  // resized to fit; the size is checked against limits::max_member_size first.
+  // resized to fit (its capacity is reused); the size is checked against
+  // limits::max_member_size first.
   void read_payload(std::vector<std::byte>& out) {
     if (!have_member_) {
       out.clear();
       return;
     }
-    if (remaining_ > limits_.max_member_size)
-      throw limit_error(502, loc(offset_),
-                        "member of " + std::to_string(remaining_) + " bytes exceeds the limit of " +
-                            std::to_string(limits_.max_member_size) + " (stream it with read())");
-    out.resize(static_cast<std::size_t>(remaining_));
-    std::size_t got = read(out.data(), out.size());
-    (void)got;
+    check_member_limit();
+    const std::size_t n = static_cast<std::size_t>(remaining_);
+    // assign() copies without zero-filling first; only the unbuffered rest is.
+    const std::size_t buffered = std::min(n, len_ - pos_);
+    out.assign(buf_.get() + pos_, buf_.get() + pos_ + buffered);
+    pos_ += buffered;
+    offset_ += buffered;
+    remaining_ -= buffered;
+    if (buffered < n) {
+      out.resize(n);
+      read(out.data() + buffered, n - buffered);
+    }
   }
 
   // Streams the current member's payload; returns 0 once it is all read.
@@ -290,6 +314,13 @@ class tar_reader {
   Source& source() noexcept { return src_; }
 
  private:
+  void check_member_limit() const {
+    if (remaining_ > limits_.max_member_size)
+      throw limit_error(502, loc(offset_),
+                        "member of " + std::to_string(remaining_) + " bytes exceeds the limit of " +
+                            std::to_string(limits_.max_member_size) + " (stream it with read())");
+  }
+
   [[noreturn]] void fail(int id, std::uint64_t at, const std::string& why) const {
     throw tar_error(id, loc(at), why);
   }
@@ -311,7 +342,7 @@ class tar_reader {
     std::size_t done = 0;
     while (done < n) {
       if (pos_ == len_) {
-        if (n - done >= buffer_size / 2) {  // big payload: read straight into place
+        if (n - done >= direct_read_min) {  // big payload: read straight into place
           std::size_t k = src_.read(dst + done, n - done);
           if (k == 0) break;
           done += k;
@@ -483,7 +514,8 @@ class tar_reader {
   std::uint64_t remaining_ = 0;
   std::size_t padding_ = 0;
   std::vector<std::pair<std::string, std::string>> global_pax_;
-  std::vector<std::byte> payload_;
+  std::unique_ptr<std::byte[]> scratch_;
+  std::size_t scratch_cap_ = 0;
 };
 
 template <class Source>
