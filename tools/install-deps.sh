@@ -8,7 +8,7 @@ groups=("$@")
 pkgs=()
 for g in "${groups[@]}"; do
   case "$g" in
-    build) pkgs+=(cmake ninja-build g++ clang libclang-rt-14-dev pkg-config python3 tar
+    build) pkgs+=(cmake ninja-build make g++ clang libclang-rt-14-dev pkg-config python3 tar
                   zlib1g-dev libjpeg62-turbo-dev libspng-dev catch2 libcpp-httplib-dev
                   libbenchmark-dev meson libarchive-tools valgrind) ;;
     bench) pkgs+=(libopencv-dev hyperfine) ;;
