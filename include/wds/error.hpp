@@ -21,7 +21,8 @@ struct location {
 //   [wds.tar.203] "shard-000001.tar" member "0001.jpg" at byte 1536: bad header checksum
 // Ids are stable and documented in README ("Errors"); ranges per category:
 //   io 100-199, tar 200-299, sample 300-399, decode 400-499, limit 500-599,
-//   spec 600-699, tensor 700-799, etl 800-899, server 900-999.
+//   spec 600-699, etl 800-899, server 900-999; decode 470-499 and limit
+//   520-529 are the tensor/field parsers' (npy, tenbin, json, cls/txt).
 class error : public std::runtime_error {
  public:
   error(std::string_view category, int id, location where, std::string_view reason)
