@@ -10,9 +10,38 @@
 #include <wds/config.hpp>
 #include <wds/error.hpp>
 #include <wds/limits.hpp>
+
+// Bytes, tar, samples.
 #include <wds/io.hpp>
 #include <wds/tar.hpp>
 #include <wds/sample.hpp>
 #include <wds/open.hpp>
+#include <wds/pipeline.hpp>
+
+// Pixels and tensors.
+#include <wds/image.hpp>
+#include <wds/tensor.hpp>
+#include <wds/convert.hpp>
+#include <wds/resize.hpp>
+#include <wds/transforms.hpp>
+#include <wds/npy.hpp>
+#include <wds/tenbin.hpp>
+#include <wds/json.hpp>
+#include <wds/fields.hpp>
+
+// Codecs, as built.
+#if WDS_HAS_JPEG
+#include <wds/codec/jpeg.hpp>
+#endif
+#if WDS_HAS_PNG
+#include <wds/codec/png.hpp>
+#endif
+#if WDS_HAS_JPEG || WDS_HAS_PNG
+#include <wds/codec/decode.hpp>
+#endif
+
+// Run-time transform specs and the shard-to-shard ETL.
+#include <wds/compose.hpp>
+#include <wds/etl.hpp>
 
 #endif  // WDS_WDS_HPP

@@ -76,7 +76,8 @@ struct location {
 //   [wds.tar.203] "shard-000001.tar" member "0001.jpg" at byte 1536: bad header checksum
 // Ids are stable and documented in README ("Errors"); ranges per category:
 //   io 100-199, tar 200-299, sample 300-399, decode 400-499, limit 500-599,
-//   spec 600-699, tensor 700-799, etl 800-899, server 900-999.
+//   spec 600-699, etl 800-899, server 900-999; decode 470-499 and limit
+//   520-529 are the tensor/field parsers' (npy, tenbin, json, cls/txt).
 class error : public std::runtime_error {
  public:
   error(std::string_view category, int id, location where, std::string_view reason)
@@ -167,6 +168,8 @@ struct limits {
 
 }  // namespace wds
 // ---- end wds/limits.hpp ----
+
+// Bytes, tar, samples.
 // ---- begin wds/io.hpp ----
 // SPDX-License-Identifier: MIT
 
@@ -2052,6 +2055,6992 @@ inline any_sink open_output(const std::string& path) {
 
 }  // namespace wds
 // ---- end wds/open.hpp ----
+// ---- begin wds/pipeline.hpp ----
+// SPDX-License-Identifier: MIT
+
+// Small pipeline pieces around the sample stream: shard lists (webdataset's
+// brace expansion and `::` lists), a seeded shuffle buffer, batching, and
+// mapping a function over the fields of a sample. No codec dependencies.
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/sample.hpp> (inlined above)
+
+#include <algorithm>
+#include <cctype>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace wds {
+
+// ---- shard lists ------------------------------------------------------------
+
+namespace detail {
+
+struct brace_parser {
+  std::string_view text;
+  std::size_t count_limit;
+
+  [[noreturn]] void fail(int id, std::size_t pos, const std::string& why) const {
+    throw spec_error(id, {std::string(text), {}, pos}, why);
+  }
+
+  // Index of the '}' closing the '{' at `open`, or npos when unbalanced.
+  std::size_t matching_close(std::size_t open) const {
+    int depth = 0;
+    for (std::size_t i = open; i < text.size(); ++i) {
+      if (text[i] == '\\') { ++i; continue; }
+      if (text[i] == '{') ++depth;
+      else if (text[i] == '}' && --depth == 0) return i;
+    }
+    return std::string_view::npos;
+  }
+
+  // Top-level comma positions of the group body [b, e).
+  std::vector<std::size_t> top_commas(std::size_t b, std::size_t e) const {
+    std::vector<std::size_t> out;
+    int depth = 0;
+    for (std::size_t i = b; i < e; ++i) {
+      if (text[i] == '\\') { ++i; continue; }
+      if (text[i] == '{') ++depth;
+      else if (text[i] == '}') --depth;
+      else if (text[i] == ',' && depth == 0) out.push_back(i);
+    }
+    return out;
+  }
+
+  static bool parse_int(std::string_view s, long long& v) {
+    if (s.empty() || s.size() > 18) return false;
+    std::size_t i = 0;
+    bool neg = false;
+    if (s[0] == '-' || s[0] == '+') { neg = s[0] == '-'; i = 1; }
+    if (i == s.size()) return false;
+    long long r = 0;
+    for (; i < s.size(); ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      r = r * 10 + (s[i] - '0');
+    }
+    v = neg ? -r : r;
+    return true;
+  }
+  static bool zero_padded(std::string_view s) {
+    if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+    return s.size() > 1 && s[0] == '0';
+  }
+
+  // `a..b` or `a..b..step` (integers, zero padded when either end is, or single
+  // letters); returns false when the body is not a sequence.
+  bool sequence(std::size_t b, std::size_t e, std::vector<std::string>& out) const {
+    std::string_view body = text.substr(b, e - b);
+    std::size_t d1 = body.find("..");
+    if (d1 == std::string_view::npos) return false;
+    std::string_view lo = body.substr(0, d1), rest = body.substr(d1 + 2), hi = rest, st;
+    if (std::size_t d2 = rest.find(".."); d2 != std::string_view::npos) {
+      hi = rest.substr(0, d2);
+      st = rest.substr(d2 + 2);
+    }
+    long long step = 1;
+    if (!st.empty() && (!parse_int(st, step))) return false;
+    if (step == 0) step = 1;
+    if (step < 0) step = -step;
+    long long a = 0, z = 0;
+    bool letters = false;
+    if (parse_int(lo, a) && parse_int(hi, z)) {
+    } else if (lo.size() == 1 && hi.size() == 1 && std::isalpha(static_cast<unsigned char>(lo[0])) &&
+               std::isalpha(static_cast<unsigned char>(hi[0]))) {
+      letters = true;
+      a = lo[0];
+      z = hi[0];
+    } else {
+      return false;
+    }
+    std::size_t width = 0;
+    if (!letters && (zero_padded(lo) || zero_padded(hi))) width = std::max(lo.size(), hi.size());
+    const unsigned long long n = static_cast<unsigned long long>((a <= z ? z - a : a - z) / step) + 1;
+    if (n > count_limit) fail(651, b, "brace range expands to more than the limit of " +
+                                          std::to_string(count_limit) + " names");
+    for (unsigned long long k = 0; k < n; ++k) {
+      long long v = a <= z ? a + static_cast<long long>(k) * step : a - static_cast<long long>(k) * step;
+      if (letters) {
+        out.emplace_back(1, static_cast<char>(v));
+        continue;
+      }
+      std::string digits = std::to_string(v < 0 ? -v : v);
+      std::size_t w = width > 0 && v < 0 ? width - 1 : width;
+      if (digits.size() < w) digits.insert(0, w - digits.size(), '0');
+      out.push_back(v < 0 ? "-" + digits : digits);
+    }
+    return true;
+  }
+
+  // Expands text[b, e) into every alternative, left to right.
+  std::vector<std::string> expand(std::size_t b, std::size_t e) const {
+    std::vector<std::string> results{std::string()};
+    std::size_t i = b;
+    auto append_literal = [&](std::string_view lit) {
+      for (auto& r : results) r.append(lit);
+    };
+    while (i < e) {
+      char c = text[i];
+      if (c == '\\' && i + 1 < e) {
+        append_literal(text.substr(i + 1, 1));
+        i += 2;
+        continue;
+      }
+      if (c == '}') fail(650, i, "unbalanced '}' in shard pattern");
+      if (c != '{') {
+        std::size_t j = i;
+        while (j < e && text[j] != '{' && text[j] != '}' && text[j] != '\\') ++j;
+        append_literal(text.substr(i, j - i));
+        i = j;
+        continue;
+      }
+      std::size_t close = matching_close(i);
+      if (close == std::string_view::npos || close >= e) fail(650, i, "unbalanced '{' in shard pattern");
+      std::vector<std::string> alts;
+      auto commas = top_commas(i + 1, close);
+      if (!commas.empty()) {
+        std::size_t s = i + 1;
+        commas.push_back(close);
+        for (std::size_t cpos : commas) {
+          for (auto& x : expand(s, cpos)) alts.push_back(std::move(x));
+          s = cpos + 1;
+        }
+      } else if (!sequence(i + 1, close, alts)) {
+        // `{x}` without a comma or range stays literal, as in bash/braceexpand.
+        std::vector<std::string> inner = expand(i + 1, close);
+        for (auto& x : inner) alts.push_back("{" + x + "}");
+      }
+      if (results.size() * alts.size() > count_limit)
+        fail(651, i, "brace pattern expands to more than the limit of " + std::to_string(count_limit) +
+                         " names");
+      std::vector<std::string> next;
+      next.reserve(results.size() * alts.size());
+      for (const auto& r : results)
+        for (const auto& a : alts) next.push_back(r + a);
+      results = std::move(next);
+      i = close + 1;
+    }
+    return results;
+  }
+};
+
+}  // namespace detail
+
+// Bash/braceexpand-style expansion: `{000..099}` (zero padded when either end
+// is), `{1..9..2}`, `{a..e}`, `{x,y}`, nesting (`{a,b{1..2}}`), `\{` escapes.
+// Errors: spec_error 650 (unbalanced brace), 651 (more than max_names results);
+// the error's offset is the position in the pattern.
+inline std::vector<std::string> expand_braces(std::string_view pattern,
+                                              std::size_t max_names = 10'000'000) {
+  detail::brace_parser p{pattern, max_names};
+  return p.expand(0, pattern.size());
+}
+
+// webdataset's shard-list syntax: `::`-joined patterns, each brace-expanded,
+// concatenated in order (`a-{0..1}.tar::b.tar` -> a-0.tar, a-1.tar, b.tar).
+inline std::vector<std::string> expand_shard_list(std::string_view spec,
+                                                  std::size_t max_names = 10'000'000) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t sep = spec.find("::", start);
+    std::string_view part = spec.substr(start, sep == std::string_view::npos ? sep : sep - start);
+    if (!part.empty()) {
+      try {
+        for (auto& s : expand_braces(part, max_names)) out.push_back(std::move(s));
+      } catch (const spec_error& e) {
+        // Report the offset in the whole spec, not in the part.
+        throw spec_error(e.id(), {std::string(spec), {}, e.offset() + start}, e.reason());
+      }
+      if (out.size() > max_names)
+        throw spec_error(651, {std::string(spec), {}, start}, "shard list has more than " +
+                                                                  std::to_string(max_names) + " names");
+    }
+    if (sep == std::string_view::npos) break;
+    start = sep + 2;
+  }
+  return out;
+}
+
+// ---- seeded randomness -------------------------------------------------------
+
+// splitmix64-seeded xoshiro256**: the same sequence on every platform and
+// standard library (std::uniform_int_distribution is implementation-defined).
+class random_engine {
+ public:
+  explicit random_engine(std::uint64_t seed = 0) noexcept {
+    for (auto& w : s_) {
+      seed += 0x9E3779B97F4A7C15ull;
+      std::uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      w = z ^ (z >> 31);
+    }
+  }
+  std::uint64_t next() noexcept {
+    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+  // Uniform in [0, n) without modulo bias (n > 0).
+  std::uint64_t below(std::uint64_t n) noexcept {
+    const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
+    std::uint64_t x;
+    do x = next();
+    while (x >= limit);
+    return x % n;
+  }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t s_[4];
+};
+
+// ---- shuffle buffer ----------------------------------------------------------
+
+// webdataset's shuffle(bufsize, initial): items enter a buffer; once it holds
+// `initial` items, every push hands back one item picked uniformly at random
+// (swap-with-last and pop). Deterministic for a given seed and input order.
+//   shuffle_buffer<sample> buf(1000, 100, seed);
+//   for (...) if (auto out = buf.push(std::move(s))) use(*out);
+//   while (auto out = buf.pop()) use(*out);
+template <class T>
+class shuffle_buffer {
+ public:
+  explicit shuffle_buffer(std::size_t capacity = 1000, std::size_t initial = 100,
+                          std::uint64_t seed = 0)
+      : capacity_(capacity == 0 ? 1 : capacity),
+        initial_(std::min(initial == 0 ? 1 : initial, capacity == 0 ? 1 : capacity)),
+        rng_(seed) {
+    buf_.reserve(std::min<std::size_t>(capacity_, 4096));
+  }
+
+  // Adds an item; returns one picked at random once the buffer is warm. Between
+  // `initial` and `capacity` items it hands back one item per two pushes, so
+  // the buffer grows to capacity (webdataset reads two items per pick there).
+  std::optional<T> push(T item) {
+    buf_.push_back(std::move(item));
+    ++pushes_;
+    if (buf_.size() >= capacity_) return take();
+    if (buf_.size() >= initial_ && pushes_ % 2 == 0) return take();
+    return std::nullopt;
+  }
+  // Drains the buffer at the end of the input.
+  std::optional<T> pop() {
+    if (buf_.empty()) return std::nullopt;
+    return take();
+  }
+  std::size_t size() const noexcept { return buf_.size(); }
+  bool empty() const noexcept { return buf_.empty(); }
+
+ private:
+  T take() {
+    std::size_t k = static_cast<std::size_t>(rng_.below(buf_.size()));
+    T out = std::move(buf_[k]);
+    if (k + 1 != buf_.size()) buf_[k] = std::move(buf_.back());
+    buf_.pop_back();
+    return out;
+  }
+  std::size_t capacity_, initial_;
+  std::uint64_t pushes_ = 0;
+  random_engine rng_;
+  std::vector<T> buf_;
+};
+
+// ---- batching ----------------------------------------------------------------
+
+// Groups items into vectors of `size`; the last, shorter batch is kept unless
+// `partial` is false (webdataset's batched(n, partial=True)).
+template <class T>
+class batcher {
+ public:
+  explicit batcher(std::size_t size, bool partial = true) : size_(size == 0 ? 1 : size), partial_(partial) {
+    batch_.reserve(size_);
+  }
+  std::optional<std::vector<T>> push(T item) {
+    batch_.push_back(std::move(item));
+    if (batch_.size() < size_) return std::nullopt;
+    std::vector<T> out = std::move(batch_);
+    batch_ = {};
+    batch_.reserve(size_);
+    return out;
+  }
+  // The final partial batch (if any and if partial batches are kept).
+  std::optional<std::vector<T>> finish() {
+    if (batch_.empty() || !partial_) {
+      batch_.clear();
+      return std::nullopt;
+    }
+    std::vector<T> out = std::move(batch_);
+    batch_ = {};
+    return out;
+  }
+
+ private:
+  std::size_t size_;
+  bool partial_;
+  std::vector<T> batch_;
+};
+
+// ---- mapping over fields -----------------------------------------------------
+
+// webdataset's map_dict for one field: replaces the bytes of the field whose
+// ext is exactly `ext` with fn(bytes); returns false (and does nothing) when
+// the sample has no such field.
+//   wds::map_field(s, "txt", [](std::vector<std::byte> b) { return upper(b); });
+template <class Fn>
+bool map_field(sample& s, std::string_view ext, Fn&& fn) {
+  field* f = s.find(ext);
+  if (!f) return false;
+  f->data = fn(std::move(f->data));
+  return true;
+}
+
+// Applies fn(field&) to every field (ext, data and member are visible), in
+// tar order; `_`-prefixed meta fields included.
+template <class Fn>
+void for_each_field(sample& s, Fn&& fn) {
+  for (field& f : s.fields()) fn(f);
+}
+
+}  // namespace wds
+// ---- end wds/pipeline.hpp ----
+
+// Pixels and tensors.
+// ---- begin wds/image.hpp ----
+// SPDX-License-Identifier: MIT
+
+#include <cassert>
+#include <cstddef>
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace wds {
+
+// Pillow's image modes that wds produces. The channel type follows the mode:
+// l/la/rgb/rgba/cmyk/p -> uint8_t, i16 -> uint16_t, i -> int32_t, f -> float.
+enum class pixel_mode : std::uint8_t { l, la, rgb, rgba, cmyk, i16, i, f };
+
+inline constexpr int channels_of(pixel_mode m) noexcept {
+  switch (m) {
+    case pixel_mode::la: return 2;
+    case pixel_mode::rgb: return 3;
+    case pixel_mode::rgba:
+    case pixel_mode::cmyk: return 4;
+    default: return 1;
+  }
+}
+
+// The mode an image of sample type T with `channels` channels has unless told
+// otherwise (4 channels of uint8_t are RGBA, not CMYK).
+template <class T>
+constexpr pixel_mode default_mode_of(int channels) noexcept {
+  using U = std::remove_const_t<T>;
+  if constexpr (std::is_same_v<U, std::uint16_t>) return pixel_mode::i16;
+  else if constexpr (std::is_same_v<U, std::int32_t>) return pixel_mode::i;
+  else if constexpr (std::is_floating_point_v<U>) return pixel_mode::f;
+  else {
+    switch (channels) {
+      case 2: return pixel_mode::la;
+      case 3: return pixel_mode::rgb;
+      case 4: return pixel_mode::rgba;
+      default: return pixel_mode::l;
+    }
+  }
+}
+
+// Non-owning HWC view. Steps are in elements and may be negative, so crop and
+// flip are O(1) views (Boost.GIL's subimage_view / flipped_left_right_view).
+template <class T>
+class image_view {
+ public:
+  using value_type = std::remove_const_t<T>;
+
+  image_view() = default;
+  image_view(T* origin, int width, int height, int channels, std::ptrdiff_t x_step,
+             std::ptrdiff_t y_step) noexcept
+      : origin_(origin), width_(width), height_(height), channels_(channels),
+        x_step_(x_step), y_step_(y_step) {}
+  // Packed rows: x_step = channels, y_step = width * channels (or a given stride).
+  image_view(T* data, int width, int height, int channels) noexcept
+      : image_view(data, width, height, channels, channels,
+                   static_cast<std::ptrdiff_t>(width) * channels) {}
+
+  // Views of non-const convert to views of const.
+  template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
+  image_view(const image_view<U>& o) noexcept  // NOLINT(google-explicit-constructor)
+      : image_view(o.origin(), o.width(), o.height(), o.channels(), o.x_step(), o.y_step()) {
+    if (o.has_mode()) set_mode(o.mode());
+  }
+
+  // Pillow mode of the pixels: the one set by with_mode()/image::view(), else
+  // the default for T and the channel count (see default_mode_of).
+  pixel_mode mode() const noexcept { return has_mode_ ? mode_ : default_mode_of<T>(channels_); }
+  bool has_mode() const noexcept { return has_mode_; }
+  image_view with_mode(pixel_mode m) const noexcept {
+    image_view v = *this;
+    v.set_mode(m);
+    return v;
+  }
+  void set_mode(pixel_mode m) noexcept {
+    mode_ = m;
+    has_mode_ = true;
+  }
+
+  int width() const noexcept { return width_; }
+  int height() const noexcept { return height_; }
+  int channels() const noexcept { return channels_; }
+  bool empty() const noexcept { return width_ <= 0 || height_ <= 0; }
+  std::ptrdiff_t x_step() const noexcept { return x_step_; }
+  std::ptrdiff_t y_step() const noexcept { return y_step_; }
+  T* origin() const noexcept { return origin_; }
+  // Rows are packed left to right (a memcpy of width*channels per row is valid).
+  bool rows_packed() const noexcept { return x_step_ == channels_; }
+  bool packed() const noexcept {
+    return rows_packed() && y_step_ == static_cast<std::ptrdiff_t>(width_) * channels_;
+  }
+
+  T* row(int y) const noexcept { return origin_ + y * y_step_; }
+  T* pixel(int x, int y) const noexcept { return origin_ + y * y_step_ + x * x_step_; }
+  T& operator()(int x, int y, int c = 0) const noexcept { return pixel(x, y)[c]; }
+
+  // O(1) sub-rectangle; the caller guarantees it lies inside this view.
+  image_view subview(int x, int y, int w, int h) const noexcept {
+    assert(x >= 0 && y >= 0 && w >= 0 && h >= 0 && x + w <= width_ && y + h <= height_);
+    return same_mode(image_view(pixel(x, y), w, h, channels_, x_step_, y_step_));
+  }
+  image_view flipped_left_right() const noexcept {
+    if (empty()) return *this;
+    return same_mode(image_view(pixel(width_ - 1, 0), width_, height_, channels_, -x_step_, y_step_));
+  }
+  image_view flipped_up_down() const noexcept {
+    if (empty()) return *this;
+    return same_mode(image_view(row(height_ - 1), width_, height_, channels_, x_step_, -y_step_));
+  }
+
+ private:
+  image_view same_mode(image_view v) const noexcept {
+    v.mode_ = mode_;
+    v.has_mode_ = has_mode_;
+    return v;
+  }
+
+  T* origin_ = nullptr;
+  int width_ = 0, height_ = 0, channels_ = 0;
+  std::ptrdiff_t x_step_ = 0, y_step_ = 0;
+  pixel_mode mode_ = pixel_mode::l;
+  bool has_mode_ = false;
+};
+
+// Owning, packed HWC image. The buffer is left uninitialized on construction
+// (decoders overwrite it), use fill() or the value constructor to clear it.
+template <class T>
+class image {
+  static_assert(std::is_arithmetic_v<T>, "image<T> holds arithmetic samples");
+
+ public:
+  using value_type = T;
+
+  image() = default;
+  image(int width, int height, int channels)
+      : width_(width), height_(height), channels_(channels),
+        data_(size_of(width, height, channels) ? new T[size_of(width, height, channels)] : nullptr) {}
+  image(int width, int height, int channels, T value) : image(width, height, channels) {
+    fill(value);
+  }
+  image(const image& o) : image(o.width_, o.height_, o.channels_) {
+    mode_ = o.mode_;
+    std::copy(o.data(), o.data() + o.size(), data());
+  }
+  image& operator=(const image& o) {
+    if (this != &o) *this = image(o);
+    return *this;
+  }
+  image(image&&) noexcept = default;
+  image& operator=(image&&) noexcept = default;
+
+  int width() const noexcept { return width_; }
+  int height() const noexcept { return height_; }
+  int channels() const noexcept { return channels_; }
+  bool empty() const noexcept { return size() == 0; }
+  std::size_t size() const noexcept { return size_of(width_, height_, channels_); }
+  std::size_t size_bytes() const noexcept { return size() * sizeof(T); }
+  T* data() noexcept { return data_.get(); }
+  const T* data() const noexcept { return data_.get(); }
+  T* row(int y) noexcept { return data() + static_cast<std::ptrdiff_t>(y) * width_ * channels_; }
+  const T* row(int y) const noexcept {
+    return data() + static_cast<std::ptrdiff_t>(y) * width_ * channels_;
+  }
+  T& operator()(int x, int y, int c = 0) noexcept { return row(y)[x * channels_ + c]; }
+  const T& operator()(int x, int y, int c = 0) const noexcept { return row(y)[x * channels_ + c]; }
+
+  // Pillow mode this image holds; defaults from the channel count.
+  pixel_mode mode() const noexcept { return mode_ ? *mode_ : default_mode(); }
+  void set_mode(pixel_mode m) noexcept { mode_ = m; }
+
+  void fill(T value) noexcept { std::fill(data(), data() + size(), value); }
+
+  image_view<T> view() noexcept {
+    image_view<T> v(data(), width_, height_, channels_);
+    if (mode_) v.set_mode(*mode_);
+    return v;
+  }
+  image_view<const T> view() const noexcept {
+    image_view<const T> v(data(), width_, height_, channels_);
+    if (mode_) v.set_mode(*mode_);
+    return v;
+  }
+  operator image_view<T>() noexcept { return view(); }              // NOLINT
+  operator image_view<const T>() const noexcept { return view(); }  // NOLINT
+
+ private:
+  static std::size_t size_of(int w, int h, int c) noexcept {
+    return (w > 0 && h > 0 && c > 0) ? std::size_t(w) * std::size_t(h) * std::size_t(c) : 0;
+  }
+  pixel_mode default_mode() const noexcept { return default_mode_of<T>(channels_); }
+
+  int width_ = 0, height_ = 0, channels_ = 0;
+  std::unique_ptr<T[]> data_;
+  struct opt_mode {  // std::optional without the header cost in every TU
+    bool set = false;
+    pixel_mode m{};
+    explicit operator bool() const noexcept { return set; }
+    pixel_mode operator*() const noexcept { return m; }
+    opt_mode& operator=(pixel_mode v) noexcept { set = true; m = v; return *this; }
+  } mode_;
+};
+
+// Copies any view (including flipped or cropped ones) into a packed image.
+template <class T>
+image<std::remove_const_t<T>> materialize(image_view<T> v) {
+  image<std::remove_const_t<T>> out(v.width(), v.height(), v.channels());
+  if (v.has_mode()) out.set_mode(v.mode());
+  const std::size_t row_len = std::size_t(std::max(v.width(), 0)) * std::size_t(v.channels());
+  for (int y = 0; y < v.height(); ++y) {
+    auto* dst = out.row(y);
+    if (v.rows_packed()) {
+      std::copy(v.row(y), v.row(y) + row_len, dst);
+    } else {
+      for (int x = 0; x < v.width(); ++x)
+        for (int c = 0; c < v.channels(); ++c) dst[x * v.channels() + c] = v(x, y, c);
+    }
+  }
+  return out;
+}
+
+// A decoded image of whichever sample type its mode needs (codecs return this
+// for native-mode decodes; see pixel_mode).
+using any_image = std::variant<image<std::uint8_t>, image<std::uint16_t>, image<std::int32_t>,
+                               image<float>>;
+
+}  // namespace wds
+// ---- end wds/image.hpp ----
+// ---- begin wds/tensor.hpp ----
+// SPDX-License-Identifier: MIT
+
+#include <complex>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// #include <wds/error.hpp> (inlined above)
+
+namespace wds {
+
+// Dense, C-ordered (row-major) tensor with an arbitrary shape; to_tensor()
+// yields CHW float, npy reading yields any shape.
+template <class T>
+class tensor {
+ public:
+  using value_type = T;
+
+  tensor() = default;
+  explicit tensor(std::vector<std::size_t> shape)
+      : shape_(std::move(shape)), data_(count(shape_)) {}
+  tensor(std::vector<std::size_t> shape, std::vector<T> data)
+      : shape_(std::move(shape)), data_(std::move(data)) {}
+
+  const std::vector<std::size_t>& shape() const noexcept { return shape_; }
+  std::size_t rank() const noexcept { return shape_.size(); }
+  std::size_t dim(std::size_t i) const noexcept { return shape_[i]; }
+  std::size_t size() const noexcept { return data_.size(); }
+  T* data() noexcept { return data_.data(); }
+  const T* data() const noexcept { return data_.data(); }
+  std::vector<T>& values() noexcept { return data_; }
+  const std::vector<T>& values() const noexcept { return data_; }
+
+  T& operator[](std::size_t i) noexcept { return data_[i]; }
+  const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+
+  static std::size_t count(const std::vector<std::size_t>& shape) noexcept {
+    return std::accumulate(shape.begin(), shape.end(), std::size_t{1}, std::multiplies<>());
+  }
+
+ private:
+  std::vector<std::size_t> shape_;
+  std::vector<T> data_;
+};
+
+// IEEE 754 binary16 storage (numpy's float16). Arithmetic is up to the user:
+// convert with to_float() / from_float().
+struct float16 {
+  std::uint16_t bits = 0;
+
+  // Exact: every half is a float.
+  float to_float() const noexcept {
+    const std::uint32_t sign = std::uint32_t(bits & 0x8000u) << 16;
+    const std::uint32_t exp = (bits >> 10) & 0x1fu;
+    std::uint32_t mant = bits & 0x3ffu;
+    std::uint32_t out;
+    if (exp == 0x1f) {
+      out = sign | 0x7f800000u | (mant << 13);  // inf / nan (payload kept)
+    } else if (exp != 0) {
+      out = sign | ((exp + 112u) << 23) | (mant << 13);
+    } else if (mant == 0) {
+      out = sign;
+    } else {  // subnormal half -> normal float
+      std::uint32_t e = 113;
+      while ((mant & 0x400u) == 0) {
+        mant <<= 1;
+        --e;
+      }
+      out = sign | (e << 23) | ((mant & 0x3ffu) << 13);
+    }
+    float f;
+    std::memcpy(&f, &out, sizeof f);
+    return f;
+  }
+
+  // Round to nearest, ties to even (numpy's npy_float_to_half).
+  static float16 from_float(float f) noexcept {
+    std::uint32_t x;
+    std::memcpy(&x, &f, sizeof x);
+    const std::uint16_t sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
+    const std::uint32_t exp = (x >> 23) & 0xffu;
+    std::uint32_t mant = x & 0x7fffffu;
+    float16 h;
+    if (exp == 0xff) {  // inf or nan; a nan keeps its top payload bits and stays a nan
+      std::uint32_t m = mant >> 13;
+      if (mant != 0 && m == 0) m = 1;
+      h.bits = static_cast<std::uint16_t>(sign | 0x7c00u | m);
+      return h;
+    }
+    const int e = static_cast<int>(exp) - 127 + 15;
+    if (e >= 0x1f) {  // overflow
+      h.bits = static_cast<std::uint16_t>(sign | 0x7c00u);
+      return h;
+    }
+    if (e <= 0) {  // subnormal half or zero
+      if (e < -10) {
+        h.bits = sign;
+        return h;
+      }
+      mant |= 0x800000u;
+      const int shift = 14 - e;  // 14..24
+      std::uint32_t half = mant >> shift;
+      const std::uint32_t rem = mant & ((1u << shift) - 1u);
+      const std::uint32_t halfway = 1u << (shift - 1);
+      if (rem > halfway || (rem == halfway && (half & 1u))) ++half;
+      h.bits = static_cast<std::uint16_t>(sign | half);
+      return h;
+    }
+    std::uint32_t half = (static_cast<std::uint32_t>(e) << 10) | (mant >> 13);
+    const std::uint32_t rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (half & 1u))) ++half;  // may carry into inf
+    h.bits = static_cast<std::uint16_t>(sign | half);
+    return h;
+  }
+
+  friend bool operator==(float16 a, float16 b) noexcept { return a.bits == b.bits; }
+  friend bool operator!=(float16 a, float16 b) noexcept { return a.bits != b.bits; }
+};
+
+// numpy's numeric dtypes. The enumerator names are numpy's names (bool_ as
+// numpy spells it, since bool is a keyword).
+enum class dtype : std::uint8_t {
+  bool_, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
+  float16, float32, float64, complex64, complex128
+};
+
+inline constexpr std::size_t dtype_size(dtype t) noexcept {
+  switch (t) {
+    case dtype::bool_: case dtype::int8: case dtype::uint8: return 1;
+    case dtype::int16: case dtype::uint16: case dtype::float16: return 2;
+    case dtype::int32: case dtype::uint32: case dtype::float32: return 4;
+    case dtype::int64: case dtype::uint64: case dtype::float64: case dtype::complex64: return 8;
+    case dtype::complex128: return 16;
+  }
+  return 0;
+}
+
+// numpy's dtype.kind: 'b', 'i', 'u', 'f', 'c'.
+inline constexpr char dtype_kind(dtype t) noexcept {
+  switch (t) {
+    case dtype::bool_: return 'b';
+    case dtype::int8: case dtype::int16: case dtype::int32: case dtype::int64: return 'i';
+    case dtype::uint8: case dtype::uint16: case dtype::uint32: case dtype::uint64: return 'u';
+    case dtype::float16: case dtype::float32: case dtype::float64: return 'f';
+    case dtype::complex64: case dtype::complex128: return 'c';
+  }
+  return '?';
+}
+
+// numpy's dtype.name: "bool", "int8", ..., "complex128".
+inline constexpr std::string_view dtype_name(dtype t) noexcept {
+  switch (t) {
+    case dtype::bool_: return "bool";
+    case dtype::int8: return "int8";
+    case dtype::int16: return "int16";
+    case dtype::int32: return "int32";
+    case dtype::int64: return "int64";
+    case dtype::uint8: return "uint8";
+    case dtype::uint16: return "uint16";
+    case dtype::uint32: return "uint32";
+    case dtype::uint64: return "uint64";
+    case dtype::float16: return "float16";
+    case dtype::float32: return "float32";
+    case dtype::float64: return "float64";
+    case dtype::complex64: return "complex64";
+    case dtype::complex128: return "complex128";
+  }
+  return "";
+}
+
+inline constexpr dtype all_dtypes[] = {
+    dtype::bool_, dtype::int8, dtype::int16, dtype::int32, dtype::int64,
+    dtype::uint8, dtype::uint16, dtype::uint32, dtype::uint64,
+    dtype::float16, dtype::float32, dtype::float64, dtype::complex64, dtype::complex128};
+
+enum class byte_order : std::uint8_t { little, big };
+
+inline byte_order host_byte_order() noexcept {
+  const std::uint16_t one = 1;
+  unsigned char first;
+  std::memcpy(&first, &one, 1);
+  return first ? byte_order::little : byte_order::big;
+}
+
+// numpy's dtype.str for that byte order: "<f4", ">i2", "|u1", "|b1", "<c16".
+inline std::string dtype_typestr(dtype t, byte_order order = byte_order::little) {
+  std::string s;
+  const std::size_t n = dtype_size(t);
+  s += n == 1 ? '|' : (order == byte_order::little ? '<' : '>');
+  s += dtype_kind(t);
+  s += std::to_string(n);
+  return s;
+}
+
+// Parses numpy's typestr ("<f4", "|b1", "=i8", "f8", "?") or name ("float32",
+// "bool"). Returns false for anything else, including non-numeric dtypes.
+inline bool parse_dtype(std::string_view s, dtype& out, byte_order& order) {
+  order = host_byte_order();
+  for (dtype t : all_dtypes) {
+    if (s == dtype_name(t)) {
+      out = t;
+      return true;
+    }
+  }
+  if (s.empty()) return false;
+  if (s[0] == '<' || s[0] == '>' || s[0] == '|' || s[0] == '=') {
+    if (s[0] == '<') order = byte_order::little;
+    if (s[0] == '>') order = byte_order::big;
+    s.remove_prefix(1);
+  }
+  if (s == "?") {
+    out = dtype::bool_;
+    return true;
+  }
+  if (s.size() < 2) return false;
+  const char kind = s[0];
+  const std::string_view size = s.substr(1);
+  for (dtype t : all_dtypes) {
+    if (dtype_kind(t) == kind && size == std::to_string(dtype_size(t))) {
+      out = t;
+      return true;
+    }
+  }
+  return false;
+}
+
+// C++ element type of each dtype. bool_ maps to bool (one byte, 0 or 1).
+template <class T> struct dtype_of_impl;
+template <> struct dtype_of_impl<bool> { static constexpr dtype value = dtype::bool_; };
+template <> struct dtype_of_impl<std::int8_t> { static constexpr dtype value = dtype::int8; };
+template <> struct dtype_of_impl<std::int16_t> { static constexpr dtype value = dtype::int16; };
+template <> struct dtype_of_impl<std::int32_t> { static constexpr dtype value = dtype::int32; };
+template <> struct dtype_of_impl<std::int64_t> { static constexpr dtype value = dtype::int64; };
+template <> struct dtype_of_impl<std::uint8_t> { static constexpr dtype value = dtype::uint8; };
+template <> struct dtype_of_impl<std::uint16_t> { static constexpr dtype value = dtype::uint16; };
+template <> struct dtype_of_impl<std::uint32_t> { static constexpr dtype value = dtype::uint32; };
+template <> struct dtype_of_impl<std::uint64_t> { static constexpr dtype value = dtype::uint64; };
+template <> struct dtype_of_impl<float16> { static constexpr dtype value = dtype::float16; };
+template <> struct dtype_of_impl<float> { static constexpr dtype value = dtype::float32; };
+template <> struct dtype_of_impl<double> { static constexpr dtype value = dtype::float64; };
+template <> struct dtype_of_impl<std::complex<float>> { static constexpr dtype value = dtype::complex64; };
+template <> struct dtype_of_impl<std::complex<double>> { static constexpr dtype value = dtype::complex128; };
+
+template <class T>
+inline constexpr dtype dtype_of = dtype_of_impl<std::remove_cv_t<T>>::value;
+
+// numpy.can_cast(from, to, casting="safe"): every value of `from` is exactly
+// representable in `to`.
+inline constexpr bool can_cast_safely(dtype from, dtype to) noexcept {
+  if (from == to) return true;
+  const char fk = dtype_kind(from), tk = dtype_kind(to);
+  const std::size_t fs = dtype_size(from), ts = dtype_size(to);
+  if (fk == 'b') return true;
+  if (tk == 'b') return false;
+  switch (fk) {
+    case 'u':
+      if (tk == 'u') return ts >= fs;
+      if (tk == 'i') return ts > fs;
+      if (tk == 'f') return ts > fs && fs <= 4;  // u1->f2, u2->f4, u4->f8
+      if (tk == 'c') return ts > 2 * fs && fs <= 4;
+      return false;
+    case 'i':
+      if (tk == 'i') return ts >= fs;
+      if (tk == 'f') return ts > fs && fs <= 4;
+      if (tk == 'c') return ts > 2 * fs && fs <= 4;
+      return false;
+    case 'f':
+      if (tk == 'f') return ts >= fs;
+      if (tk == 'c') return ts >= 2 * fs;
+      return false;
+    case 'c':
+      return tk == 'c' && ts >= fs;
+    default:
+      return false;
+  }
+}
+
+namespace detail {
+// Input text quoted in an error message, with non-printable bytes as \xHH.
+inline std::string printable(std::string_view s, std::size_t max = 64) {
+  static const char hexdigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out.append("\\x").append(1, hexdigits[c >> 4]).append(1, hexdigits[c & 15]);
+    }
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
+
+inline void byteswap_elements(std::byte* p, std::size_t bytes, std::size_t element_size) noexcept {
+  // Complex values swap each of their two parts.
+  if (element_size == 1) return;
+  for (std::size_t i = 0; i + element_size <= bytes; i += element_size) {
+    std::byte* e = p + i;
+    for (std::size_t a = 0, b = element_size - 1; a < b; ++a, --b) std::swap(e[a], e[b]);
+  }
+}
+inline std::size_t swap_unit(dtype t) noexcept {
+  return dtype_kind(t) == 'c' ? dtype_size(t) / 2 : dtype_size(t);
+}
+}  // namespace detail
+
+// Untyped n-d array as npy and tenbin store it: a dtype, a shape and the
+// elements in C (row-major) order and host byte order. Readers convert
+// Fortran-ordered and foreign-endian payloads on the way in, so the buffer
+// is always directly usable; writers choose the order they emit.
+class ndarray {
+ public:
+  // An empty float32 array of shape (0,).
+  ndarray() = default;
+  // Zero-filled array.
+  ndarray(wds::dtype type, std::vector<std::size_t> shape)
+      : dtype_(type), shape_(std::move(shape)), data_(checked_nbytes(dtype_, shape_)) {}
+  // Takes C-ordered, host-order bytes; their size must match the shape.
+  ndarray(wds::dtype type, std::vector<std::size_t> shape, std::vector<std::byte> data)
+      : dtype_(type), shape_(std::move(shape)), data_(std::move(data)) {
+    if (data_.size() != checked_nbytes(dtype_, shape_))
+      throw decode_error(478, {}, "ndarray: buffer size does not match dtype and shape");
+  }
+  template <class T>
+  explicit ndarray(const tensor<T>& t) : ndarray(dtype_of<T>, t.shape()) {
+    if (t.size() != size())
+      throw decode_error(478, {}, "ndarray: tensor size does not match its shape");
+    if constexpr (std::is_same_v<T, bool>) {  // std::vector<bool> has no data()
+      for (std::size_t i = 0; i < t.size(); ++i) data_[i] = std::byte{t.values()[i] ? std::uint8_t{1} : std::uint8_t{0}};
+    } else if (!data_.empty()) {
+      std::memcpy(data_.data(), t.data(), data_.size());
+    }
+  }
+
+  wds::dtype dtype() const noexcept { return dtype_; }
+  const std::vector<std::size_t>& shape() const noexcept { return shape_; }
+  std::size_t rank() const noexcept { return shape_.size(); }
+  std::size_t dim(std::size_t i) const noexcept { return shape_[i]; }
+  // Number of elements (1 for a 0-d array).
+  std::size_t size() const noexcept { return data_.size() / dtype_size(dtype_); }
+  std::size_t itemsize() const noexcept { return dtype_size(dtype_); }
+  std::size_t nbytes() const noexcept { return data_.size(); }
+  std::byte* data() noexcept { return data_.data(); }
+  const std::byte* data() const noexcept { return data_.data(); }
+  std::vector<std::byte>& bytes() noexcept { return data_; }
+  const std::vector<std::byte>& bytes() const noexcept { return data_; }
+
+  // The elements as T, which must be exactly this dtype (error 478 otherwise).
+  template <class T>
+  tensor<T> as() const {
+    if (dtype_of<T> != dtype_)
+      throw decode_error(478, {}, std::string("ndarray: dtype is ").append(dtype_name(dtype_))
+                                      .append(", not ").append(dtype_name(dtype_of<T>)));
+    std::vector<T> v(size());
+    if constexpr (std::is_same_v<T, bool>) {
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] = data_[i] != std::byte{0};
+    } else if (!v.empty()) {
+      std::memcpy(v.data(), data_.data(), data_.size());
+    }
+    return tensor<T>(shape_, std::move(v));
+  }
+
+  // The elements converted to T when numpy would call that cast "safe"
+  // (no value can change: uint8 -> float32 yes, int32 -> float32 no);
+  // error 478 otherwise.
+  template <class T>
+  tensor<T> to_tensor() const {
+    constexpr wds::dtype to = dtype_of<T>;
+    if (!can_cast_safely(dtype_, to))
+      throw decode_error(478, {}, std::string("ndarray: cannot safely cast ").append(dtype_name(dtype_))
+                                      .append(" to ").append(dtype_name(to)));
+    if (dtype_ == to) return as<T>();
+    std::vector<T> v(size());
+    switch (dtype_) {
+      case wds::dtype::bool_: convert<bool>(v); break;
+      case wds::dtype::int8: convert<std::int8_t>(v); break;
+      case wds::dtype::int16: convert<std::int16_t>(v); break;
+      case wds::dtype::int32: convert<std::int32_t>(v); break;
+      case wds::dtype::int64: convert<std::int64_t>(v); break;
+      case wds::dtype::uint8: convert<std::uint8_t>(v); break;
+      case wds::dtype::uint16: convert<std::uint16_t>(v); break;
+      case wds::dtype::uint32: convert<std::uint32_t>(v); break;
+      case wds::dtype::uint64: convert<std::uint64_t>(v); break;
+      case wds::dtype::float16: convert<float16>(v); break;
+      case wds::dtype::float32: convert<float>(v); break;
+      case wds::dtype::float64: convert<double>(v); break;
+      case wds::dtype::complex64: convert<std::complex<float>>(v); break;
+      case wds::dtype::complex128: convert<std::complex<double>>(v); break;
+    }
+    return tensor<T>(shape_, std::move(v));
+  }
+
+  // Element count times itemsize, or error 475 when it does not fit (as numpy
+  // checks: zero-sized dims still have to fit when multiplied with the rest).
+  static std::size_t checked_nbytes(wds::dtype type, const std::vector<std::size_t>& shape,
+                                    const location& where = {}) {
+    std::uint64_t total = dtype_size(type);
+    bool empty = false;
+    constexpr std::uint64_t max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    for (std::size_t d : shape) {
+      if (d == 0) {
+        empty = true;
+        continue;
+      }
+      if (static_cast<std::uint64_t>(d) > max / total)
+        throw decode_error(475, where, "array too big: shape product overflows");
+      total *= d;
+    }
+    if (total > std::numeric_limits<std::size_t>::max())
+      throw decode_error(475, where, "array too big for this platform");
+    return empty ? 0 : static_cast<std::size_t>(total);
+  }
+
+ private:
+  template <class From, class To>
+  static To convert_one(const From& x) noexcept {
+    if constexpr (std::is_same_v<From, float16>) {
+      return convert_one<float, To>(x.to_float());
+    } else if constexpr (std::is_same_v<To, float16>) {
+      return float16::from_float(static_cast<float>(x));  // exact: the cast is safe
+    } else if constexpr (std::is_same_v<To, std::complex<float>> ||
+                         std::is_same_v<To, std::complex<double>>) {
+      using R = typename To::value_type;
+      if constexpr (std::is_same_v<From, std::complex<float>> ||
+                    std::is_same_v<From, std::complex<double>>)
+        return To(static_cast<R>(x.real()), static_cast<R>(x.imag()));
+      else
+        return To(static_cast<R>(x), R(0));
+    } else if constexpr (std::is_same_v<From, std::complex<float>> ||
+                         std::is_same_v<From, std::complex<double>>) {
+      return To{};  // unreachable: complex casts safely only to complex
+    } else {
+      return static_cast<To>(x);
+    }
+  }
+  template <class From, class To>
+  void convert(std::vector<To>& out) const {
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      From x;
+      if constexpr (std::is_same_v<From, bool>) {
+        x = data_[i] != std::byte{0};
+      } else {
+        std::memcpy(&x, data_.data() + i * sizeof(From), sizeof(From));
+      }
+      out[i] = convert_one<From, To>(x);
+    }
+  }
+
+  wds::dtype dtype_ = wds::dtype::float32;
+  std::vector<std::size_t> shape_{0};
+  std::vector<std::byte> data_;
+};
+
+}  // namespace wds
+// ---- end wds/tensor.hpp ----
+// ---- begin wds/convert.hpp ----
+// SPDX-License-Identifier: MIT
+
+// Pixel mode conversions with Pillow 9.4's exact integer formulas
+// (libImaging/Convert.c), including its fallback through the "base" mode
+// (I, F, I;16, LA -> L; CMYK, RGBA -> RGB) when no direct converter exists.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <variant>
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+
+namespace wds {
+
+// Pillow's name for a mode ("L", "LA", "RGB", "RGBA", "CMYK", "I;16", "I", "F").
+inline constexpr const char* mode_name(pixel_mode m) noexcept {
+  switch (m) {
+    case pixel_mode::l: return "L";
+    case pixel_mode::la: return "LA";
+    case pixel_mode::rgb: return "RGB";
+    case pixel_mode::rgba: return "RGBA";
+    case pixel_mode::cmyk: return "CMYK";
+    case pixel_mode::i16: return "I;16";
+    case pixel_mode::i: return "I";
+    case pixel_mode::f: return "F";
+  }
+  return "?";
+}
+
+// True for the modes stored as uint8_t samples.
+inline constexpr bool is_8bit_mode(pixel_mode m) noexcept {
+  return m == pixel_mode::l || m == pixel_mode::la || m == pixel_mode::rgb ||
+         m == pixel_mode::rgba || m == pixel_mode::cmyk;
+}
+
+namespace detail {
+
+// Error 460: the conversion does not exist in Pillow either (e.g. RGB -> I;16),
+// or the image's channel count does not fit its mode.
+[[noreturn]] inline void throw_bad_conversion(pixel_mode from, pixel_mode to, const char* why) {
+  throw decode_error(460, location{},
+                     std::string("cannot convert ") + mode_name(from) + " to " + mode_name(to) +
+                         ": " + why);
+}
+
+// ITU-R 601-2 luma in Pillow's 16.16 fixed point (L24 >> 16).
+inline std::uint8_t luma_601(unsigned r, unsigned g, unsigned b) noexcept {
+  return static_cast<std::uint8_t>((r * 19595u + g * 38470u + b * 7471u + 0x8000u) >> 16);
+}
+// Pillow's L() macro (thousandths), used by the RGB -> F conversion.
+inline std::int32_t luma_601_milli(int r, int g, int b) noexcept {
+  return r * 299 + g * 587 + b * 114;
+}
+inline int muldiv255(int a, int b) noexcept {
+  const int t = a * b + 128;
+  return ((t >> 8) + t) >> 8;
+}
+inline std::uint8_t clip8(int v) noexcept {
+  return static_cast<std::uint8_t>(v <= 0 ? 0 : v >= 255 ? 255 : v);
+}
+// f2l: clamp, then truncate toward zero; NaN maps to 0 as on x86.
+inline std::uint8_t float_to_l(float v) noexcept {
+  if (v <= 0.0f) return 0;
+  if (v >= 255.0f) return 255;
+  if (!(v == v)) return 0;
+  return static_cast<std::uint8_t>(static_cast<int>(v));
+}
+// f2i: C truncation; values C leaves undefined give INT_MIN like x86's cvttss2si.
+inline std::int32_t float_to_i(float v) noexcept {
+  if (!(v >= -2147483648.0f && v < 2147483648.0f)) return INT32_MIN;
+  return static_cast<std::int32_t>(v);
+}
+
+// Applies fn(const S* in, D* out) to every pixel; CI/CO are channel counts.
+template <int CI, int CO, class S, class D, class Fn>
+void map_pixels(image_view<const S> src, image<D>& dst, Fn fn) {
+  for (int y = 0; y < src.height(); ++y) {
+    const S* in = src.row(y);
+    D* out = dst.row(y);
+    const std::ptrdiff_t xs = src.x_step();
+    for (int x = 0; x < src.width(); ++x, in += xs, out += CO) fn(in, out);
+  }
+}
+
+template <class D, int CO, class S, int CI, class Fn>
+image<D> map_image(image_view<const S> src, pixel_mode to, Fn fn) {
+  image<D> dst(src.width(), src.height(), CO);
+  dst.set_mode(to);
+  map_pixels<CI, CO>(src, dst, fn);
+  return dst;
+}
+
+// 8-bit to 8-bit, every pair of L/LA/RGB/RGBA/CMYK.
+inline image<std::uint8_t> convert_8bit(image_view<const std::uint8_t> s, pixel_mode from,
+                                        pixel_mode to) {
+  using u8 = std::uint8_t;
+  using M = pixel_mode;
+  if (from == to) {
+    image<u8> out = materialize(s);
+    out.set_mode(to);
+    return out;
+  }
+  // CMYK has direct converters only to RGB(A); everything else goes through RGB.
+  if (from == M::cmyk && to != M::rgb && to != M::rgba) {
+    image<u8> rgb = convert_8bit(s, M::cmyk, M::rgb);
+    return convert_8bit(rgb.view(), M::rgb, to);
+  }
+  const auto cmyk2rgb = [](const u8* in, u8* out) {
+    const int nk = 255 - in[3];
+    out[0] = clip8(nk - muldiv255(in[0], nk));
+    out[1] = clip8(nk - muldiv255(in[1], nk));
+    out[2] = clip8(nk - muldiv255(in[2], nk));
+  };
+  switch (from) {
+    case M::l:
+      switch (to) {
+        case M::la: return map_image<u8, 2, u8, 1>(s, to, [](const u8* i, u8* o) { o[0] = i[0]; o[1] = 255; });
+        case M::rgb: return map_image<u8, 3, u8, 1>(s, to, [](const u8* i, u8* o) { o[0] = o[1] = o[2] = i[0]; });
+        case M::rgba: return map_image<u8, 4, u8, 1>(s, to, [](const u8* i, u8* o) { o[0] = o[1] = o[2] = i[0]; o[3] = 255; });
+        case M::cmyk: return map_image<u8, 4, u8, 1>(s, to, [](const u8* i, u8* o) { o[0] = o[1] = o[2] = 0; o[3] = u8(255 - i[0]); });
+        default: break;
+      }
+      break;
+    case M::la:
+      switch (to) {
+        case M::l: return map_image<u8, 1, u8, 2>(s, to, [](const u8* i, u8* o) { o[0] = i[0]; });
+        case M::rgb: return map_image<u8, 3, u8, 2>(s, to, [](const u8* i, u8* o) { o[0] = o[1] = o[2] = i[0]; });
+        case M::rgba: return map_image<u8, 4, u8, 2>(s, to, [](const u8* i, u8* o) { o[0] = o[1] = o[2] = i[0]; o[3] = i[1]; });
+        case M::cmyk: return map_image<u8, 4, u8, 2>(s, to, [](const u8* i, u8* o) { o[0] = o[1] = o[2] = 0; o[3] = u8(255 - i[0]); });
+        default: break;
+      }
+      break;
+    case M::rgb:
+      switch (to) {
+        case M::l: return map_image<u8, 1, u8, 3>(s, to, [](const u8* i, u8* o) { o[0] = luma_601(i[0], i[1], i[2]); });
+        case M::la: return map_image<u8, 2, u8, 3>(s, to, [](const u8* i, u8* o) { o[0] = luma_601(i[0], i[1], i[2]); o[1] = 255; });
+        case M::rgba: return map_image<u8, 4, u8, 3>(s, to, [](const u8* i, u8* o) { o[0] = i[0]; o[1] = i[1]; o[2] = i[2]; o[3] = 255; });
+        case M::cmyk: return map_image<u8, 4, u8, 3>(s, to, [](const u8* i, u8* o) { o[0] = u8(255 - i[0]); o[1] = u8(255 - i[1]); o[2] = u8(255 - i[2]); o[3] = 0; });
+        default: break;
+      }
+      break;
+    case M::rgba:
+      switch (to) {
+        case M::l: return map_image<u8, 1, u8, 4>(s, to, [](const u8* i, u8* o) { o[0] = luma_601(i[0], i[1], i[2]); });
+        case M::la: return map_image<u8, 2, u8, 4>(s, to, [](const u8* i, u8* o) { o[0] = luma_601(i[0], i[1], i[2]); o[1] = i[3]; });
+        case M::rgb: return map_image<u8, 3, u8, 4>(s, to, [](const u8* i, u8* o) { o[0] = i[0]; o[1] = i[1]; o[2] = i[2]; });
+        case M::cmyk: return map_image<u8, 4, u8, 4>(s, to, [](const u8* i, u8* o) { o[0] = u8(255 - i[0]); o[1] = u8(255 - i[1]); o[2] = u8(255 - i[2]); o[3] = 0; });
+        default: break;
+      }
+      break;
+    case M::cmyk:
+      if (to == M::rgb) return map_image<u8, 3, u8, 4>(s, to, [&](const u8* i, u8* o) { cmyk2rgb(i, o); });
+      if (to == M::rgba) return map_image<u8, 4, u8, 4>(s, to, [&](const u8* i, u8* o) { cmyk2rgb(i, o); o[3] = 255; });
+      break;
+    default: break;
+  }
+  throw_bad_conversion(from, to, "not an 8-bit mode pair");
+}
+
+inline void check_channels(int channels, pixel_mode mode) {
+  if (channels != channels_of(mode)) throw_bad_conversion(mode, mode, "channel count does not match the mode");
+}
+
+}  // namespace detail
+
+// Converts between the 8-bit modes (L, LA, RGB, RGBA, CMYK) exactly as
+// Pillow's Image.convert does. Throws decode_error 460 for other modes.
+inline image<std::uint8_t> convert(image_view<const std::uint8_t> src, pixel_mode from,
+                                   pixel_mode to) {
+  if (!is_8bit_mode(from) || !is_8bit_mode(to))
+    detail::throw_bad_conversion(from, to, "this overload takes 8-bit modes only");
+  detail::check_channels(src.channels(), from);
+  return detail::convert_8bit(src, from, to);
+}
+
+// Converts any image to any mode exactly as Pillow 9.4's Image.convert(mode)
+// (I -> L/RGB clamp to 0..255, I;16 -> L clamps, F -> L clamps and truncates,
+// RGB -> I is the 8-bit luma). The source mode is the image's mode().
+// Conversions Pillow rejects (RGB/RGBA/CMYK -> I;16) throw decode_error 460.
+inline any_image convert(const any_image& src, pixel_mode to) {
+  using u8 = std::uint8_t;
+  using u16 = std::uint16_t;
+  using i32 = std::int32_t;
+  using M = pixel_mode;
+  using detail::map_image;
+  return std::visit(
+      [&](const auto& im) -> any_image {
+        using T = typename std::decay_t<decltype(im)>::value_type;
+        const M from = im.mode();
+        detail::check_channels(im.channels(), from);
+        if (std::is_same_v<T, u8> != is_8bit_mode(from) ||
+            (std::is_same_v<T, u16> && from != M::i16) ||
+            (std::is_same_v<T, i32> && from != M::i) || (std::is_same_v<T, float> && from != M::f))
+          detail::throw_bad_conversion(from, to, "sample type does not match the mode");
+        const image_view<const T> s = im.view();
+        if (from == to) return im;
+        if constexpr (std::is_same_v<T, u8>) {
+          if (is_8bit_mode(to)) return detail::convert_8bit(s, from, to);
+          // To I / F / I;16: LA goes through L, CMYK through RGB (Pillow's base modes).
+          if (from == M::la) {
+            image<u8> l = detail::convert_8bit(s, from, M::l);
+            return convert(any_image(std::move(l)), to);
+          }
+          if (from == M::cmyk) {
+            if (to == M::i16) detail::throw_bad_conversion(from, to, "Pillow has no such conversion");
+            image<u8> rgb = detail::convert_8bit(s, from, M::rgb);
+            return convert(any_image(std::move(rgb)), to);
+          }
+          if (from == M::l) {
+            if (to == M::i) return map_image<i32, 1, u8, 1>(s, to, [](const u8* i, i32* o) { o[0] = i[0]; });
+            if (to == M::f) return map_image<float, 1, u8, 1>(s, to, [](const u8* i, float* o) { o[0] = float(i[0]); });
+            return map_image<u16, 1, u8, 1>(s, to, [](const u8* i, u16* o) { o[0] = i[0]; });
+          }
+          // RGB, RGBA
+          if (to == M::i16) detail::throw_bad_conversion(from, to, "Pillow has no such conversion");
+          if (from == M::rgb) {
+            if (to == M::i) return map_image<i32, 1, u8, 3>(s, to, [](const u8* i, i32* o) { o[0] = detail::luma_601(i[0], i[1], i[2]); });
+            return map_image<float, 1, u8, 3>(s, to, [](const u8* i, float* o) { o[0] = float(detail::luma_601_milli(i[0], i[1], i[2])) / 1000.0f; });
+          }
+          if (to == M::i) return map_image<i32, 1, u8, 4>(s, to, [](const u8* i, i32* o) { o[0] = detail::luma_601(i[0], i[1], i[2]); });
+          return map_image<float, 1, u8, 4>(s, to, [](const u8* i, float* o) { o[0] = float(detail::luma_601_milli(i[0], i[1], i[2])) / 1000.0f; });
+        } else if constexpr (std::is_same_v<T, u16>) {  // I;16
+          if (to == M::i) return map_image<i32, 1, u16, 1>(s, to, [](const u16* i, i32* o) { o[0] = i[0]; });
+          if (to == M::f) return map_image<float, 1, u16, 1>(s, to, [](const u16* i, float* o) { o[0] = float(i[0]); });
+          image<u8> l = map_image<u8, 1, u16, 1>(s, M::l, [](const u16* i, u8* o) { o[0] = i[0] > 255 ? 255 : u8(i[0]); });
+          return to == M::l ? any_image(std::move(l)) : any_image(detail::convert_8bit(l.view(), M::l, to));
+        } else if constexpr (std::is_same_v<T, i32>) {  // I
+          if (to == M::f) return map_image<float, 1, i32, 1>(s, to, [](const i32* i, float* o) { o[0] = float(i[0]); });
+          if (to == M::i16) return map_image<u16, 1, i32, 1>(s, to, [](const i32* i, u16* o) { o[0] = u16(i[0] <= 0 ? 0 : i[0] >= 65535 ? 65535 : i[0]); });
+          image<u8> l = map_image<u8, 1, i32, 1>(s, M::l, [](const i32* i, u8* o) { o[0] = detail::clip8(i[0]); });
+          return to == M::l ? any_image(std::move(l)) : any_image(detail::convert_8bit(l.view(), M::l, to));
+        } else {  // F
+          if (to == M::i) return map_image<i32, 1, float, 1>(s, to, [](const float* i, i32* o) { o[0] = detail::float_to_i(i[0]); });
+          image<u8> l = map_image<u8, 1, float, 1>(s, M::l, [](const float* i, u8* o) { o[0] = detail::float_to_l(i[0]); });
+          if (to == M::l) return l;
+          if (to == M::i16) return convert(any_image(std::move(l)), to);
+          return detail::convert_8bit(l.view(), M::l, to);
+        }
+      },
+      src);
+}
+
+}  // namespace wds
+// ---- end wds/convert.hpp ----
+// ---- begin wds/resize.hpp ----
+// SPDX-License-Identifier: MIT
+
+// Pillow 9.4's resampler (Image.resize on 8-bit images), bit for bit: the
+// two-pass separable convolution with 22-bit fixed-point coefficients for the
+// antialiasing filters, and the affine nearest-neighbour scaler for NEAREST.
+// Plus torchvision 0.14's output-size rule for Resize(int) / max_size.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+
+namespace wds {
+
+// PIL.Image.Resampling / torchvision InterpolationMode on PIL images.
+enum class resample_filter : std::uint8_t { nearest, box, bilinear, hamming, bicubic, lanczos };
+
+inline constexpr std::string_view filter_name(resample_filter f) noexcept {
+  switch (f) {
+    case resample_filter::nearest: return "nearest";
+    case resample_filter::box: return "box";
+    case resample_filter::bilinear: return "bilinear";
+    case resample_filter::hamming: return "hamming";
+    case resample_filter::bicubic: return "bicubic";
+    case resample_filter::lanczos: return "lanczos";
+  }
+  return "?";
+}
+
+inline std::optional<resample_filter> parse_filter(std::string_view name) noexcept {
+  for (auto f : {resample_filter::nearest, resample_filter::box, resample_filter::bilinear,
+                 resample_filter::hamming, resample_filter::bicubic, resample_filter::lanczos})
+    if (filter_name(f) == name) return f;
+  if (name == "antialias") return resample_filter::lanczos;  // Pillow's old alias
+  return std::nullopt;
+}
+
+namespace detail {
+
+constexpr double pi = 3.14159265358979323846;  // M_PI, which is not standard C++
+
+// Every multiply-add in the coefficient math goes through these so that FMA
+// contraction (-ffp-contract=fast, -march=native) cannot change a bit: the
+// volatile store forces the product to be rounded to double, as in Pillow's
+// own (non-FMA) build.
+inline double rounded_mul(double a, double b) noexcept {
+  volatile double p = a * b;
+  return p;
+}
+
+inline double filter_box(double x) noexcept { return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0; }
+inline double filter_bilinear(double x) noexcept {
+  if (x < 0.0) x = -x;
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+inline double filter_hamming(double x) noexcept {
+  if (x < 0.0) x = -x;
+  if (x == 0.0) return 1.0;
+  if (x >= 1.0) return 0.0;
+  x = rounded_mul(x, pi);
+  // Pillow writes 0.54f/0.46f: float constants promoted to double.
+  const double window = double(0.54f) + rounded_mul(double(0.46f), std::cos(x));
+  return rounded_mul(std::sin(x) / x, window);
+}
+inline double filter_bicubic(double x) noexcept {
+  constexpr double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) {
+    const double t = rounded_mul(a + 2.0, x) - (a + 3.0);
+    return rounded_mul(rounded_mul(t, x), x) + 1;
+  }
+  if (x < 2.0) {
+    const double t1 = rounded_mul(x - 5, x) + 8;
+    const double t2 = rounded_mul(t1, x) - 4;
+    return rounded_mul(t2, a);
+  }
+  return 0.0;
+}
+inline double sinc(double x) noexcept {
+  if (x == 0.0) return 1.0;
+  x = rounded_mul(x, pi);
+  return std::sin(x) / x;
+}
+inline double filter_lanczos(double x) noexcept {
+  if (-3.0 <= x && x < 3.0) return rounded_mul(sinc(x), sinc(x / 3));
+  return 0.0;
+}
+
+inline double filter_support(resample_filter f) noexcept {
+  switch (f) {
+    case resample_filter::box: return 0.5;
+    case resample_filter::bilinear:
+    case resample_filter::hamming: return 1.0;
+    case resample_filter::bicubic: return 2.0;
+    case resample_filter::lanczos: return 3.0;
+    default: return 0.0;
+  }
+}
+inline double filter_eval(resample_filter f, double x) noexcept {
+  switch (f) {
+    case resample_filter::box: return filter_box(x);
+    case resample_filter::bilinear: return filter_bilinear(x);
+    case resample_filter::hamming: return filter_hamming(x);
+    case resample_filter::bicubic: return filter_bicubic(x);
+    case resample_filter::lanczos: return filter_lanczos(x);
+    default: return 0.0;
+  }
+}
+
+constexpr int resample_precision_bits = 22;  // 32 - 8 - 2, as Pillow
+
+inline std::uint8_t clip_fixed(std::int32_t v) noexcept {
+  const std::int32_t s = v >> resample_precision_bits;  // arithmetic shift
+  return static_cast<std::uint8_t>(s < 0 ? 0 : (s > 255 ? 255 : s));
+}
+
+[[noreturn]] inline void throw_resize_error(int id, const char* reason) {
+  throw spec_error(id, location{}, reason);
+}
+
+}  // namespace detail
+
+// The 1-D half of a resize: for each output index, the first input index, the
+// tap count and `taps` fixed-point weights (Pillow's precompute_coeffs +
+// normalize_coeffs_8bpc, for the source span [0, in_size)).
+struct resample_axis {
+  int in_size = 0;
+  int out_size = 0;
+  int taps = 0;                      // coefficients stored per output index
+  std::vector<int> first;            // first input index per output index
+  std::vector<int> count;            // used taps per output index
+  std::vector<std::int32_t> coeffs;  // out_size * taps, 22-bit fixed point (8-bit images)
+  std::vector<double> weights;       // out_size * taps, normalized (I and F images)
+
+  resample_axis() = default;
+  resample_axis(int in, int out, resample_filter f) : in_size(in), out_size(out) {
+    if (in < 1 || out < 1) detail::throw_resize_error(632, "resize: sizes must be >= 1");
+    const double support_1 = detail::filter_support(f);
+    const float in0 = 0.f, in1 = float(in);
+    const double scale = double(in1 - in0) / out;
+    const double filterscale = scale < 1.0 ? 1.0 : scale;
+    const double support = support_1 * filterscale;
+    const double k = std::ceil(support) * 2 + 1;
+    if (k > 1e6 || double(out) * k > 1e9)
+      detail::throw_resize_error(633, "resize: coefficient table too large");
+    taps = int(k);
+    first.resize(std::size_t(out));
+    count.resize(std::size_t(out));
+    coeffs.assign(std::size_t(out) * std::size_t(taps), 0);
+    weights.assign(std::size_t(out) * std::size_t(taps), 0.0);
+    std::vector<double> w(static_cast<std::size_t>(taps));
+    const double ss = 1.0 / filterscale;
+    for (int xx = 0; xx < out; ++xx) {
+      const double center = double(in0) + detail::rounded_mul(xx + 0.5, scale);
+      int xmin = int(center - support + 0.5);
+      if (xmin < 0) xmin = 0;
+      int xmax = int(center + support + 0.5);
+      if (xmax > in) xmax = in;
+      xmax -= xmin;
+      double ww = 0.0;
+      for (int x = 0; x < xmax; ++x) {
+        const double v = detail::filter_eval(f, detail::rounded_mul(x + xmin - center + 0.5, ss));
+        w[std::size_t(x)] = v;
+        ww += v;
+      }
+      std::int32_t* kk = &coeffs[std::size_t(xx) * std::size_t(taps)];
+      double* kd = &weights[std::size_t(xx) * std::size_t(taps)];
+      for (int x = 0; x < xmax; ++x) {
+        double v = w[std::size_t(x)];
+        if (ww != 0.0) v /= ww;
+        kd[x] = v;
+        const double scaled = detail::rounded_mul(v, double(1 << detail::resample_precision_bits));
+        kk[x] = v < 0 ? std::int32_t(-0.5 + scaled) : std::int32_t(0.5 + scaled);
+      }
+      first[std::size_t(xx)] = xmin;
+      count[std::size_t(xx)] = xmax;
+    }
+  }
+};
+
+// Pillow's nearest scaler (ImagingScaleAffine): source index per output index
+// by accumulating the step in double; -1 where it falls outside (left zero).
+inline std::vector<int> nearest_indices(int in, int out) {
+  std::vector<int> idx(std::size_t(out > 0 ? out : 0));
+  const double step = double(float(in)) / out;
+  double pos = 0.0 + detail::rounded_mul(step, 0.5);
+  for (int x = 0; x < out; ++x) {
+    const int i = pos < 0.0 ? -1 : int(pos);
+    idx[std::size_t(x)] = (i >= 0 && i < in) ? i : -1;
+    pos += step;
+  }
+  return idx;
+}
+
+namespace detail {
+
+// Horizontal pass of rows [y0, y0 + rows) of src into dst (rows x out width).
+// XS is the source pixel step when known at compile time (packed rows), else 0.
+template <int C, int XS>
+void resample_rows_impl(image_view<const std::uint8_t> src, int y0, int rows,
+                        const resample_axis& ax, std::uint8_t* dst, std::ptrdiff_t dst_stride) {
+  const int out_w = ax.out_size;
+  const std::size_t taps = std::size_t(ax.taps);
+  const std::ptrdiff_t xs = XS ? XS : src.x_step();
+  const int* first = ax.first.data();
+  const int* count = ax.count.data();
+  for (int y = 0; y < rows; ++y) {
+    const std::uint8_t* in = src.row(y0 + y);
+    std::uint8_t* out = dst + y * dst_stride;
+    const std::int32_t* k = ax.coeffs.data();
+    for (int xx = 0; xx < out_w; ++xx, k += taps) {
+      const int n = count[xx];
+      const std::uint8_t* p = in + first[xx] * xs;
+      // Two partial sums per channel (even/odd taps) for instruction-level
+      // parallelism; integer addition makes the order irrelevant.
+      std::int32_t acc[C], acc2[C];
+      for (int c = 0; c < C; ++c) {
+        acc[c] = 1 << (resample_precision_bits - 1);
+        acc2[c] = 0;
+      }
+      int x = 0;
+      for (; x + 1 < n; x += 2) {
+        const std::int32_t w0 = k[x], w1 = k[x + 1];
+        const std::uint8_t* q = p + x * xs;
+        for (int c = 0; c < C; ++c) {
+          acc[c] += std::int32_t(q[c]) * w0;
+          acc2[c] += std::int32_t(q[c + xs]) * w1;
+        }
+      }
+      if (x < n) {
+        const std::int32_t w0 = k[x];
+        const std::uint8_t* q = p + x * xs;
+        for (int c = 0; c < C; ++c) acc[c] += std::int32_t(q[c]) * w0;
+      }
+      for (int c = 0; c < C; ++c) out[xx * C + c] = clip_fixed(acc[c] + acc2[c]);
+    }
+  }
+}
+
+// The same horizontal pass for packed rows, vectorized: a tile of R rows is
+// transposed (column-major), so each output column is a straight multiply-
+// accumulate over R*C contiguous lanes with one coefficient per tap.
+template <int C>
+void resample_rows_tiled(image_view<const std::uint8_t> src, int y0, int rows, const resample_axis& ax,
+                         std::uint8_t* dst, std::ptrdiff_t dst_stride, std::vector<std::uint8_t>& tile) {
+  constexpr int R = 16;
+  constexpr int L = R * C;
+  const int in_w = ax.in_size, out_w = ax.out_size;
+  const std::size_t taps = std::size_t(ax.taps);
+  tile.assign(std::size_t(in_w) * L, 0);
+  for (int yb = 0; yb < rows; yb += R) {
+    const int rn = std::min(R, rows - yb);
+    for (int r = 0; r < rn; ++r) {
+      const std::uint8_t* in = src.row(y0 + yb + r);
+      std::uint8_t* t = tile.data() + r * C;
+      for (int x = 0; x < in_w; ++x, t += L, in += C)
+        for (int c = 0; c < C; ++c) t[c] = in[c];
+    }
+    const std::int32_t* k = ax.coeffs.data();
+    for (int xx = 0; xx < out_w; ++xx, k += taps) {
+      const int n = ax.count[std::size_t(xx)];
+      const std::uint8_t* col = tile.data() + std::size_t(ax.first[std::size_t(xx)]) * L;
+      std::int32_t acc[L];
+      for (int i = 0; i < L; ++i) acc[i] = std::int32_t{1} << (resample_precision_bits - 1);
+      for (int t = 0; t < n; ++t, col += L) {
+        const std::int32_t w = k[t];
+        for (int i = 0; i < L; ++i) acc[i] += std::int32_t(col[i]) * w;
+      }
+      for (int r = 0; r < rn; ++r)
+        for (int c = 0; c < C; ++c) dst[(yb + r) * dst_stride + xx * C + c] = clip_fixed(acc[r * C + c]);
+    }
+  }
+}
+
+template <int C>
+void resample_rows(image_view<const std::uint8_t> src, int y0, int rows, const resample_axis& ax,
+                   std::uint8_t* dst, std::ptrdiff_t dst_stride, std::vector<std::uint8_t>& tile) {
+  if (src.x_step() == C && rows >= 8)
+    resample_rows_tiled<C>(src, y0, rows, ax, dst, dst_stride, tile);
+  else if (src.x_step() == C)
+    resample_rows_impl<C, C>(src, y0, rows, ax, dst, dst_stride);
+  else
+    resample_rows_impl<C, 0>(src, y0, rows, ax, dst, dst_stride);
+}
+
+// Vertical pass: dst row yy = sum of src rows (first[yy] - row0 ...) * k.
+// Integer sums are order-independent, so taps go in the outer loop and each
+// row is a straight multiply-accumulate the compiler vectorizes.
+inline void resample_columns(const std::uint8_t* src, std::ptrdiff_t src_stride,
+                             std::ptrdiff_t src_x_step, int channels, int width, int row0,
+                             const resample_axis& ax, image_view<std::uint8_t> dst,
+                             std::vector<std::int32_t>& acc) {
+  const std::size_t n = std::size_t(width) * std::size_t(channels);
+  const bool packed = src_x_step == channels;
+  for (int yy = 0; yy < ax.out_size; ++yy) {
+    const std::int32_t* k = &ax.coeffs[std::size_t(yy) * std::size_t(ax.taps)];
+    const int y_first = ax.first[std::size_t(yy)] - row0;
+    const int taps = ax.count[std::size_t(yy)];
+    if (!packed) acc.resize(n);
+    std::uint8_t* out = dst.row(yy);
+    if (packed) {
+      // Fixed-size blocks in a local array: no aliasing, a constant trip
+      // count, so even -O2's cheap vectorizer turns this into SIMD.
+      constexpr std::size_t block = 64;
+      std::size_t i0 = 0;
+      for (; i0 + block <= n; i0 += block) {
+        std::int32_t a[block];
+        for (std::size_t i = 0; i < block; ++i) a[i] = std::int32_t{1} << (resample_precision_bits - 1);
+        for (int t = 0; t < taps; ++t) {
+          const std::uint8_t* in = src + (y_first + t) * src_stride + i0;
+          const std::int32_t w = k[t];
+          for (std::size_t i = 0; i < block; ++i) a[i] += std::int32_t(in[i]) * w;
+        }
+        for (std::size_t i = 0; i < block; ++i) out[i0 + i] = clip_fixed(a[i]);
+      }
+      for (std::size_t i = i0; i < n; ++i) {
+        std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
+        for (int t = 0; t < taps; ++t) a += std::int32_t(src[(y_first + t) * src_stride + std::ptrdiff_t(i)]) * k[t];
+        out[i] = clip_fixed(a);
+      }
+      continue;
+    }
+    std::int32_t* a = acc.data();
+    std::fill(a, a + n, std::int32_t{1} << (resample_precision_bits - 1));
+    for (int t = 0; t < taps; ++t) {
+      const std::uint8_t* in = src + (y_first + t) * src_stride;
+      const std::int32_t w = k[t];
+      for (int x = 0; x < width; ++x)
+        for (int c = 0; c < channels; ++c)
+          a[std::size_t(x) * std::size_t(channels) + std::size_t(c)] += std::int32_t(in[x * src_x_step + c]) * w;
+    }
+    for (std::size_t i = 0; i < n; ++i) out[i] = clip_fixed(a[i]);
+  }
+}
+
+// Pillow's 32-bit paths (modes I and F): double weights, sums in tap order
+// from 0.0; I rounds half away from zero (ROUND_UP), F stores the double as
+// float. Every product is rounded before the add (no FMA), as in Pillow.
+template <class T>
+T store_32bpc(double ss) noexcept {
+  if constexpr (std::is_same_v<T, float>) {
+    return static_cast<float>(ss);
+  } else {
+    const double r = ss >= 0.0 ? ss + double(0.5f) : ss - double(0.5f);
+    // (int) of a double out of range is undefined in C; x86 gives INT_MIN.
+    if (!(r > -2147483649.0 && r < 2147483648.0)) return std::numeric_limits<std::int32_t>::min();
+    return static_cast<std::int32_t>(r);
+  }
+}
+
+template <class T>
+void resample_rows_32bpc(image_view<const T> src, int y0, int rows, const resample_axis& ax, T* dst,
+                         std::ptrdiff_t dst_stride) {
+  const int c_n = src.channels();
+  const std::size_t taps = std::size_t(ax.taps);
+  for (int y = 0; y < rows; ++y) {
+    const T* in = src.row(y0 + y);
+    T* out = dst + y * dst_stride;
+    for (int xx = 0; xx < ax.out_size; ++xx) {
+      const double* k = &ax.weights[std::size_t(xx) * taps];
+      const int n = ax.count[std::size_t(xx)];
+      const T* p = in + ax.first[std::size_t(xx)] * src.x_step();
+      for (int c = 0; c < c_n; ++c) {
+        double ss = 0.0;
+        for (int x = 0; x < n; ++x) ss += rounded_mul(double(p[x * src.x_step() + c]), k[x]);
+        out[xx * c_n + c] = store_32bpc<T>(ss);
+      }
+    }
+  }
+}
+
+template <class T>
+void resample_columns_32bpc(const T* src, std::ptrdiff_t src_stride, std::ptrdiff_t src_x_step,
+                            int channels, int width, int row0, const resample_axis& ax,
+                            image_view<T> dst) {
+  const std::size_t taps = std::size_t(ax.taps);
+  for (int yy = 0; yy < ax.out_size; ++yy) {
+    const double* k = &ax.weights[std::size_t(yy) * taps];
+    const int y_first = ax.first[std::size_t(yy)] - row0;
+    const int n = ax.count[std::size_t(yy)];
+    T* out = dst.row(yy);
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < channels; ++c) {
+        double ss = 0.0;
+        for (int t = 0; t < n; ++t)
+          ss += rounded_mul(double(src[(y_first + t) * src_stride + x * src_x_step + c]), k[t]);
+        out[x * channels + c] = store_32bpc<T>(ss);
+      }
+  }
+}
+
+// Pillow resizes LA/RGBA premultiplied (convert to La/RGBa and back).
+inline void premultiply(image_view<const std::uint8_t> src, image<std::uint8_t>& out) {
+  const int c = src.channels();
+  for (int y = 0; y < src.height(); ++y) {
+    std::uint8_t* o = out.row(y);
+    for (int x = 0; x < src.width(); ++x) {
+      const std::uint8_t* p = src.pixel(x, y);
+      const unsigned alpha = p[c - 1];
+      for (int i = 0; i < c - 1; ++i) {
+        const unsigned t = unsigned(p[i]) * alpha + 128;
+        o[x * c + i] = std::uint8_t(((t >> 8) + t) >> 8);
+      }
+      o[x * c + c - 1] = std::uint8_t(alpha);
+    }
+  }
+}
+}  // namespace detail
+
+// Coefficient tables for one (input size, output size, filter): build once,
+// apply to many images of that size. Applying is const and thread-safe when
+// each thread passes its own scratch (or uses the overload that makes one).
+class resize_plan {
+ public:
+  struct scratch {
+    image<std::uint8_t> premultiplied;
+    std::vector<std::uint8_t> rows;
+    std::vector<std::uint8_t> tile;
+    std::vector<std::int32_t> acc;
+  };
+
+  resize_plan() = default;
+  resize_plan(int in_width, int in_height, int out_width, int out_height, resample_filter f)
+      : in_w_(in_width), in_h_(in_height), out_w_(out_width), out_h_(out_height), filter_(f) {
+    if (in_width < 1 || in_height < 1 || out_width < 1 || out_height < 1)
+      detail::throw_resize_error(632, "resize: sizes must be >= 1");
+    if (f == resample_filter::nearest) {
+      x_index_ = nearest_indices(in_width, out_width);
+      y_index_ = nearest_indices(in_height, out_height);
+    } else {
+      // Pillow only resamples an axis whose size changes.
+      if (out_width != in_width) horizontal_ = resample_axis(in_width, out_width, f);
+      if (out_height != in_height) vertical_ = resample_axis(in_height, out_height, f);
+    }
+  }
+
+  int in_width() const noexcept { return in_w_; }
+  int in_height() const noexcept { return in_h_; }
+  int out_width() const noexcept { return out_w_; }
+  int out_height() const noexcept { return out_h_; }
+  resample_filter filter() const noexcept { return filter_; }
+
+  // Resizes src (in_width x in_height, any channel count 1-4) into a new
+  // image. src.mode() decides premultiplication (LA, RGBA), as in Pillow.
+  image<std::uint8_t> operator()(image_view<const std::uint8_t> src) const {
+    scratch s;
+    return (*this)(src, s);
+  }
+  image<std::uint8_t> operator()(image_view<const std::uint8_t> src, scratch& s) const {
+    image<std::uint8_t> out(out_w_, out_h_, src.channels());
+    if (src.has_mode()) out.set_mode(src.mode());
+    run(src, out.view(), s);
+    return out;
+  }
+
+  // Modes I (int32) and F (float): Pillow's 32-bit resampler (double weights;
+  // I rounds half away from zero). Bit-exact too.
+  image<std::int32_t> operator()(image_view<const std::int32_t> src) const { return run_32bpc_new(src); }
+  image<float> operator()(image_view<const float> src) const { return run_32bpc_new(src); }
+
+  // Writes into a caller-provided destination of out_width x out_height.
+  void run(image_view<const std::uint8_t> src, image_view<std::uint8_t> dst, scratch& s) const {
+    if (src.width() != in_w_ || src.height() != in_h_)
+      detail::throw_resize_error(634, "resize: image size differs from the plan's input size");
+    if (dst.width() != out_w_ || dst.height() != out_h_ || dst.channels() != src.channels() ||
+        !dst.rows_packed())
+      detail::throw_resize_error(635, "resize: bad destination view");
+    const int c = src.channels();
+    if (c < 1 || c > 4) detail::throw_resize_error(636, "resize: 1 to 4 channels supported");
+    if (in_w_ == out_w_ && in_h_ == out_h_) {  // Pillow returns a copy, untouched
+      for (int y = 0; y < out_h_; ++y)
+        for (int x = 0; x < out_w_; ++x)
+          for (int k = 0; k < c; ++k) dst(x, y, k) = src(x, y, k);
+      return;
+    }
+    if (filter_ == resample_filter::nearest) return run_nearest<std::uint8_t>(src, dst);
+    const pixel_mode m = src.mode();
+    const bool premul = (m == pixel_mode::rgba && c == 4) || (m == pixel_mode::la && c == 2);
+    if (premul) {
+      if (s.premultiplied.width() != in_w_ || s.premultiplied.height() != in_h_ ||
+          s.premultiplied.channels() != c)
+        s.premultiplied = image<std::uint8_t>(in_w_, in_h_, c);
+      detail::premultiply(src, s.premultiplied);
+      src = s.premultiplied.view();
+    }
+    run_separable(src, dst, s);
+    if (premul) unpremultiply_view(dst);
+  }
+
+ private:
+  static void unpremultiply_view(image_view<std::uint8_t> dst) {
+    const int c = dst.channels();
+    for (int y = 0; y < dst.height(); ++y) {
+      std::uint8_t* p = dst.row(y);
+      for (int x = 0; x < dst.width(); ++x, p += c) {
+        const unsigned alpha = p[c - 1];
+        if (alpha == 255 || alpha == 0) continue;
+        for (int j = 0; j < c - 1; ++j) {
+          const unsigned v = (255u * p[j]) / alpha;
+          p[j] = std::uint8_t(v > 255 ? 255 : v);
+        }
+      }
+    }
+  }
+
+  template <class T>
+  void run_nearest(image_view<const T> src, image_view<T> dst) const {
+    const int c = src.channels();
+    for (int y = 0; y < out_h_; ++y) {
+      T* out = dst.row(y);
+      const int sy = y_index_[std::size_t(y)];
+      if (sy < 0) {
+        std::fill(out, out + std::size_t(out_w_) * std::size_t(c), T(0));
+        continue;
+      }
+      for (int x = 0; x < out_w_; ++x) {
+        const int sx = x_index_[std::size_t(x)];
+        for (int k = 0; k < c; ++k) out[x * c + k] = sx < 0 ? T(0) : src(sx, sy, k);
+      }
+    }
+  }
+
+  template <class T>
+  void run_32bpc(image_view<const T> src, image_view<T> dst, std::vector<T>& rows_buf) const {
+    const int c = src.channels();
+    if (in_w_ == out_w_ && in_h_ == out_h_) {
+      for (int y = 0; y < out_h_; ++y)
+        for (int x = 0; x < out_w_; ++x)
+          for (int k = 0; k < c; ++k) dst(x, y, k) = src(x, y, k);
+      return;
+    }
+    if (filter_ == resample_filter::nearest) return run_nearest(src, dst);
+    const bool need_h = !horizontal_.weights.empty();
+    const bool need_v = !vertical_.weights.empty();
+    if (!need_h) {
+      detail::resample_columns_32bpc(src.origin(), src.y_step(), src.x_step(), c, in_w_, 0, vertical_, dst);
+      return;
+    }
+    int row0 = 0, rows = in_h_;
+    if (need_v) {
+      row0 = vertical_.first.front();
+      rows = vertical_.first.back() + vertical_.count.back() - row0;
+    }
+    if (!need_v) {
+      detail::resample_rows_32bpc(src, 0, rows, horizontal_, dst.origin(), dst.y_step());
+      return;
+    }
+    const std::ptrdiff_t stride = std::ptrdiff_t(out_w_) * c;
+    rows_buf.resize(std::size_t(rows) * std::size_t(stride));
+    detail::resample_rows_32bpc(src, row0, rows, horizontal_, rows_buf.data(), stride);
+    detail::resample_columns_32bpc<T>(rows_buf.data(), stride, c, c, out_w_, row0, vertical_, dst);
+  }
+
+  template <class T>
+  image<T> run_32bpc_new(image_view<const T> src) const {
+    if (src.width() != in_w_ || src.height() != in_h_)
+      detail::throw_resize_error(634, "resize: image size differs from the plan's input size");
+    if (src.channels() < 1 || src.channels() > 4)
+      detail::throw_resize_error(636, "resize: 1 to 4 channels supported");
+    image<T> out(out_w_, out_h_, src.channels());
+    if (src.has_mode()) out.set_mode(src.mode());
+    std::vector<T> buf;
+    run_32bpc(src, out.view(), buf);
+    return out;
+  }
+
+  void run_separable(image_view<const std::uint8_t> src, image_view<std::uint8_t> dst,
+                     scratch& s) const {
+    const int c = src.channels();
+    const bool need_h = !horizontal_.coeffs.empty();
+    const bool need_v = !vertical_.coeffs.empty();
+    if (!need_h) {
+      detail::resample_columns(src.origin(), src.y_step(), src.x_step(), c, in_w_, 0, vertical_,
+                               dst, s.acc);
+      return;
+    }
+    // Only the source rows the vertical pass reads are resampled horizontally.
+    int row0 = 0, rows = in_h_;
+    if (need_v) {
+      row0 = vertical_.first.front();
+      rows = vertical_.first.back() + vertical_.count.back() - row0;
+    }
+    std::uint8_t* tmp;
+    std::ptrdiff_t tmp_stride = std::ptrdiff_t(out_w_) * c;
+    if (need_v) {
+      s.rows.resize(std::size_t(rows) * std::size_t(tmp_stride));
+      tmp = s.rows.data();
+    } else {
+      tmp = dst.origin();
+      tmp_stride = dst.y_step();
+    }
+    switch (c) {
+      case 1: detail::resample_rows<1>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
+      case 2: detail::resample_rows<2>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
+      case 3: detail::resample_rows<3>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
+      default: detail::resample_rows<4>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
+    }
+    if (need_v)
+      detail::resample_columns(tmp, tmp_stride, c, c, out_w_, row0, vertical_, dst, s.acc);
+  }
+
+  int in_w_ = 0, in_h_ = 0, out_w_ = 0, out_h_ = 0;
+  resample_filter filter_ = resample_filter::bilinear;
+  resample_axis horizontal_, vertical_;
+  std::vector<int> x_index_, y_index_;
+};
+
+// One-shot Pillow Image.resize((width, height), filter).
+inline image<std::uint8_t> resize(image_view<const std::uint8_t> src, int width, int height,
+                                  resample_filter f = resample_filter::bilinear) {
+  if (src.width() == width && src.height() == height) return materialize(src);
+  return resize_plan(src.width(), src.height(), width, height, f)(src);
+}
+
+inline image<std::int32_t> resize(image_view<const std::int32_t> src, int width, int height,
+                                  resample_filter f = resample_filter::bilinear) {
+  return resize_plan(src.width(), src.height(), width, height, f)(src);
+}
+inline image<float> resize(image_view<const float> src, int width, int height,
+                           resample_filter f = resample_filter::bilinear) {
+  return resize_plan(src.width(), src.height(), width, height, f)(src);
+}
+
+// Any decoded image (an any_image exactly): 8-bit modes, I and F as Pillow
+// resizes them. I;16 is not supported (Pillow 9.4 refuses it for all filters
+// but NEAREST, which takes a different generic path): spec_error 649.
+template <class A, std::enable_if_t<std::is_same_v<A, any_image>, int> = 0>
+any_image resize(const A& src, int width, int height, resample_filter f = resample_filter::bilinear) {
+  return std::visit(
+      [&](const auto& im) -> any_image {
+        using T = typename std::decay_t<decltype(im)>::value_type;
+        if constexpr (std::is_same_v<T, std::uint16_t>) {
+          detail::throw_resize_error(649, "resize: I;16 images are not supported (convert to I first)");
+        } else {
+          return resize(image_view<const T>(im.view()), width, height, f);
+        }
+      },
+      src);
+}
+
+struct image_size {
+  int height = 0;
+  int width = 0;
+  friend bool operator==(image_size a, image_size b) noexcept {
+    return a.height == b.height && a.width == b.width;
+  }
+  friend bool operator!=(image_size a, image_size b) noexcept { return !(a == b); }
+};
+
+// torchvision 0.14 Resize(size: int, max_size) output size: the shorter side
+// becomes `size`, the longer is scaled and truncated (int(size * long /
+// short)); with max_size the longer side is capped and the shorter scaled
+// down the same way. Throws spec_error 630 when max_size <= size.
+// Python: int(size * long / short), int*int exact and / correctly rounded.
+inline image_size resized_size(int height, int width, int size,
+                               std::optional<int> max_size = std::nullopt) {
+  if (height < 1 || width < 1 || size < 1)
+    throw spec_error(631, location{}, "resize: sizes must be >= 1");
+  const bool w_short = width <= height;
+  const long long shorter = w_short ? width : height, longer = w_short ? height : width;
+  long long new_short = size;
+  // Python: int(requested * long / short); int*int is exact, / is correctly rounded.
+  long long new_long = static_cast<long long>(double(size * longer) / double(shorter));
+  if (max_size) {
+    if (*max_size <= size)
+      throw spec_error(630, location{}, "resize: max_size must be greater than size");
+    if (new_long > *max_size) {
+      new_short = static_cast<long long>(double(*max_size * new_short) / double(new_long));
+      new_long = *max_size;
+    }
+  }
+  // A side may come out 0 (1x500 -> size 1, max_size 300): torchvision
+  // passes that on and PIL's resize then fails; resizing to it throws 632.
+  if (new_long > (1 << 30)) throw spec_error(631, location{}, "resize: output size out of range");
+  return w_short ? image_size{int(new_long), int(new_short)} : image_size{int(new_short), int(new_long)};
+}
+
+}  // namespace wds
+// ---- end wds/resize.hpp ----
+// ---- begin wds/transforms.hpp ----
+// SPDX-License-Identifier: MIT
+
+// Image transforms matching torchvision 0.14 on PIL images (Pillow 9.4).
+//
+//  * free functions in wds:: work on views (like torchvision.transforms.functional):
+//    crop, center_crop, pad, hflip, vflip, grayscale, to_tensor, normalize,
+//    to_pil_image, random_*_params;
+//  * value types in wds::transforms:: (like torchvision.transforms.*) compose with
+//    `|` into a pipeline type at compile time; random ones take the RNG at call:
+//        using namespace wds::transforms;
+//        auto train = random_resized_crop{224} | random_hflip{} | to_tensor{} |
+//                     normalize::imagenet();
+//        std::mt19937 rng(seed);
+//        wds::tensor<float> t = train(img.view(), rng);
+//
+// Crop and flip return O(1) views; only ops that change pixels allocate.
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// #include <wds/convert.hpp> (inlined above)
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+// #include <wds/resize.hpp> (inlined above)
+// #include <wds/tensor.hpp> (inlined above)
+
+namespace wds {
+
+// ---------------------------------------------------------------------------
+// A view that may own its pixels: crops inside the image borrow, crops that
+// reach outside (zero-filled, as PIL's crop) own. Moving keeps the view valid.
+template <class T>
+class image_ref {
+ public:
+  image_ref(image_view<const T> v) : view_(v) {}  // NOLINT(google-explicit-constructor)
+  image_ref(image<T> img)                         // NOLINT(google-explicit-constructor)
+      : owned_(std::move(img)), view_(owned_.view()), owns_(true) {}
+  image_ref(image_ref&& o) noexcept
+      : owned_(std::move(o.owned_)), view_(o.view_), owns_(o.owns_) {}
+  image_ref& operator=(image_ref&& o) noexcept {
+    owned_ = std::move(o.owned_);
+    view_ = o.view_;
+    owns_ = o.owns_;
+    return *this;
+  }
+  image_ref(const image_ref&) = delete;
+  image_ref& operator=(const image_ref&) = delete;
+
+  image_view<const T> view() const noexcept { return view_; }
+  bool owns() const noexcept { return owns_; }
+  // The pixels as an owned image (moves when owned, copies a borrowed view).
+  image<T> take() && {
+    if (owns_) return std::move(owned_);
+    return materialize(view_);
+  }
+
+ private:
+  image<T> owned_;
+  image_view<const T> view_;
+  bool owns_ = false;
+};
+
+// ---------------------------------------------------------------------------
+// Geometry (torchvision.transforms.functional on PIL)
+
+namespace detail {
+[[noreturn]] inline void throw_arg(int id, const std::string& reason) {
+  throw spec_error(id, location{}, reason);
+}
+// Python's round() on x / 2 for an integer x: half to even.
+inline int half_even_half(long long x) noexcept {
+  const long long q = x / 2, r = x % 2;  // x >= 0 here
+  if (r == 0) return int(q);
+  return int(q % 2 == 0 ? q : q + 1);
+}
+}  // namespace detail
+
+// F.crop / PIL Image.crop((left, top, left + width, top + height)): pixels
+// outside the image are `fill` (0 in torchvision). A box inside is a view.
+template <class T>
+image_ref<std::remove_const_t<T>> crop(image_view<T> src, int top, int left, int height, int width,
+                                       std::remove_const_t<T> fill = 0) {
+  using U = std::remove_const_t<T>;
+  if (height < 0 || width < 0) detail::throw_arg(637, "crop: negative size");
+  image_view<const U> s = src;
+  if (top >= 0 && left >= 0 && (long long)top + height <= s.height() &&
+      (long long)left + width <= s.width())
+    return image_ref<U>(s.subview(left, top, width, height));
+  image<U> out(width, height, s.channels(), fill);
+  if (s.has_mode()) out.set_mode(s.mode());
+  const int y0 = std::max(0, -top), y1 = int(std::min<long long>(height, (long long)s.height() - top));
+  const int x0 = std::max(0, -left), x1 = int(std::min<long long>(width, (long long)s.width() - left));
+  for (int y = y0; y < y1; ++y)
+    for (int x = x0; x < x1; ++x)
+      for (int c = 0; c < s.channels(); ++c) out(x, y, c) = s(x + left, y + top, c);
+  return image_ref<U>(std::move(out));
+}
+
+// How pad() fills the border (numpy.pad modes, as torchvision uses them).
+enum class pad_mode : std::uint8_t { constant, edge, reflect, symmetric };
+
+inline constexpr std::string_view pad_mode_name(pad_mode m) noexcept {
+  switch (m) {
+    case pad_mode::constant: return "constant";
+    case pad_mode::edge: return "edge";
+    case pad_mode::reflect: return "reflect";
+    case pad_mode::symmetric: return "symmetric";
+  }
+  return "?";
+}
+
+namespace detail {
+// Source index for padded index i (may be < 0 or >= n), numpy.pad semantics
+// (repeated reflection for pads wider than the image; reflect of one pixel
+// repeats it, as numpy does).
+inline int pad_source_index(long long i, int n, pad_mode m) noexcept {
+  if (i >= 0 && i < n) return int(i);
+  switch (m) {
+    case pad_mode::edge: return i < 0 ? 0 : n - 1;
+    case pad_mode::reflect: {
+      if (n == 1) return 0;
+      const long long p = 2LL * (n - 1);
+      long long k = i % p;
+      if (k < 0) k += p;
+      return int(k >= n ? p - k : k);
+    }
+    case pad_mode::symmetric: {
+      const long long p = 2LL * n;
+      long long k = i % p;
+      if (k < 0) k += p;
+      return int(k >= n ? p - 1 - k : k);
+    }
+    default: return -1;
+  }
+}
+}  // namespace detail
+
+// F.pad(img, [left, top, right, bottom], fill, padding_mode) on a PIL image.
+// Negative amounts crop, as in torchvision. `fill` goes to every channel.
+template <class T>
+image<std::remove_const_t<T>> pad(image_view<T> src, int left, int top, int right, int bottom,
+                                  pad_mode mode = pad_mode::constant,
+                                  std::remove_const_t<T> fill = 0) {
+  using U = std::remove_const_t<T>;
+  image_view<const U> s = src;
+  if (left < 0 || top < 0 || right < 0 || bottom < 0) {  // crop first, pad the rest
+    const int cl = std::max(0, -left), ct = std::max(0, -top);
+    const int cw = s.width() - cl - std::max(0, -right), ch = s.height() - ct - std::max(0, -bottom);
+    if (cw < 0 || ch < 0) detail::throw_arg(638, "pad: negative padding larger than the image");
+    return pad(s.subview(cl, ct, cw, ch), std::max(0, left), std::max(0, top), std::max(0, right),
+               std::max(0, bottom), mode, fill);
+  }
+  const long long w = (long long)s.width() + left + right, h = (long long)s.height() + top + bottom;
+  if (w > (1 << 30) || h > (1 << 30) || (unsigned long long)(w * h) > (1ULL << 34))
+    detail::throw_arg(639, "pad: output too large");
+  if (mode != pad_mode::constant && s.empty() && (w > 0 && h > 0))
+    detail::throw_arg(638, "pad: cannot " + std::string(pad_mode_name(mode)) + "-pad an empty image");
+  image<U> out(int(w), int(h), s.channels());
+  if (s.has_mode()) out.set_mode(s.mode());
+  const int c = s.channels();
+  if (mode == pad_mode::constant) {
+    out.fill(fill);
+    for (int y = 0; y < s.height(); ++y)
+      for (int x = 0; x < s.width(); ++x)
+        for (int k = 0; k < c; ++k) out(x + left, y + top, k) = s(x, y, k);
+    return out;
+  }
+  std::vector<int> xs(static_cast<std::size_t>(w));
+  for (long long x = 0; x < w; ++x) xs[std::size_t(x)] = detail::pad_source_index(x - left, s.width(), mode);
+  for (int y = 0; y < int(h); ++y) {
+    const int sy = detail::pad_source_index((long long)y - top, s.height(), mode);
+    U* o = out.row(y);
+    for (int x = 0; x < int(w); ++x) {
+      const U* p = s.pixel(xs[std::size_t(x)], sy);
+      for (int k = 0; k < c; ++k) o[x * c + k] = p[k];
+    }
+  }
+  return out;
+}
+
+// F.center_crop: a crop larger than the image zero-pads first ((d)//2 before,
+// (d+1)//2 after); the offset is round((H - h) / 2) with half to even.
+template <class T>
+image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int width) {
+  using U = std::remove_const_t<T>;
+  if (height < 1 || width < 1) detail::throw_arg(640, "center_crop: size must be >= 1");
+  image_view<const U> s = src;
+  if (width > s.width() || height > s.height()) {
+    const int dl = width > s.width() ? (width - s.width()) / 2 : 0;
+    const int dt = height > s.height() ? (height - s.height()) / 2 : 0;
+    const int dr = width > s.width() ? (width - s.width() + 1) / 2 : 0;
+    const int db = height > s.height() ? (height - s.height() + 1) / 2 : 0;
+    image<U> padded = pad(s, dl, dt, dr, db, pad_mode::constant, U(0));
+    if (padded.width() == width && padded.height() == height) return image_ref<U>(std::move(padded));
+    const int top = detail::half_even_half((long long)padded.height() - height);
+    const int left = detail::half_even_half((long long)padded.width() - width);
+    return image_ref<U>(std::move(crop(padded.view(), top, left, height, width)).take());
+  }
+  const int top = detail::half_even_half((long long)s.height() - height);
+  const int left = detail::half_even_half((long long)s.width() - width);
+  return image_ref<U>(s.subview(left, top, width, height));
+}
+
+template <class T>
+image_view<T> hflip(image_view<T> src) noexcept { return src.flipped_left_right(); }
+template <class T>
+image_view<T> vflip(image_view<T> src) noexcept { return src.flipped_up_down(); }
+
+// ---------------------------------------------------------------------------
+// Colour
+
+// F.to_grayscale on PIL: Pillow's convert("L") (fixed-point ITU-R 601-2 luma,
+// rounded, not torchvision's tensor path), replicated to 3 channels if asked.
+inline image<std::uint8_t> grayscale(image_view<const std::uint8_t> src, int channels = 1) {
+  if (channels != 1 && channels != 3) detail::throw_arg(641, "grayscale: channels must be 1 or 3");
+  const pixel_mode from = src.mode();
+  image<std::uint8_t> l = from == pixel_mode::l ? materialize(src) : convert(src, from, pixel_mode::l);
+  l.set_mode(pixel_mode::l);
+  if (channels == 1) return l;
+  return convert(l.view(), pixel_mode::l, pixel_mode::rgb);
+}
+
+// ---------------------------------------------------------------------------
+// Tensors
+
+// F.to_tensor: HWC uint8 -> CHW float32, each value float(u) / 255.
+inline tensor<float> to_tensor(image_view<const std::uint8_t> src) {
+  const int c = src.channels(), h = src.height(), w = src.width();
+  tensor<float> t({std::size_t(c), std::size_t(h), std::size_t(w)});
+  std::array<float, 256> lut{};
+  for (int u = 0; u < 256; ++u) lut[std::size_t(u)] = float(u) / 255.0f;
+  float* out = t.data();
+  const std::size_t plane = std::size_t(h) * std::size_t(w);
+  for (int y = 0; y < h; ++y) {
+    const std::uint8_t* row = src.row(y);
+    const std::ptrdiff_t xs = src.x_step();
+    for (int k = 0; k < c; ++k) {
+      float* o = out + std::size_t(k) * plane + std::size_t(y) * std::size_t(w);
+      for (int x = 0; x < w; ++x) o[x] = lut[row[x * xs + k]];
+    }
+  }
+  return t;
+}
+
+// F.normalize on a CHW float tensor, in float32: (x - mean) / std. mean/std
+// have one value per channel or a single value for all.
+inline tensor<float> normalize(tensor<float> t, const std::vector<float>& mean,
+                               const std::vector<float>& std_dev) {
+  if (t.rank() != 3) detail::throw_arg(642, "normalize: expected a CHW tensor");
+  const std::size_t c = t.dim(0), plane = t.dim(1) * t.dim(2);
+  auto pick = [&](const std::vector<float>& v, std::size_t k) {
+    if (v.size() == 1) return v[0];
+    if (v.size() != c) detail::throw_arg(643, "normalize: mean/std size differs from the channel count");
+    return v[k];
+  };
+  for (std::size_t k = 0; k < c; ++k) {
+    const float m = pick(mean, k), s = pick(std_dev, k);
+    if (s == 0.0f) detail::throw_arg(644, "normalize: std is zero");
+    float* p = t.data() + k * plane;
+    for (std::size_t i = 0; i < plane; ++i) {
+      const float d = p[i] - m;
+      p[i] = d / s;
+    }
+  }
+  return t;
+}
+
+// torch's float -> uint8 of `x.mul(255).byte()`: truncate to int64, keep the
+// low 8 bits (wraps modulo 256: -2.1 -> 233, 1.5 -> 126). Values that do not
+// fit an int64 (and NaN) give 0, what x86-64's conversion yields.
+inline std::uint8_t float_to_byte_like_torch(float x) noexcept {
+  const float s = x * 255.0f;
+  if (!(s > -9.2233715e18f && s < 9.2233715e18f)) return 0;
+  return static_cast<std::uint8_t>(static_cast<std::uint64_t>(static_cast<std::int64_t>(s)));
+}
+
+// F.to_pil_image on a CHW float tensor: mode L, LA, RGB or RGBA by channel count.
+inline image<std::uint8_t> to_pil_image(const tensor<float>& t) {
+  if (t.rank() != 3 || t.dim(0) < 1 || t.dim(0) > 4)
+    detail::throw_arg(645, "to_pil_image: expected a CHW tensor with 1 to 4 channels");
+  if (t.dim(1) > (1u << 30) || t.dim(2) > (1u << 30)) detail::throw_arg(645, "to_pil_image: tensor too large");
+  const int c = int(t.dim(0)), h = int(t.dim(1)), w = int(t.dim(2));
+  image<std::uint8_t> out(w, h, c);
+  const std::size_t plane = std::size_t(h) * std::size_t(w);
+  for (int k = 0; k < c; ++k) {
+    const float* p = t.data() + std::size_t(k) * plane;
+    for (int y = 0; y < h; ++y) {
+      std::uint8_t* o = out.row(y);
+      for (int x = 0; x < w; ++x) o[x * c + k] = float_to_byte_like_torch(p[std::size_t(y) * std::size_t(w) + std::size_t(x)]);
+    }
+  }
+  return out;
+}
+
+// to_tensor | normalize | to_pil_image on uint8 pixels, as one 256-entry
+// table per channel: u -> byte(((u / 255f - mean) / std) * 255f), the same
+// float32 operations in the same order, so it equals the chain bit for bit.
+class normalize_lut {
+ public:
+  normalize_lut() = default;
+  normalize_lut(const std::vector<float>& mean, const std::vector<float>& std_dev) {
+    if (mean.empty() || mean.size() > 4 || mean.size() != std_dev.size())
+      detail::throw_arg(643, "normalize: mean and std need 1 to 4 values each, the same count");
+    channels_ = int(mean.size());
+    for (int k = 0; k < channels_; ++k) {
+      if (std_dev[std::size_t(k)] == 0.0f) detail::throw_arg(644, "normalize: std is zero");
+      for (int u = 0; u < 256; ++u) {
+        const float x = float(u) / 255.0f;
+        const float d = x - mean[std::size_t(k)];
+        const float n = d / std_dev[std::size_t(k)];
+        table_[std::size_t(k)][std::size_t(u)] = float_to_byte_like_torch(n);
+      }
+    }
+  }
+  int channels() const noexcept { return channels_; }
+  const std::array<std::uint8_t, 256>& table(int channel) const noexcept {
+    return table_[std::size_t(channels_ == 1 ? 0 : channel)];
+  }
+
+  image<std::uint8_t> operator()(image_view<const std::uint8_t> src) const {
+    const int c = src.channels();
+    if (channels_ != 1 && channels_ != c)
+      detail::throw_arg(643, "normalize: mean/std size differs from the channel count");
+    image<std::uint8_t> out(src.width(), src.height(), c);
+    out.set_mode(default_mode_of<std::uint8_t>(c));  // what to_pil_image yields
+    for (int y = 0; y < src.height(); ++y) {
+      const std::uint8_t* in = src.row(y);
+      std::uint8_t* o = out.row(y);
+      const std::ptrdiff_t xs = src.x_step();
+      for (int x = 0; x < src.width(); ++x)
+        for (int k = 0; k < c; ++k) o[x * c + k] = table(k)[in[x * xs + k]];
+    }
+    return out;
+  }
+
+ private:
+  int channels_ = 0;
+  std::array<std::array<std::uint8_t, 256>, 4> table_{};
+};
+
+inline const std::vector<float>& imagenet_mean() {
+  static const std::vector<float> v{0.485f, 0.456f, 0.406f};
+  return v;
+}
+inline const std::vector<float>& imagenet_std() {
+  static const std::vector<float> v{0.229f, 0.224f, 0.225f};
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+// Random parameters, drawn exactly as torch 1.13's CPU generator draws them.
+//
+// torch's default generator is an mt19937 (seeded like std::mt19937 by
+// torch.manual_seed(s)); torch.rand / uniform_ take one 32-bit output r and
+// compute (r & 0xffffff) * 2^-24 * (to - from) + from in float32; torch.randint
+// (low, high) takes one output r (two when high - low >= 2^32) and returns
+// low + r % (high - low). So a std::mt19937(s) passed here draws what
+// torch.manual_seed(s) followed by the same torchvision get_params draws.
+// Any generator with 32-bit outputs works (g() in [0, 2^32)).
+
+template <class URBG>
+float torch_uniform(URBG& g, float from, float to) {
+  const std::uint32_t r = static_cast<std::uint32_t>(g());
+  const float x = float(r & 0xffffffu) * (1.0f / 16777216.0f);
+  volatile float scaled = x * (to - from);  // keep a*b+c unfused (see resize.hpp)
+  return scaled + from;
+}
+
+template <class URBG>
+std::int64_t torch_randint(URBG& g, std::int64_t low, std::int64_t high) {
+  if (high <= low) detail::throw_arg(646, "randint: empty range");
+  const std::uint64_t range = std::uint64_t(high) - std::uint64_t(low);
+  std::uint64_t r;
+  if (range >= (std::uint64_t{1} << 32)) {
+    const std::uint64_t hi = static_cast<std::uint32_t>(g());
+    const std::uint64_t lo = static_cast<std::uint32_t>(g());
+    r = (hi << 32) | lo;
+  } else {
+    r = static_cast<std::uint32_t>(g());
+  }
+  return low + std::int64_t(r % range);
+}
+
+struct crop_box {
+  int top = 0, left = 0, height = 0, width = 0;
+  friend bool operator==(const crop_box& a, const crop_box& b) noexcept {
+    return a.top == b.top && a.left == b.left && a.height == b.height && a.width == b.width;
+  }
+};
+
+// transforms.RandomCrop.get_params.
+template <class URBG>
+crop_box random_crop_params(int height, int width, int crop_height, int crop_width, URBG& g) {
+  if (height < crop_height || width < crop_width)
+    detail::throw_arg(647, "random_crop: crop size larger than the image");
+  if (height == crop_height && width == crop_width) return {0, 0, height, width};
+  const int i = int(torch_randint(g, 0, height - crop_height + 1));
+  const int j = int(torch_randint(g, 0, width - crop_width + 1));
+  return {i, j, crop_height, crop_width};
+}
+
+// transforms.RandomResizedCrop.get_params (10 tries, then the clamped centre).
+template <class URBG>
+crop_box random_resized_crop_params(int height, int width, std::array<double, 2> scale,
+                                    std::array<double, 2> ratio, URBG& g) {
+  if (height < 1 || width < 1) detail::throw_arg(648, "random_resized_crop: empty image");
+  const double area = double(height) * double(width);
+  const float log_r0 = std::log(float(ratio[0])), log_r1 = std::log(float(ratio[1]));
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target_area = area * double(torch_uniform(g, float(scale[0]), float(scale[1])));
+    const double aspect = double(std::exp(torch_uniform(g, log_r0, log_r1)));
+    const double wf = std::nearbyint(std::sqrt(target_area * aspect));  // round half even
+    const double hf = std::nearbyint(std::sqrt(target_area / aspect));
+    if (wf > 0 && wf <= width && hf > 0 && hf <= height) {
+      const int w = int(wf), h = int(hf);
+      const int i = int(torch_randint(g, 0, height - h + 1));
+      const int j = int(torch_randint(g, 0, width - w + 1));
+      return {i, j, h, w};
+    }
+  }
+  const double in_ratio = double(width) / double(height);
+  const double rmin = std::min(ratio[0], ratio[1]), rmax = std::max(ratio[0], ratio[1]);
+  int w = width, h = height;
+  if (in_ratio < rmin) {
+    h = int(std::nearbyint(double(w) / rmin));
+  } else if (in_ratio > rmax) {
+    w = int(std::nearbyint(double(h) * rmax));
+  }
+  return {(height - h) / 2, (width - w) / 2, h, w};
+}
+
+// ---------------------------------------------------------------------------
+// Composable value types (torchvision.transforms.*)
+
+namespace transforms {
+
+// Marks a type as a transform for operator|.
+struct transform_base {};
+
+// Resize(size) = shorter side (long side truncated, optional max_size), or
+// Resize((h, w)). Builds its resize_plan per call; keep a resize_plan
+// yourself for a hot loop over equal-sized images.
+struct resize : transform_base {
+  int size = 0;            // shorter side when > 0
+  int height = 0, width = 0;  // exact size when size == 0
+  resample_filter filter = resample_filter::bilinear;
+  std::optional<int> max_size;
+
+  explicit resize(int shorter_side, resample_filter f = resample_filter::bilinear,
+                  std::optional<int> max = std::nullopt)
+      : size(shorter_side), filter(f), max_size(max) {
+    if (size < 1) detail::throw_arg(631, "resize: size must be >= 1");
+    if (max_size && *max_size <= size)
+      detail::throw_arg(630, "resize: max_size must be greater than size");
+  }
+  resize(int h, int w, resample_filter f = resample_filter::bilinear)
+      : height(h), width(w), filter(f) {
+    if (h < 1 || w < 1) detail::throw_arg(631, "resize: size must be >= 1");
+  }
+
+  image_size output_size(int in_height, int in_width) const {
+    if (size > 0) return resized_size(in_height, in_width, size, max_size);
+    return {height, width};
+  }
+  image_ref<std::uint8_t> operator()(image_view<const std::uint8_t> src) const {
+    const image_size o = output_size(src.height(), src.width());
+    if (o.height == src.height() && o.width == src.width()) return src;  // torchvision returns img
+    return resize_plan(src.width(), src.height(), o.width, o.height, filter)(src);
+  }
+};
+
+struct center_crop : transform_base {
+  int height, width;
+  explicit center_crop(int size) : center_crop(size, size) {}
+  center_crop(int h, int w) : height(h), width(w) {
+    if (h < 1 || w < 1) detail::throw_arg(640, "center_crop: size must be >= 1");
+  }
+  template <class T>
+  image_ref<std::remove_const_t<T>> operator()(image_view<T> src) const {
+    return wds::center_crop(src, height, width);
+  }
+};
+
+struct crop : transform_base {
+  int top, left, height, width;
+  crop(int t, int l, int h, int w) : top(t), left(l), height(h), width(w) {
+    if (h < 1 || w < 1) detail::throw_arg(637, "crop: size must be >= 1");
+  }
+  template <class T>
+  image_ref<std::remove_const_t<T>> operator()(image_view<T> src) const {
+    return wds::crop(src, top, left, height, width);
+  }
+};
+
+struct pad : transform_base {
+  int left = 0, top = 0, right = 0, bottom = 0;
+  pad_mode mode = pad_mode::constant;
+  int fill = 0;
+  pad(int all, pad_mode m = pad_mode::constant, int fill_value = 0)
+      : pad(all, all, all, all, m, fill_value) {}
+  pad(int l, int t, int r, int b, pad_mode m = pad_mode::constant, int fill_value = 0)
+      : left(l), top(t), right(r), bottom(b), mode(m), fill(fill_value) {}
+  template <class T>
+  image<std::remove_const_t<T>> operator()(image_view<T> src) const {
+    return wds::pad(src, left, top, right, bottom, mode, std::remove_const_t<T>(fill));
+  }
+};
+
+struct hflip : transform_base {
+  template <class T>
+  image_view<T> operator()(image_view<T> src) const noexcept { return src.flipped_left_right(); }
+};
+struct vflip : transform_base {
+  template <class T>
+  image_view<T> operator()(image_view<T> src) const noexcept { return src.flipped_up_down(); }
+};
+
+struct grayscale : transform_base {
+  int channels = 1;
+  explicit grayscale(int n = 1) : channels(n) {
+    if (n != 1 && n != 3) detail::throw_arg(641, "grayscale: channels must be 1 or 3");
+  }
+  image<std::uint8_t> operator()(image_view<const std::uint8_t> src) const {
+    return wds::grayscale(src, channels);
+  }
+};
+
+// Image.convert(mode) between the 8-bit modes.
+struct convert_to : transform_base {
+  pixel_mode mode;
+  explicit convert_to(pixel_mode m) : mode(m) {}
+  image_ref<std::uint8_t> operator()(image_view<const std::uint8_t> src) const {
+    if (src.mode() == mode) return src;
+    return wds::convert(src, src.mode(), mode);
+  }
+};
+
+struct to_tensor : transform_base {
+  tensor<float> operator()(image_view<const std::uint8_t> src) const { return wds::to_tensor(src); }
+};
+
+struct normalize : transform_base {
+  std::vector<float> mean, std_dev;
+  normalize(std::vector<float> m, std::vector<float> s) : mean(std::move(m)), std_dev(std::move(s)) {
+    if (mean.empty() || mean.size() != std_dev.size())
+      detail::throw_arg(643, "normalize: mean and std need the same number of values");
+    for (float v : std_dev)
+      if (v == 0.0f) detail::throw_arg(644, "normalize: std is zero");
+  }
+  static normalize imagenet() { return normalize(imagenet_mean(), imagenet_std()); }
+  tensor<float> operator()(tensor<float> t) const { return wds::normalize(std::move(t), mean, std_dev); }
+};
+
+struct to_pil_image : transform_base {
+  image<std::uint8_t> operator()(const tensor<float>& t) const { return wds::to_pil_image(t); }
+};
+
+// to_tensor | normalize | to_pil_image as one lookup table (uint8 -> uint8).
+struct normalize_u8 : transform_base {
+  normalize_lut lut;
+  normalize_u8(const std::vector<float>& mean, const std::vector<float>& s) : lut(mean, s) {}
+  static normalize_u8 imagenet() { return normalize_u8(imagenet_mean(), imagenet_std()); }
+  image<std::uint8_t> operator()(image_view<const std::uint8_t> src) const { return lut(src); }
+};
+
+struct random_hflip : transform_base {
+  double p = 0.5;
+  random_hflip() = default;
+  explicit random_hflip(double probability) : p(probability) {}
+  template <class T, class URBG>
+  image_view<T> operator()(image_view<T> src, URBG& g) const {
+    return torch_uniform(g, 0.0f, 1.0f) < float(p) ? src.flipped_left_right() : src;
+  }
+};
+
+struct random_crop : transform_base {
+  int height, width;
+  int pad_left = 0, pad_top = 0, pad_right = 0, pad_bottom = 0;
+  bool pad_if_needed = false;
+  pad_mode mode = pad_mode::constant;
+  int fill = 0;
+  explicit random_crop(int size) : random_crop(size, size) {}
+  random_crop(int h, int w) : height(h), width(w) {
+    if (h < 1 || w < 1) detail::throw_arg(647, "random_crop: size must be >= 1");
+  }
+  template <class V, class URBG>
+  image_ref<std::remove_const_t<V>> operator()(image_view<V> in, URBG& g) const {
+    using T = std::remove_const_t<V>;
+    image_ref<T> cur{image_view<const T>(in)};
+    if (pad_left || pad_top || pad_right || pad_bottom)
+      cur = image_ref<T>(wds::pad(cur.view(), pad_left, pad_top, pad_right, pad_bottom, mode, T(fill)));
+    if (pad_if_needed && cur.view().width() < width) {
+      const int d = width - cur.view().width();
+      cur = image_ref<T>(wds::pad(cur.view(), d, 0, d, 0, mode, T(fill)));
+    }
+    if (pad_if_needed && cur.view().height() < height) {
+      const int d = height - cur.view().height();
+      cur = image_ref<T>(wds::pad(cur.view(), 0, d, 0, d, mode, T(fill)));
+    }
+    const crop_box b = random_crop_params(cur.view().height(), cur.view().width(), height, width, g);
+    if (!cur.owns()) return image_ref<T>(cur.view().subview(b.left, b.top, b.width, b.height));
+    return image_ref<T>(materialize(cur.view().subview(b.left, b.top, b.width, b.height)));
+  }
+};
+
+struct random_resized_crop : transform_base {
+  int height, width;
+  std::array<double, 2> scale{0.08, 1.0};
+  std::array<double, 2> ratio{3.0 / 4.0, 4.0 / 3.0};
+  resample_filter filter = resample_filter::bilinear;
+  explicit random_resized_crop(int size) : random_resized_crop(size, size) {}
+  random_resized_crop(int h, int w) : height(h), width(w) {
+    if (h < 1 || w < 1) detail::throw_arg(648, "random_resized_crop: size must be >= 1");
+  }
+  template <class URBG>
+  image_ref<std::uint8_t> operator()(image_view<const std::uint8_t> src, URBG& g) const {
+    const crop_box b = random_resized_crop_params(src.height(), src.width(), scale, ratio, g);
+    image_view<const std::uint8_t> c = src.subview(b.left, b.top, b.width, b.height);
+    if (b.height == height && b.width == width) return c;
+    return resize_plan(b.width, b.height, width, height, filter)(c);
+  }
+};
+
+// ---- composition -----------------------------------------------------------
+
+template <class... Ops>
+class pipeline;
+
+template <class T>
+struct is_transform : std::is_base_of<transform_base, T> {};
+template <class... Ops>
+struct is_transform<pipeline<Ops...>> : std::true_type {};
+
+namespace detail {
+// What flows from one op to the next: images as const views, tensors by move.
+template <class T>
+image_view<const T> pass(image<T>& v) noexcept { return v.view(); }
+template <class T>
+image_view<const T> pass(image_view<T>& v) noexcept { return v; }
+template <class T>
+image_view<const T> pass(image_ref<T>& v) noexcept { return v.view(); }
+template <class T>
+tensor<T>&& pass(tensor<T>& v) noexcept { return std::move(v); }
+
+// What a pipeline returns: always owned.
+template <class T>
+image<T> finish(image<T>&& v) { return std::move(v); }
+template <class T>
+image<std::remove_const_t<T>> finish(image_view<T>&& v) { return materialize(v); }
+template <class T>
+image<T> finish(image_ref<T>&& v) { return std::move(v).take(); }
+template <class T>
+tensor<T> finish(tensor<T>&& v) { return std::move(v); }
+
+template <class Op, class In, class... G>
+decltype(auto) call(const Op& op, In&& in, G&... g) {
+  if constexpr (sizeof...(G) > 0 && std::is_invocable_v<const Op&, In, G&...>)
+    return op(std::forward<In>(in), g...);
+  else
+    return op(std::forward<In>(in));
+}
+}  // namespace detail
+
+// a | b | c: runs the ops in order with no virtual calls; views flow between
+// crop/flip ops without copies, the result is owned (image<T> or tensor<float>).
+// Adjacent to_tensor | normalize | to_pil_image run as one normalize_lut.
+template <class... Ops>
+class pipeline : public transform_base {
+ public:
+  explicit pipeline(Ops... ops) : ops_(std::move(ops)...) {}
+  explicit pipeline(std::tuple<Ops...> ops) : ops_(std::move(ops)) {}
+  const std::tuple<Ops...>& ops() const noexcept { return ops_; }
+
+  template <class T, class... G>
+  auto operator()(image_view<T> in, G&... g) const {
+    return run<0>(image_view<const std::remove_const_t<T>>(in), g...);
+  }
+  template <class T, class... G>
+  auto operator()(const image<T>& in, G&... g) const {
+    return run<0>(in.view(), g...);
+  }
+  template <class T, class... G>
+  auto operator()(tensor<T> in, G&... g) const {
+    return run<0>(std::move(in), g...);
+  }
+
+ private:
+  template <std::size_t I>
+  static constexpr bool fusable_at() noexcept {
+    if constexpr (I + 2 < sizeof...(Ops))
+      return std::is_same_v<std::tuple_element_t<I, std::tuple<Ops...>>, to_tensor> &&
+             std::is_same_v<std::tuple_element_t<I + 1, std::tuple<Ops...>>, normalize> &&
+             std::is_same_v<std::tuple_element_t<I + 2, std::tuple<Ops...>>, to_pil_image>;
+    else
+      return false;
+  }
+
+  template <std::size_t I, class V, class... G>
+  auto run(V&& v, G&... g) const {
+    if constexpr (fusable_at<I>()) {
+      // to_tensor | normalize | to_pil_image: the bit-identical lookup table.
+      const normalize& n = std::get<I + 1>(ops_);
+      if (n.mean.size() <= 4) {
+        auto r = normalize_lut(n.mean, n.std_dev)(std::forward<V>(v));
+        if constexpr (I + 3 == sizeof...(Ops))
+          return r;
+        else
+          return run<I + 3>(detail::pass(r), g...);
+      }
+    }
+    auto r = detail::call(std::get<I>(ops_), std::forward<V>(v), g...);
+    if constexpr (I + 1 == sizeof...(Ops))
+      return detail::finish(std::move(r));
+    else
+      return run<I + 1>(detail::pass(r), g...);
+  }
+  std::tuple<Ops...> ops_;
+};
+
+namespace detail {
+template <class T>
+std::tuple<T> as_tuple(T t) { return std::tuple<T>(std::move(t)); }
+template <class... Ops>
+std::tuple<Ops...> as_tuple(pipeline<Ops...> p) { return p.ops(); }
+template <class... A, class... B>
+pipeline<A..., B...> join(std::tuple<A...> a, std::tuple<B...> b) {
+  return pipeline<A..., B...>(std::tuple_cat(std::move(a), std::move(b)));
+}
+}  // namespace detail
+
+template <class A, class B,
+          class = std::enable_if_t<is_transform<std::decay_t<A>>::value && is_transform<std::decay_t<B>>::value>>
+auto operator|(A a, B b) {
+  return detail::join(detail::as_tuple(std::move(a)), detail::as_tuple(std::move(b)));
+}
+
+}  // namespace transforms
+}  // namespace wds
+// ---- end wds/transforms.hpp ----
+// ---- begin wds/npy.hpp ----
+// SPDX-License-Identifier: MIT
+
+// NumPy .npy read/write for the numeric dtypes (numpy/lib/format.py, format
+// versions 1.0, 2.0 and 3.0). npy_encode writes what numpy.save writes, byte
+// for byte; npy_decode reads what numpy.load reads (minus object and
+// structured arrays) into a C-ordered, host-order wds::ndarray.
+
+#include <algorithm>
+#include <cctype>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+// #include <wds/tensor.hpp> (inlined above)
+
+namespace wds {
+
+// numpy's _MAX_HEADER_SIZE: longer headers need allow_pickle there, and are
+// refused here (error 520).
+inline constexpr std::size_t npy_max_header_size = 10000;
+// numpy 2's NPY_MAXDIMS; numpy 1.x stops at 32.
+inline constexpr std::size_t npy_max_rank = 64;
+
+struct npy_options {
+  // 0 picks the oldest version that can hold the header, as numpy.save does
+  // (always 1.0 for numeric arrays); 1, 2 or 3 force that version.
+  int version = 0;
+  // Byte order of the payload. numpy.save writes the array's own order,
+  // which is little endian for arrays made on x86/ARM.
+  byte_order order = byte_order::little;
+  // Write the payload in Fortran (column-major) order with
+  // 'fortran_order': True, as numpy.save does for F-contiguous arrays.
+  bool fortran_order = false;
+};
+
+// The parsed header of an .npy payload.
+struct npy_header {
+  int major_version = 1;
+  int minor_version = 0;
+  wds::dtype dtype = wds::dtype::float32;
+  byte_order order = byte_order::little;
+  bool fortran_order = false;
+  std::vector<std::size_t> shape;
+  std::size_t data_offset = 0;  // where the array data starts
+  std::size_t nbytes = 0;       // bytes of array data that follow
+};
+
+namespace detail {
+
+inline location npy_at(const location& where, std::size_t pos) {
+  location l = where;
+  l.offset = where.offset == location::unknown_offset ? pos : where.offset + pos;
+  return l;
+}
+
+// Reads the Python dict literal numpy writes as the header, e.g.
+//   {'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }
+// Accepts any key order, either quote, extra whitespace, trailing commas and
+// Python 2's "3L" ints (numpy filters those too); nothing else.
+class npy_header_parser {
+ public:
+  npy_header_parser(std::string_view text, std::size_t base, const location& where)
+      : s_(text), base_(base), where_(where) {}
+
+  void parse(npy_header& h) {
+    bool have_descr = false, have_order = false, have_shape = false;
+    std::string descr;
+    std::size_t descr_at = 0;
+    skip_ws();
+    expect('{', "header is not a Python dict");
+    skip_ws();
+    while (peek() != '}') {
+      const std::string key = string_literal();
+      skip_ws();
+      expect(':', "expected ':' in header dict");
+      skip_ws();
+      if (key == "descr") {
+        if (peek() == '[') fail(474, "structured dtypes are not supported");
+        descr_at = i_;
+        descr = string_literal();
+        have_descr = true;
+      } else if (key == "fortran_order") {
+        h.fortran_order = boolean_literal();
+        have_order = true;
+      } else if (key == "shape") {
+        h.shape = shape_tuple();
+        have_shape = true;
+      } else {
+        fail(473, "unexpected key '" + detail::printable(key) + "' in header");
+      }
+      skip_ws();
+      if (peek() == ',') {
+        ++i_;
+        skip_ws();
+      } else if (peek() != '}') {
+        fail(473, "expected ',' or '}' in header dict");
+      }
+    }
+    ++i_;
+    skip_ws();
+    if (i_ != s_.size()) fail(473, "text after the header dict");
+    if (!have_descr || !have_order || !have_shape)
+      fail(473, "header lacks one of 'descr', 'fortran_order', 'shape'");
+    if (!parse_dtype(descr, h.dtype, h.order)) {
+      i_ = descr_at;
+      fail(474, "unsupported dtype descr '" + detail::printable(descr) + "'");
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(int id, const std::string& why) const {
+    throw decode_error(id, npy_at(where_, base_ + std::min(i_, s_.size())), "npy: " + why);
+  }
+  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+  void expect(char c, const char* why) {
+    if (peek() != c) fail(473, why);
+    ++i_;
+  }
+  void skip_ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' ||
+                              s_[i_] == '\r' || s_[i_] == '\f'))
+      ++i_;
+  }
+  std::string string_literal() {
+    const char q = peek();
+    if (q != '\'' && q != '"') fail(473, "expected a quoted string in header");
+    const std::size_t start = ++i_;
+    while (i_ < s_.size() && s_[i_] != q) {
+      if (s_[i_] == '\\' || s_[i_] == '\n') fail(473, "unsupported string literal in header");
+      ++i_;
+    }
+    if (i_ >= s_.size()) fail(473, "unterminated string in header");
+    return std::string(s_.substr(start, i_++ - start));
+  }
+  bool word(std::string_view w) {
+    if (s_.substr(i_, w.size()) != w) return false;
+    const std::size_t end = i_ + w.size();
+    if (end < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[end])) || s_[end] == '_'))
+      return false;
+    i_ = end;
+    return true;
+  }
+  bool boolean_literal() {
+    if (word("True")) return true;
+    if (word("False")) return false;
+    fail(473, "fortran_order is not True or False");
+  }
+  // A Python int literal >= 0: decimal digits, single '_' between digits, an
+  // optional 'L'.
+  std::size_t dimension() {
+    if (peek() == '-') fail(475, "negative dimension in shape");
+    if (peek() < '0' || peek() > '9') fail(473, "shape entries must be integers");
+    const bool leading_zero = peek() == '0';
+    std::uint64_t v = 0;
+    bool overflow = false, nonzero_after_zero = false;
+    std::size_t digits = 0;
+    while (i_ < s_.size()) {
+      const char c = s_[i_];
+      if (c >= '0' && c <= '9') {
+        if (digits > 0 && leading_zero && c != '0') nonzero_after_zero = true;
+        const std::uint64_t d = static_cast<std::uint64_t>(c - '0');
+        if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10) overflow = true;
+        v = v * 10 + d;
+        ++digits;
+        ++i_;
+      } else if (c == '_' && i_ + 1 < s_.size() && s_[i_ + 1] >= '0' && s_[i_ + 1] <= '9') {
+        ++i_;
+      } else {
+        break;
+      }
+    }
+    if (nonzero_after_zero) fail(473, "leading zeros in a shape entry");
+    if (peek() == 'L') ++i_;
+    if (overflow || v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
+        v > std::numeric_limits<std::size_t>::max())
+      fail(475, "dimension too large");
+    return static_cast<std::size_t>(v);
+  }
+  std::vector<std::size_t> shape_tuple() {
+    expect('(', "shape is not a tuple");
+    std::vector<std::size_t> shape;
+    skip_ws();
+    bool comma = false;
+    while (peek() != ')') {
+      if (shape.size() == npy_max_rank) fail(475, "too many dimensions");
+      shape.push_back(dimension());
+      skip_ws();
+      comma = false;
+      if (peek() == ',') {
+        comma = true;
+        ++i_;
+        skip_ws();
+      } else if (peek() != ')') {
+        fail(473, "expected ',' or ')' in shape");
+      }
+    }
+    ++i_;
+    // "(3)" is the int 3 in Python, not a tuple.
+    if (shape.size() == 1 && !comma) fail(473, "shape is not a tuple");
+    return shape;
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  std::size_t base_;
+  const location& where_;
+};
+
+// Visits every element of a C-ordered array in Fortran order (or the other
+// way round): calls f(c_index, f_index) for each element.
+template <class F>
+void for_each_transposed(const std::vector<std::size_t>& shape, F&& f) {
+  std::size_t count = 1;
+  for (std::size_t d : shape) count *= d;
+  if (count == 0) return;
+  const std::size_t rank = shape.size();
+  std::vector<std::size_t> fstride(rank), idx(rank, 0);
+  std::size_t s = 1;
+  for (std::size_t k = 0; k < rank; ++k) {
+    fstride[k] = s;
+    s *= shape[k];
+  }
+  std::size_t foff = 0;
+  for (std::size_t c = 0; c < count; ++c) {
+    f(c, foff);
+    // Advance the C-order index (last axis fastest) and keep foff in step.
+    for (std::size_t k = rank; k-- > 0;) {
+      if (++idx[k] < shape[k]) {
+        foff += fstride[k];
+        break;
+      }
+      foff -= (shape[k] - 1) * fstride[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+inline std::uint64_t read_le(const std::byte* p, std::size_t n) {
+  std::uint64_t v = 0;
+  for (std::size_t i = n; i-- > 0;) v = (v << 8) | std::to_integer<std::uint64_t>(p[i]);
+  return v;
+}
+
+}  // namespace detail
+
+// Parses the magic, version and header dict of an .npy payload and checks
+// that the array data is all there. Errors: 470-475 (bad input), 520 (header
+// longer than npy_max_header_size), 522 (array larger than
+// limits.max_member_size).
+inline npy_header npy_decode_header(const std::byte* data, std::size_t size,
+                                    const limits& lim = {}, const location& where = {}) {
+  using detail::npy_at;
+  static constexpr unsigned char magic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+  if (size < 8) {
+    if (size >= 1 && std::memcmp(data, magic, std::min<std::size_t>(size, 6)) == 0)
+      throw decode_error(472, npy_at(where, size), "npy: truncated magic");
+    throw decode_error(470, npy_at(where, 0), "npy: not an .npy payload (bad magic)");
+  }
+  if (std::memcmp(data, magic, 6) != 0)
+    throw decode_error(470, npy_at(where, 0), "npy: not an .npy payload (bad magic)");
+  npy_header h;
+  h.major_version = std::to_integer<int>(data[6]);
+  h.minor_version = std::to_integer<int>(data[7]);
+  if (h.minor_version != 0 || h.major_version < 1 || h.major_version > 3)
+    throw decode_error(471, npy_at(where, 6),
+                       "npy: unsupported format version " + std::to_string(h.major_version) + "." +
+                           std::to_string(h.minor_version));
+  const std::size_t len_size = h.major_version == 1 ? 2 : 4;
+  if (size < 8 + len_size) throw decode_error(472, npy_at(where, size), "npy: truncated header length");
+  const std::uint64_t header_len = detail::read_le(data + 8, len_size);
+  if (header_len > npy_max_header_size)
+    throw limit_error(520, npy_at(where, 8),
+                      "npy: header of " + std::to_string(header_len) + " bytes exceeds " +
+                          std::to_string(npy_max_header_size));
+  const std::size_t start = 8 + len_size;
+  if (size - start < header_len)
+    throw decode_error(472, npy_at(where, size), "npy: truncated header");
+  const std::string_view text(reinterpret_cast<const char*>(data + start),
+                              static_cast<std::size_t>(header_len));
+  detail::npy_header_parser(text, start, where).parse(h);
+  h.data_offset = start + static_cast<std::size_t>(header_len);
+  h.nbytes = ndarray::checked_nbytes(h.dtype, h.shape, npy_at(where, start));
+  if (h.nbytes > lim.max_member_size)
+    throw limit_error(522, npy_at(where, start),
+                      "npy: array of " + std::to_string(h.nbytes) + " bytes exceeds max_member_size");
+  if (size - h.data_offset < h.nbytes)
+    throw decode_error(472, npy_at(where, size),
+                       "npy: truncated data: need " + std::to_string(h.nbytes) + " bytes, have " +
+                           std::to_string(size - h.data_offset));
+  return h;
+}
+
+// Reads an .npy payload (what numpy.load reads, for numeric dtypes) into a
+// C-ordered, host-byte-order ndarray. Bytes after the array data are ignored,
+// as numpy ignores them.
+inline ndarray npy_decode(const std::byte* data, std::size_t size, const limits& lim = {},
+                          const location& where = {}) {
+  const npy_header h = npy_decode_header(data, size, lim, where);
+  const std::byte* src = data + h.data_offset;
+  std::vector<std::byte> out(h.nbytes);
+  const std::size_t item = dtype_size(h.dtype);
+  if (h.fortran_order && h.shape.size() > 1) {
+    detail::for_each_transposed(h.shape, [&](std::size_t c, std::size_t f) {
+      std::memcpy(out.data() + c * item, src + f * item, item);
+    });
+  } else if (h.nbytes) {
+    std::memcpy(out.data(), src, h.nbytes);
+  }
+  if (h.order != host_byte_order())
+    detail::byteswap_elements(out.data(), out.size(), detail::swap_unit(h.dtype));
+  return ndarray(h.dtype, h.shape, std::move(out));
+}
+
+inline ndarray npy_decode(const std::vector<std::byte>& bytes, const limits& lim = {},
+                          const location& where = {}) {
+  return npy_decode(bytes.data(), bytes.size(), lim, where);
+}
+
+// Writes an .npy payload from C-ordered, host-order elements: the same bytes
+// numpy.save writes for that array (header dict in sorted key order, shape
+// as repr(tuple), growth spaces, padded with spaces and '\n' to 64 bytes).
+inline std::vector<std::byte> npy_encode(wds::dtype type, const std::vector<std::size_t>& shape,
+                                         const std::byte* elements, const npy_options& opt = {}) {
+  if (opt.version < 0 || opt.version > 3)
+    throw decode_error(479, {}, "npy: format version must be 0 (auto), 1, 2 or 3");
+  if (shape.size() > npy_max_rank) throw decode_error(475, {}, "npy: too many dimensions");
+  const std::size_t nbytes = ndarray::checked_nbytes(type, shape);
+  const bool fortran = opt.fortran_order && shape.size() > 1;
+  std::string dict = "{'descr': '" + dtype_typestr(type, opt.order) + "', 'fortran_order': ";
+  dict += fortran ? "True" : "False";
+  dict += ", 'shape': (";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) dict += ", ";
+    dict += std::to_string(shape[i]);
+  }
+  if (shape.size() == 1) dict += ',';
+  dict += "), }";
+  if (!shape.empty()) {  // room to grow the first (C) or last (Fortran) axis in place
+    const std::size_t digits = std::to_string(fortran ? shape.back() : shape.front()).size();
+    if (digits < 21) dict.append(21 - digits, ' ');
+  }
+  int version = opt.version;
+  const std::size_t hlen = dict.size() + 1;  // + '\n'
+  auto padded = [&](std::size_t len_size) { return hlen + (64 - (8 + len_size + hlen) % 64); };
+  if (version == 0) version = padded(2) <= 0xffff ? 1 : 2;
+  const std::size_t len_size = version == 1 ? 2 : 4;
+  const std::size_t total_header = padded(len_size);
+  if (version == 1 && total_header > 0xffff)
+    throw decode_error(479, {}, "npy: header too long for format version 1.0");
+  std::vector<std::byte> out;
+  out.reserve(8 + len_size + total_header + nbytes);
+  auto put = [&out](unsigned char c) { out.push_back(std::byte{c}); };
+  for (unsigned char c : {0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59}) put(c);  // \x93NUMPY
+  put(static_cast<unsigned char>(version));
+  put(0);
+  for (std::size_t i = 0; i < len_size; ++i) put(static_cast<unsigned char>((total_header >> (8 * i)) & 0xff));
+  for (char c : dict) put(static_cast<unsigned char>(c));
+  for (std::size_t i = hlen; i < total_header; ++i) put(' ');
+  put('\n');
+  const std::size_t at = out.size();
+  out.resize(at + nbytes);
+  const std::size_t item = dtype_size(type);
+  if (fortran) {
+    detail::for_each_transposed(shape, [&](std::size_t c, std::size_t f) {
+      std::memcpy(out.data() + at + f * item, elements + c * item, item);
+    });
+  } else if (nbytes) {
+    std::memcpy(out.data() + at, elements, nbytes);
+  }
+  if (opt.order != host_byte_order())
+    detail::byteswap_elements(out.data() + at, nbytes, detail::swap_unit(type));
+  return out;
+}
+
+inline std::vector<std::byte> npy_encode(const ndarray& a, const npy_options& opt = {}) {
+  return npy_encode(a.dtype(), a.shape(), a.data(), opt);
+}
+
+template <class T>
+std::vector<std::byte> npy_encode(const tensor<T>& t, const npy_options& opt = {}) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return npy_encode(ndarray(t), opt);
+  } else {
+    if (t.size() != tensor<T>::count(t.shape()))
+      throw decode_error(478, {}, "npy: tensor size does not match its shape");
+    return npy_encode(dtype_of<T>, t.shape(), reinterpret_cast<const std::byte*>(t.data()), opt);
+  }
+}
+
+// An image as numpy.asarray(PIL image) gives it: shape (H, W) for one
+// channel, (H, W, C) otherwise. Views with steps are copied row by row.
+template <class T>
+std::vector<std::byte> npy_encode(image_view<const T> img, const npy_options& opt = {}) {
+  const std::size_t h = img.empty() ? 0 : static_cast<std::size_t>(img.height());
+  const std::size_t w = img.empty() ? 0 : static_cast<std::size_t>(img.width());
+  const std::size_t c = static_cast<std::size_t>(std::max(img.channels(), 1));
+  std::vector<std::size_t> shape{h, w};
+  if (c != 1) shape.push_back(c);
+  std::vector<T> packed(h * w * c);
+  for (std::size_t y = 0; y < h; ++y)
+    for (std::size_t x = 0; x < w; ++x)
+      for (std::size_t k = 0; k < c; ++k)
+        packed[(y * w + x) * c + k] = img(static_cast<int>(x), static_cast<int>(y), static_cast<int>(k));
+  return npy_encode(dtype_of<T>, shape, reinterpret_cast<const std::byte*>(packed.data()), opt);
+}
+
+template <class T>
+std::vector<std::byte> npy_encode(image_view<T> img, const npy_options& opt = {}) {
+  return npy_encode(image_view<const T>(img), opt);
+}
+
+template <class T>
+std::vector<std::byte> npy_encode(const image<T>& img, const npy_options& opt = {}) {
+  return npy_encode(img.view(), opt);
+}
+
+}  // namespace wds
+// ---- end wds/npy.hpp ----
+// ---- begin wds/tenbin.hpp ----
+// SPDX-License-Identifier: MIT
+
+// webdataset's tenbin format (webdataset/tenbin.py; extensions .ten, .tb).
+// A payload is a sequence of chunks:
+//   "~TenBin~" | int64 payload length | payload, zero-padded to a multiple of 64
+// and each array is two chunks: a header chunk of int64s
+//   dtype ("f4" as 8 NUL-padded ASCII bytes) | info (8 ASCII bytes) | ndim | dims...
+// followed by a data chunk with the C-ordered elements. All integers and
+// elements are little endian (tenbin.py uses the host order; every platform
+// it runs on is little endian).
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+// #include <wds/tensor.hpp> (inlined above)
+
+namespace wds {
+
+// tenbin.py refuses arrays with 10 or more dimensions when writing.
+inline constexpr std::size_t tenbin_max_rank = 9;
+
+// One array and its 8-character info string (tenbin.py's "infos").
+struct tenbin_entry {
+  std::string info;
+  ndarray array;
+};
+
+namespace detail {
+
+inline constexpr char tenbin_magic[8] = {'~', 'T', 'e', 'n', 'B', 'i', 'n', '~'};
+
+// tenbin.py's long_to_short table. Python spells uint32 "unit32" there, so
+// Python can neither write nor read u4; wds reads and writes it.
+inline bool tenbin_code(dtype t, std::string& code) {
+  switch (t) {
+    case dtype::float16: code = "f2"; return true;
+    case dtype::float32: code = "f4"; return true;
+    case dtype::float64: code = "f8"; return true;
+    case dtype::int8: code = "i1"; return true;
+    case dtype::int16: code = "i2"; return true;
+    case dtype::int32: code = "i4"; return true;
+    case dtype::int64: code = "i8"; return true;
+    case dtype::uint8: code = "u1"; return true;
+    case dtype::uint16: code = "u2"; return true;
+    case dtype::uint32: code = "u4"; return true;
+    case dtype::uint64: code = "u8"; return true;
+    default: return false;
+  }
+}
+
+inline location tenbin_at(const location& where, std::size_t pos) {
+  location l = where;
+  l.offset = where.offset == location::unknown_offset ? pos : where.offset + pos;
+  return l;
+}
+
+inline std::uint64_t tenbin_u64(const std::byte* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | std::to_integer<std::uint64_t>(p[i]);
+  return v;
+}
+
+inline void tenbin_put_u64(std::vector<std::byte>& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>((v >> (8 * i)) & 0xff));
+}
+
+// tenbin.py's str64/unstr64: ASCII, NUL padding stripped from both ends.
+inline bool tenbin_unstr(const std::byte* p, std::string& s) {
+  std::size_t b = 0, e = 8;
+  while (b < e && p[b] == std::byte{0}) ++b;
+  while (e > b && p[e - 1] == std::byte{0}) --e;
+  s.clear();
+  for (std::size_t i = b; i < e; ++i) {
+    const auto c = std::to_integer<unsigned char>(p[i]);
+    if (c >= 0x80) return false;
+    s += static_cast<char>(c);
+  }
+  return true;
+}
+
+inline void tenbin_chunk(std::vector<std::byte>& out, const std::byte* p, std::size_t n) {
+  out.insert(out.end(), reinterpret_cast<const std::byte*>(tenbin_magic),
+             reinterpret_cast<const std::byte*>(tenbin_magic) + 8);
+  tenbin_put_u64(out, n);
+  if (n) out.insert(out.end(), p, p + n);
+  out.resize(out.size() + (64 - n % 64) % 64, std::byte{0});
+}
+
+struct tenbin_chunk_view {
+  std::size_t offset;  // of the payload
+  std::size_t size;
+};
+
+}  // namespace detail
+
+// Encodes arrays as tenbin.py's encode_buffer(arrays, infos) does. infos may
+// be empty (every info is ""), or hold one string per array (at most 8 ASCII
+// characters each). Error 485 for what tenbin cannot hold: bool and complex
+// dtypes, 10+ dimensions, a bad info string. uint32 is written as "u4"
+// although Python's tenbin cannot read it back.
+inline std::vector<std::byte> tenbin_encode(const std::vector<ndarray>& arrays,
+                                            const std::vector<std::string>& infos = {}) {
+  if (!infos.empty() && infos.size() != arrays.size())
+    throw decode_error(485, {}, "tenbin: need one info per array");
+  std::vector<std::byte> out;
+  const bool swap = host_byte_order() != byte_order::little;
+  for (std::size_t i = 0; i < arrays.size(); ++i) {
+    const ndarray& a = arrays[i];
+    std::string code;
+    if (!detail::tenbin_code(a.dtype(), code))
+      throw decode_error(485, {}, std::string("tenbin: unsupported dtype ").append(dtype_name(a.dtype())));
+    if (a.rank() > tenbin_max_rank) throw decode_error(485, {}, "tenbin: too many dimensions");
+    const std::string info = infos.empty() ? std::string() : infos[i];
+    if (info.size() > 8) throw decode_error(485, {}, "tenbin: info longer than 8 characters");
+    for (char c : info)
+      if (static_cast<unsigned char>(c) >= 0x80) throw decode_error(485, {}, "tenbin: info is not ASCII");
+    std::vector<std::byte> header;
+    for (const std::string& s : {code, info}) {
+      for (std::size_t k = 0; k < 8; ++k)
+        header.push_back(k < s.size() ? static_cast<std::byte>(s[k]) : std::byte{0});
+    }
+    detail::tenbin_put_u64(header, a.rank());
+    for (std::size_t d : a.shape()) detail::tenbin_put_u64(header, d);
+    detail::tenbin_chunk(out, header.data(), header.size());
+    if (swap) {
+      std::vector<std::byte> le(a.bytes());
+      detail::byteswap_elements(le.data(), le.size(), a.itemsize());
+      detail::tenbin_chunk(out, le.data(), le.size());
+    } else {
+      detail::tenbin_chunk(out, a.data(), a.nbytes());
+    }
+  }
+  return out;
+}
+
+// Decodes a tenbin payload into its arrays and info strings. Follows
+// tenbin.py's decode_buffer, including what it tolerates (a missing pad
+// after the last chunk, a data chunk longer than its array), and also reads
+// "u4" and 0-d arrays, which tenbin.py cannot. Errors 480-484; 522 when an
+// array is larger than limits.max_member_size.
+inline std::vector<tenbin_entry> tenbin_decode_entries(const std::byte* data, std::size_t size,
+                                                       const limits& lim = {},
+                                                       const location& where = {}) {
+  using detail::tenbin_at;
+  std::vector<detail::tenbin_chunk_view> chunks;
+  std::size_t off = 0;
+  while (off < size) {
+    if (size - off < 8 || std::memcmp(data + off, detail::tenbin_magic, 8) != 0)
+      throw decode_error(480, tenbin_at(where, off), "tenbin: magic bytes mismatch");
+    if (size - off < 16) throw decode_error(481, tenbin_at(where, size), "tenbin: truncated chunk length");
+    const std::uint64_t n = detail::tenbin_u64(data + off + 8);
+    if (n > static_cast<std::uint64_t>(INT64_MAX))
+      throw decode_error(481, tenbin_at(where, off + 8), "tenbin: negative chunk length");
+    off += 16;
+    if (n > size - off)
+      throw decode_error(481, tenbin_at(where, size),
+                         "tenbin: truncated chunk: length " + std::to_string(n) + ", " +
+                             std::to_string(size - off) + " bytes left");
+    chunks.push_back({off, static_cast<std::size_t>(n)});
+    const std::size_t padded = static_cast<std::size_t>(n) + (64 - static_cast<std::size_t>(n) % 64) % 64;
+    off = padded > size - off ? size : off + padded;
+  }
+  if (chunks.size() % 2)
+    throw decode_error(484, tenbin_at(where, size), "tenbin: header chunk without a data chunk");
+  std::vector<tenbin_entry> out;
+  out.reserve(chunks.size() / 2);
+  for (std::size_t i = 0; i < chunks.size(); i += 2) {
+    const auto& hc = chunks[i];
+    const auto& dc = chunks[i + 1];
+    const std::byte* h = data + hc.offset;
+    if (hc.size % 8 != 0 || hc.size < 24)
+      throw decode_error(482, tenbin_at(where, hc.offset), "tenbin: malformed header chunk");
+    std::string code, info;
+    if (!detail::tenbin_unstr(h, code))
+      throw decode_error(483, tenbin_at(where, hc.offset), "tenbin: dtype is not ASCII");
+    dtype type = dtype::float32;
+    byte_order ignored = byte_order::little;
+    static constexpr const char* codes[] = {"f2", "f4", "f8", "i1", "i2", "i4",
+                                            "i8", "u1", "u2", "u4", "u8"};
+    bool known = false;
+    for (const char* c : codes) known = known || code == c;
+    if (!known || !parse_dtype(code, type, ignored))
+      throw decode_error(483, tenbin_at(where, hc.offset),
+                         "tenbin: unsupported array type '" + detail::printable(code) + "'");
+    if (!detail::tenbin_unstr(h + 8, info))
+      throw decode_error(482, tenbin_at(where, hc.offset + 8), "tenbin: info is not ASCII");
+    const std::uint64_t rank = detail::tenbin_u64(h + 16);
+    if (rank > (hc.size - 24) / 8)
+      throw decode_error(482, tenbin_at(where, hc.offset + 16), "tenbin: rank larger than the header");
+    std::vector<std::size_t> shape;
+    for (std::uint64_t k = 0; k < rank; ++k) {
+      const std::uint64_t d = detail::tenbin_u64(h + 24 + 8 * k);
+      if (d > static_cast<std::uint64_t>(INT64_MAX) || d > SIZE_MAX)
+        throw decode_error(482, tenbin_at(where, hc.offset + 24 + 8 * k), "tenbin: invalid dimension");
+      shape.push_back(static_cast<std::size_t>(d));
+    }
+    const std::size_t nbytes = ndarray::checked_nbytes(type, shape, tenbin_at(where, hc.offset));
+    if (nbytes > lim.max_member_size)
+      throw limit_error(522, tenbin_at(where, hc.offset), "tenbin: array exceeds max_member_size");
+    if (dc.size < nbytes)
+      throw decode_error(484, tenbin_at(where, dc.offset),
+                         "tenbin: data chunk has " + std::to_string(dc.size) + " bytes, shape needs " +
+                             std::to_string(nbytes));
+    std::vector<std::byte> bytes(data + dc.offset, data + dc.offset + nbytes);
+    if (host_byte_order() != byte_order::little)
+      detail::byteswap_elements(bytes.data(), bytes.size(), dtype_size(type));
+    out.push_back({std::move(info), ndarray(type, std::move(shape), std::move(bytes))});
+  }
+  return out;
+}
+
+// The arrays of a tenbin payload (tenbin.py's decode_buffer).
+inline std::vector<ndarray> tenbin_decode(const std::byte* data, std::size_t size,
+                                          const limits& lim = {}, const location& where = {}) {
+  std::vector<ndarray> out;
+  for (tenbin_entry& e : tenbin_decode_entries(data, size, lim, where)) out.push_back(std::move(e.array));
+  return out;
+}
+
+inline std::vector<ndarray> tenbin_decode(const std::vector<std::byte>& bytes, const limits& lim = {},
+                                          const location& where = {}) {
+  return tenbin_decode(bytes.data(), bytes.size(), lim, where);
+}
+
+}  // namespace wds
+// ---- end wds/tenbin.hpp ----
+// ---- begin wds/json.hpp ----
+// SPDX-License-Identifier: MIT
+
+// A small JSON DOM that accepts exactly what Python's json.loads(bytes)
+// accepts by default (webdataset's .json/.jsn decoder), and rejects the
+// rest with the byte position:
+// - the input encoding is detected as json.detect_encoding does (UTF-8 with
+//   or without BOM, UTF-16/32 LE/BE with or without BOM), decoded with
+//   surrogatepass;
+// - NaN, Infinity and -Infinity are numbers; control characters inside
+//   strings are errors; lone \uD800-style surrogates are kept;
+// - integers with more than 4300 digits are errors (Python >= 3.11's
+//   int_max_str_digits);
+// - duplicate object keys keep the first position and the last value.
+// Integers are int64; integers outside int64 become the nearest double, and
+// beyond double's range they are refused (limit 523). Nesting deeper than
+// max_depth is refused (limit 521). Strings are UTF-8; lone surrogates, which
+// Python allows, are stored as their 3-byte generalized UTF-8 form.
+
+#include <algorithm>
+#include <charconv>
+#include <initializer_list>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// #include <wds/error.hpp> (inlined above)
+
+#if !defined(__cpp_lib_to_chars)
+#include <clocale>
+#endif
+
+namespace wds {
+
+class json {
+ public:
+  enum class kind : std::uint8_t { null, boolean, integer, number, string, array, object };
+  using array_type = std::vector<json>;
+  using object_type = std::vector<std::pair<std::string, json>>;
+
+  // Python's recursion limit makes json.loads fail at about 995 levels from
+  // a top-level script, fewer inside a deep call stack.
+  static constexpr std::size_t default_max_depth = 900;
+
+  json() noexcept = default;
+  json(std::nullptr_t) noexcept {}                           // NOLINT
+  json(bool b) noexcept : kind_(kind::boolean), b_(b) {}     // NOLINT
+  // Integers beyond int64 (large uint64) are stored as the nearest double.
+  template <class I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
+  json(I i) noexcept : kind_(kind::integer), i_(static_cast<std::int64_t>(i)) {  // NOLINT
+    if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
+      if (i > static_cast<I>(std::numeric_limits<std::int64_t>::max())) {
+        kind_ = kind::number;
+        i_ = 0;
+        d_ = static_cast<double>(i);
+      }
+    }
+  }
+  json(double d) noexcept : kind_(kind::number), d_(d) {}    // NOLINT
+  json(std::string s) : kind_(kind::string), s_(std::move(s)) {}  // NOLINT
+  json(const char* s) : json(std::string(s)) {}             // NOLINT
+  json(array_type a) : kind_(kind::array), a_(std::move(a)) {}    // NOLINT
+  json(object_type o) : kind_(kind::object), o_(std::move(o)) {}  // NOLINT
+
+  kind type() const noexcept { return kind_; }
+  bool is_null() const noexcept { return kind_ == kind::null; }
+  bool is_bool() const noexcept { return kind_ == kind::boolean; }
+  bool is_integer() const noexcept { return kind_ == kind::integer; }
+  bool is_double() const noexcept { return kind_ == kind::number; }
+  bool is_number() const noexcept { return is_integer() || is_double(); }
+  bool is_string() const noexcept { return kind_ == kind::string; }
+  bool is_array() const noexcept { return kind_ == kind::array; }
+  bool is_object() const noexcept { return kind_ == kind::object; }
+
+  // Typed access; error 498 when the value has another type.
+  bool as_bool() const { return check(kind::boolean), b_; }
+  std::int64_t as_int() const { return check(kind::integer), i_; }
+  // Either kind of number.
+  double as_double() const {
+    if (kind_ == kind::integer) return static_cast<double>(i_);
+    return check(kind::number), d_;
+  }
+  const std::string& as_string() const { return check(kind::string), s_; }
+  const array_type& as_array() const { return check(kind::array), a_; }
+  array_type& as_array() { return check(kind::array), a_; }
+  const object_type& as_object() const { return check(kind::object), o_; }
+  object_type& as_object() { return check(kind::object), o_; }
+
+  // Elements of an array or members of an object; 0 otherwise.
+  std::size_t size() const noexcept {
+    return kind_ == kind::array ? a_.size() : kind_ == kind::object ? o_.size() : 0;
+  }
+  // The member with that key, or nullptr (also when this is not an object).
+  const json* find(std::string_view key) const noexcept {
+    if (kind_ != kind::object) return nullptr;
+    for (const auto& kv : o_)
+      if (kv.first == key) return &kv.second;
+    return nullptr;
+  }
+  bool contains(std::string_view key) const noexcept { return find(key) != nullptr; }
+  // Error 498 when missing.
+  const json& at(std::string_view key) const {
+    const json* v = find(key);
+    if (!v) throw decode_error(498, {}, "json: no member \"" + std::string(key) + "\"");
+    return *v;
+  }
+  const json& at(std::size_t i) const {
+    if (i >= as_array().size()) throw decode_error(498, {}, "json: index out of range");
+    return a_[i];
+  }
+  const json& operator[](std::string_view key) const { return at(key); }
+  const json& operator[](std::size_t i) const { return at(i); }
+
+  friend bool operator==(const json& a, const json& b) {
+    if (a.kind_ != b.kind_) return false;
+    switch (a.kind_) {
+      case kind::null: return true;
+      case kind::boolean: return a.b_ == b.b_;
+      case kind::integer: return a.i_ == b.i_;
+      case kind::number: return a.d_ == b.d_;
+      case kind::string: return a.s_ == b.s_;
+      case kind::array: return a.a_ == b.a_;
+      case kind::object: return a.o_ == b.o_;
+    }
+    return false;
+  }
+  friend bool operator!=(const json& a, const json& b) { return !(a == b); }
+
+  // json.loads(bytes). Errors: 495 syntax, 496 encoding, 497 integer with
+  // more than 4300 digits; limits 521 (depth) and 523 (integer beyond double).
+  // Positions are byte offsets in the input (in the UTF-8 transcoding for
+  // UTF-16/32 input), added to where.offset when that is known.
+  static json parse(const std::byte* data, std::size_t size, const location& where = {},
+                    std::size_t max_depth = default_max_depth);
+  static json parse(std::string_view text, const location& where = {},
+                    std::size_t max_depth = default_max_depth) {
+    return parse(reinterpret_cast<const std::byte*>(text.data()), text.size(), where, max_depth);
+  }
+
+  // Python's json.dumps(value) with default arguments (what webdataset's
+  // writer stores): ", " and ": " separators, ensure_ascii (\uXXXX escapes,
+  // surrogate pairs above U+FFFF), NaN/Infinity, floats as repr(float).
+  // Error 499 for a string that is not (generalized) UTF-8.
+  std::string dump() const {
+    std::string out;
+    dump_to(out);
+    return out;
+  }
+
+ private:
+  void dump_to(std::string& out) const;
+
+  void check(kind k) const {
+    if (kind_ != k) throw decode_error(498, {}, "json: value has another type");
+  }
+
+  kind kind_ = kind::null;
+  bool b_ = false;
+  std::int64_t i_ = 0;
+  double d_ = 0;
+  std::string s_;
+  array_type a_;
+  object_type o_;
+
+  friend class json_parser;
+};
+
+namespace detail {
+
+inline void append_utf8(std::string& out, std::uint32_t cp) {
+  // Surrogates are written like any other BMP code point (generalized UTF-8).
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xc0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xe0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  }
+}
+
+// Length of the valid UTF-8 sequence at p (strict like Python's "utf-8"
+// codec, or also accepting encoded surrogates like "surrogatepass"), or 0.
+inline std::size_t utf8_sequence_length(const unsigned char* p, std::size_t n, bool allow_surrogates) {
+  const unsigned char c = p[0];
+  if (c < 0x80) return 1;
+  std::size_t len;
+  unsigned char lo = 0x80, hi = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) {
+    len = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed && !allow_surrogates) hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+  } else {
+    return 0;
+  }
+  if (n < 2 || p[1] < lo || p[1] > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k)
+    if (k >= n || (p[k] & 0xc0) != 0x80) return 0;
+  return len;
+}
+
+// Offset of the first byte Python's strict UTF-8 decoder rejects, or npos.
+inline std::size_t utf8_error_offset(const unsigned char* p, std::size_t n, bool allow_surrogates) {
+  std::size_t i = 0;
+  while (i < n) {
+    const std::size_t len = utf8_sequence_length(p + i, n - i, allow_surrogates);
+    if (len == 0) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
+}  // namespace detail
+
+class json_parser {
+ public:
+  json_parser(std::string_view text, std::size_t base, const location& where, std::size_t max_depth)
+      : s_(text), base_(base), where_(where), max_depth_(max_depth) {}
+
+  json parse() {
+    skip_ws();
+    json result;
+    bool done = false;
+    while (!done) {
+      json v = value_start();
+      if (pending_container_) {  // an opened '[' or '{' that is not empty
+        pending_container_ = false;
+        continue;
+      }
+      // Close containers for as long as the input says so.
+      for (;;) {
+        if (stack_.empty()) {
+          result = std::move(v);
+          done = true;
+          break;
+        }
+        frame& top = stack_.back();
+        add(top, std::move(v));
+        skip_ws();
+        const char c = peek();
+        if (c == ',') {
+          ++i_;
+          skip_ws();
+          if (top.value.kind_ == json::kind::object) member_key(top);
+          break;  // next value
+        }
+        if (c == (top.value.kind_ == json::kind::array ? ']' : '}')) {
+          ++i_;
+          v = std::move(top.value);
+          stack_.pop_back();
+          continue;
+        }
+        fail("Expecting ',' delimiter");
+      }
+    }
+    skip_ws();
+    if (i_ != s_.size()) fail("Extra data");
+    return result;
+  }
+
+ private:
+  struct frame {
+    json value;
+    std::string key;
+    std::unordered_map<std::string, std::size_t> index;  // built for big objects only
+  };
+
+  [[noreturn]] void fail(const char* why, int id = 495) const { fail_at(why, i_, id); }
+  [[noreturn]] void fail_at(const std::string& why, std::size_t pos, int id = 495) const {
+    location l = where_;
+    const std::size_t at = base_ + pos;
+    l.offset = where_.offset == location::unknown_offset ? at : where_.offset + at;
+    if (id >= 500) throw limit_error(id, std::move(l), "json: " + why);
+    throw decode_error(id, std::move(l), "json: " + why);
+  }
+  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+  bool at_end() const { return i_ >= s_.size(); }
+  void skip_ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  }
+  bool literal(std::string_view w) {
+    if (s_.substr(i_, w.size()) != w) return false;
+    i_ += w.size();
+    return true;
+  }
+
+  void add(frame& f, json v) {
+    if (f.value.kind_ == json::kind::array) {
+      f.value.a_.push_back(std::move(v));
+      return;
+    }
+    auto& members = f.value.o_;
+    if (!f.index.empty() || members.size() >= 16) {
+      if (f.index.empty())
+        for (std::size_t k = 0; k < members.size(); ++k) f.index.emplace(members[k].first, k);
+      auto it = f.index.find(f.key);
+      if (it != f.index.end()) {
+        members[it->second].second = std::move(v);
+      } else {
+        f.index.emplace(f.key, members.size());
+        members.emplace_back(std::move(f.key), std::move(v));
+      }
+      return;
+    }
+    for (auto& kv : members) {
+      if (kv.first == f.key) {
+        kv.second = std::move(v);
+        return;
+      }
+    }
+    members.emplace_back(std::move(f.key), std::move(v));
+  }
+
+  void member_key(frame& f) {
+    if (peek() != '"') fail("Expecting property name enclosed in double quotes");
+    f.key = string_value();
+    skip_ws();
+    if (peek() != ':') fail("Expecting ':' delimiter");
+    ++i_;
+    skip_ws();
+  }
+
+  void open(json::kind k) {
+    if (stack_.size() >= max_depth_)
+      fail_at("nesting deeper than " + std::to_string(max_depth_), i_, 521);
+    ++i_;
+    stack_.emplace_back();
+    stack_.back().value.kind_ = k;
+  }
+
+  // Parses a scalar, or opens a container. Sets pending_container_ when a
+  // non-empty container was opened (its first value comes next).
+  json value_start() {
+    if (at_end()) fail("Expecting value");
+    const char c = s_[i_];
+    switch (c) {
+      case '{': {
+        open(json::kind::object);
+        skip_ws();
+        if (peek() == '}') {
+          ++i_;
+          json v = std::move(stack_.back().value);
+          stack_.pop_back();
+          return v;
+        }
+        member_key(stack_.back());
+        pending_container_ = true;
+        return {};
+      }
+      case '[': {
+        open(json::kind::array);
+        skip_ws();
+        if (peek() == ']') {
+          ++i_;
+          json v = std::move(stack_.back().value);
+          stack_.pop_back();
+          return v;
+        }
+        pending_container_ = true;
+        return {};
+      }
+      case '"': return json(string_value());
+      case 'n': if (literal("null")) return json(); break;
+      case 't': if (literal("true")) return json(true); break;
+      case 'f': if (literal("false")) return json(false); break;
+      case 'N': if (literal("NaN")) return json(std::numeric_limits<double>::quiet_NaN()); break;
+      case 'I': if (literal("Infinity")) return json(std::numeric_limits<double>::infinity()); break;
+      case '-':
+        if (literal("-Infinity")) return json(-std::numeric_limits<double>::infinity());
+        return number();
+      default:
+        if (c >= '0' && c <= '9') return number();
+        break;
+    }
+    fail("Expecting value");
+  }
+
+  static bool digit(char c) { return c >= '0' && c <= '9'; }
+
+  json number() {
+    const std::size_t start = i_;
+    if (peek() == '-') ++i_;
+    std::size_t int_start = i_;
+    if (peek() == '0') {
+      ++i_;
+    } else if (peek() >= '1' && peek() <= '9') {
+      while (digit(peek())) ++i_;
+    } else {
+      i_ = start;
+      fail("Expecting value");
+    }
+    const std::size_t int_digits = i_ - int_start;
+    bool is_float = false;
+    if (peek() == '.' && i_ + 1 < s_.size() && digit(s_[i_ + 1])) {
+      is_float = true;
+      i_ += 1;
+      while (digit(peek())) ++i_;
+    }
+    if (peek() == 'e' || peek() == 'E') {
+      const std::size_t e_start = i_++;
+      if (peek() == '+' || peek() == '-') ++i_;
+      if (digit(peek())) {
+        while (digit(peek())) ++i_;
+        is_float = true;
+      } else {
+        i_ = e_start;
+      }
+    }
+    const std::string_view tok = s_.substr(start, i_ - start);
+    if (!is_float) {
+      if (int_digits > 4300)
+        fail_at("integer has more than 4300 digits (Python's int_max_str_digits)", start, 497);
+      std::int64_t v = 0;
+      const auto r = std::from_chars(tok.data(), tok.data() + tok.size(), v);
+      if (r.ec == std::errc() && r.ptr == tok.data() + tok.size()) return json(v);
+      const double d = to_double(tok, start);
+      if (!std::isfinite(d)) fail_at("integer outside the range of double", start, 523);
+      return json(d);
+    }
+    return json(to_double(tok, start));
+  }
+
+  // Correctly rounded like Python's float(); overflow gives +-inf and
+  // underflow +-0, as there.
+  double to_double(std::string_view tok, std::size_t pos) const {
+#if defined(__cpp_lib_to_chars)
+    double d = 0;
+    const auto r = std::from_chars(tok.data(), tok.data() + tok.size(), d);
+    if (r.ec == std::errc::result_out_of_range) {
+      const bool neg = tok[0] == '-';
+      return decimal_exponent(tok) > 0 ? (neg ? -HUGE_VAL : HUGE_VAL) : (neg ? -0.0 : 0.0);
+    }
+    if (r.ec != std::errc() || r.ptr != tok.data() + tok.size()) fail_at("Invalid number", pos);
+    return d;
+#else
+    std::string t(tok);
+    const char point = *std::localeconv()->decimal_point;  // strtod follows the C locale
+    for (char& c : t)
+      if (c == '.') c = point;
+    return std::strtod(t.c_str(), nullptr);
+#endif
+  }
+
+  // Roughly log10 of a valid number token: only its sign matters here.
+  static long long decimal_exponent(std::string_view tok) {
+    std::size_t i = tok[0] == '-' ? 1 : 0;
+    long long first_nonzero = -1, int_digits = 0, pos = 0;
+    for (; i < tok.size() && tok[i] != 'e' && tok[i] != 'E'; ++i) {
+      if (tok[i] == '.') {
+        int_digits = pos;
+        continue;
+      }
+      if (first_nonzero < 0 && tok[i] != '0') first_nonzero = pos;
+      ++pos;
+    }
+    if (tok.find('.') == std::string_view::npos) int_digits = pos;
+    long long exp = 0;
+    if (i < tok.size()) {
+      std::size_t k = i + 1;
+      bool neg = false;
+      if (tok[k] == '+' || tok[k] == '-') neg = tok[k++] == '-';
+      for (; k < tok.size(); ++k) {
+        if (exp < 1000000000) exp = exp * 10 + (tok[k] - '0');
+      }
+      if (neg) exp = -exp;
+    }
+    if (first_nonzero < 0) return 0;
+    return exp + int_digits - first_nonzero;
+  }
+
+  static int hex4(std::string_view s, std::size_t at) {
+    if (at + 4 > s.size()) return -1;
+    int v = 0;
+    for (std::size_t k = at; k < at + 4; ++k) {
+      const char c = s[k];
+      int d;
+      if (c >= '0' && c <= '9') d = c - '0';
+      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+      else return -1;
+      v = v * 16 + d;
+    }
+    return v;
+  }
+
+  std::string string_value() {
+    const std::size_t start = i_++;  // the opening quote
+    std::string out;
+    for (;;) {
+      const std::size_t run = i_;
+      while (i_ < s_.size() && s_[i_] != '"' && s_[i_] != '\\' &&
+             static_cast<unsigned char>(s_[i_]) >= 0x20)
+        ++i_;
+      out.append(s_.data() + run, i_ - run);
+      if (at_end()) fail_at("Unterminated string starting at", start);
+      const char c = s_[i_];
+      if (c == '"') {
+        ++i_;
+        return out;
+      }
+      if (c != '\\') fail("Invalid control character at");
+      if (i_ + 1 >= s_.size()) fail_at("Unterminated string starting at", start);
+      const char e = s_[i_ + 1];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          int cp = hex4(s_, i_ + 2);
+          if (cp < 0) fail("Invalid \\uXXXX escape");
+          std::uint32_t code = static_cast<std::uint32_t>(cp);
+          std::size_t used = 6;
+          if (code >= 0xd800 && code <= 0xdbff && i_ + 7 < s_.size() && s_[i_ + 6] == '\\' &&
+              s_[i_ + 7] == 'u') {
+            const int lo = hex4(s_, i_ + 8);
+            if (lo < 0) {
+              i_ += 6;
+              fail("Invalid \\uXXXX escape");
+            }
+            if (lo >= 0xdc00 && lo <= 0xdfff) {
+              code = 0x10000 + ((code - 0xd800) << 10) + (static_cast<std::uint32_t>(lo) - 0xdc00);
+              used = 12;
+            }
+          }
+          detail::append_utf8(out, code);
+          i_ += used;
+          continue;
+        }
+        default:
+          fail("Invalid \\escape");
+      }
+      i_ += 2;
+    }
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  std::size_t base_;
+  const location& where_;
+  std::size_t max_depth_;
+  std::vector<frame> stack_;
+  bool pending_container_ = false;
+};
+
+namespace detail {
+
+// Python's json.detect_encoding.
+inline const char* json_detect_encoding(const unsigned char* b, std::size_t n) {
+  auto starts = [&](std::initializer_list<unsigned char> p) {
+    return n >= p.size() && std::equal(p.begin(), p.end(), b);
+  };
+  if (starts({0x00, 0x00, 0xfe, 0xff}) || starts({0xff, 0xfe, 0x00, 0x00})) return "utf-32";
+  if (starts({0xfe, 0xff}) || starts({0xff, 0xfe})) return "utf-16";
+  if (starts({0xef, 0xbb, 0xbf})) return "utf-8-sig";
+  if (n >= 4) {
+    if (!b[0]) return b[1] ? "utf-16-be" : "utf-32-be";
+    if (!b[1]) return (b[2] || b[3]) ? "utf-16-le" : "utf-32-le";
+  } else if (n == 2) {
+    if (!b[0]) return "utf-16-be";
+    if (!b[1]) return "utf-16-le";
+  }
+  return "utf-8";
+}
+
+// Decodes UTF-16/32 with surrogatepass into generalized UTF-8.
+inline std::string json_transcode(const unsigned char* b, std::size_t n, std::string_view enc,
+                                  const location& where) {
+  auto fail = [&](std::size_t pos, const char* why) {
+    location l = where;
+    l.offset = where.offset == location::unknown_offset ? pos : where.offset + pos;
+    throw decode_error(496, std::move(l), std::string("json: ") + why);
+  };
+  std::size_t i = 0;
+  bool big = enc.size() > 6 && enc.substr(enc.size() - 2) == "be";
+  const bool wide = enc.substr(0, 6) == "utf-32";
+  if (enc == "utf-16") {  // the BOM picks the order and is dropped
+    big = b[0] == 0xfe;
+    i = 2;
+  } else if (enc == "utf-32") {
+    big = b[0] == 0x00;
+    i = 4;
+  }
+  std::string out;
+  const std::size_t unit = wide ? 4 : 2;
+  auto read = [&](std::size_t at) -> std::uint32_t {
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < unit; ++k) {
+      const std::uint32_t byte = b[at + (big ? k : unit - 1 - k)];
+      v = (v << 8) | byte;
+    }
+    return v;
+  };
+  while (i < n) {
+    if (n - i < unit) fail(i, "truncated data");
+    std::uint32_t cp = read(i);
+    i += unit;
+    if (wide) {
+      if (cp > 0x10ffff) fail(i - unit, "code point not in range(0x110000)");
+    } else if (cp >= 0xd800 && cp <= 0xdbff && n - i >= 2) {
+      const std::uint32_t lo = read(i);
+      if (lo >= 0xdc00 && lo <= 0xdfff) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        i += 2;
+      }
+    }
+    append_utf8(out, cp);
+  }
+  return out;
+}
+
+}  // namespace detail
+
+inline json json::parse(const std::byte* data, std::size_t size, const location& where,
+                        std::size_t max_depth) {
+  const auto* b = reinterpret_cast<const unsigned char*>(data);
+  const std::string_view enc = detail::json_detect_encoding(b, size);
+  if (enc == "utf-8" || enc == "utf-8-sig") {
+    const std::size_t skip = enc == "utf-8" ? 0 : 3;
+    const std::size_t bad = detail::utf8_error_offset(b + skip, size - skip, true);
+    if (bad != std::string::npos) {
+      location l = where;
+      l.offset = where.offset == location::unknown_offset ? skip + bad : where.offset + skip + bad;
+      throw decode_error(496, std::move(l), "json: invalid UTF-8");
+    }
+    const std::string_view text(reinterpret_cast<const char*>(b + skip), size - skip);
+    return json_parser(text, skip, where, max_depth).parse();
+  }
+  const std::string text = detail::json_transcode(b, size, enc, where);
+  return json_parser(text, 0, where, max_depth).parse();
+}
+
+namespace detail {
+
+// repr(float): the shortest digits that round-trip, fixed notation for
+// 1e-4 <= |x| < 1e16 (with ".0" when integral), else d.ddde+XX.
+inline void append_python_float(std::string& out, double d) {
+  if (std::isnan(d)) {
+    out += "NaN";
+    return;
+  }
+  if (std::isinf(d)) {
+    out += d < 0 ? "-Infinity" : "Infinity";
+    return;
+  }
+  if (std::signbit(d)) out += '-';
+  const double a = std::fabs(d);
+  if (a == 0) {
+    out += "0.0";
+    return;
+  }
+  // Shortest round-tripping significand via %.*e (locale-independent: only
+  // digits and the exponent are read back from it).
+  char buf[40];
+  std::string digits;
+  int exp10 = 0;
+  for (int prec = 0; prec < 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*e", prec, a);
+    if (std::strtod(buf, nullptr) == a || prec == 16) break;
+  }
+  const char* p = buf;
+  for (; *p && *p != 'e'; ++p)
+    if (*p >= '0' && *p <= '9') digits += *p;
+  exp10 = std::atoi(p + 1);
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+  const int decpt = exp10 + 1;  // value = 0.DIGITS * 10^decpt
+  const int n = static_cast<int>(digits.size());
+  if (decpt <= -4 || decpt > 16) {
+    out += digits[0];
+    if (n > 1) out.append(".").append(digits, 1, std::string::npos);
+    char e[16];
+    std::snprintf(e, sizeof e, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+    out += e;
+  } else if (decpt <= 0) {
+    out.append("0.").append(static_cast<std::size_t>(-decpt), '0').append(digits);
+  } else if (decpt >= n) {
+    out.append(digits).append(static_cast<std::size_t>(decpt - n), '0').append(".0");
+  } else {
+    out.append(digits, 0, static_cast<std::size_t>(decpt)).append(".").append(digits, static_cast<std::size_t>(decpt), std::string::npos);
+  }
+}
+
+inline void append_json_string(std::string& out, const std::string& s) {
+  static const char hexdigits[] = "0123456789abcdef";
+  auto u = [&](std::uint32_t c) {
+    out += "\\u";
+    for (int sh = 12; sh >= 0; sh -= 4) out += hexdigits[(c >> sh) & 0xf];
+  };
+  out += '"';
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = b[i];
+    if (c >= 0x20 && c < 0x7f) {
+      if (c == '"') out += "\\\"";
+      else if (c == '\\') out += "\\\\";
+      else out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default: u(c);
+      }
+      ++i;
+      continue;
+    }
+    const std::size_t len = utf8_sequence_length(b + i, s.size() - i, true);
+    if (len == 0) throw decode_error(499, {}, "json: string is not UTF-8");
+    std::uint32_t cp = len == 2 ? (c & 0x1fu) : len == 3 ? (c & 0x0fu) : (c & 0x07u);
+    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (b[i + k] & 0x3fu);
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      u(0xd800 + (cp >> 10));
+      u(0xdc00 + (cp & 0x3ff));
+    } else {
+      u(cp);
+    }
+    i += len;
+  }
+  out += '"';
+}
+
+}  // namespace detail
+
+inline void json::dump_to(std::string& out) const {
+  switch (kind_) {
+    case kind::null: out += "null"; return;
+    case kind::boolean: out += b_ ? "true" : "false"; return;
+    case kind::integer: out += std::to_string(i_); return;
+    case kind::number: detail::append_python_float(out, d_); return;
+    case kind::string: detail::append_json_string(out, s_); return;
+    case kind::array:
+      out += '[';
+      for (std::size_t k = 0; k < a_.size(); ++k) {
+        if (k) out += ", ";
+        a_[k].dump_to(out);
+      }
+      out += ']';
+      return;
+    case kind::object:
+      out += '{';
+      for (std::size_t k = 0; k < o_.size(); ++k) {
+        if (k) out += ", ";
+        detail::append_json_string(out, o_[k].first);
+        out += ": ";
+        o_[k].second.dump_to(out);
+      }
+      out += '}';
+      return;
+  }
+}
+
+}  // namespace wds
+// ---- end wds/json.hpp ----
+// ---- begin wds/fields.hpp ----
+// SPDX-License-Identifier: MIT
+
+// webdataset's default field decoders (autodecode.py basichandlers), without
+// the unsafe ones (pickle, torch) and the optional ones (msgpack, cbor, npz):
+//   cls cls2 index inx id  -> int(data)            decode_cls
+//   txt text transcript    -> data.decode("utf-8")  decode_text
+//   json jsn               -> json.loads(data)      json::parse
+//   npy                    -> numpy read_array       npy_decode
+//   ten tb                 -> tenbin decode_buffer   tenbin_decode
+// As in Python, only the last dot-separated part of the field name picks the
+// decoder ("seg.cls" is a cls field) and the match is case-sensitive. Gzip
+// ("x.json.gz") is not undone here: gunzip with wds/codec/gzip.hpp first.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/json.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+// #include <wds/npy.hpp> (inlined above)
+// #include <wds/tenbin.hpp> (inlined above)
+// #include <wds/tensor.hpp> (inlined above)
+
+namespace wds {
+
+enum class field_kind : std::uint8_t { bytes, integer, text, json, npy, tenbin };
+
+// The decoder Python's basichandlers would pick for a field name / extension.
+inline field_kind field_kind_of(std::string_view ext) noexcept {
+  const std::size_t dot = ext.rfind('.');
+  if (dot != std::string_view::npos) ext.remove_prefix(dot + 1);
+  if (ext == "cls" || ext == "cls2" || ext == "index" || ext == "inx" || ext == "id")
+    return field_kind::integer;
+  if (ext == "txt" || ext == "text" || ext == "transcript") return field_kind::text;
+  if (ext == "json" || ext == "jsn") return field_kind::json;
+  if (ext == "npy") return field_kind::npy;
+  if (ext == "ten" || ext == "tb") return field_kind::tenbin;
+  return field_kind::bytes;
+}
+
+namespace detail {
+inline location field_at(const location& where, std::size_t pos) {
+  location l = where;
+  l.offset = where.offset == location::unknown_offset ? pos : where.offset + pos;
+  return l;
+}
+}  // namespace detail
+
+// Python's int(bytes) in base 10: ASCII whitespace (space, \t \n \v \f \r)
+// around, an optional sign, digits with single '_' between them, at most
+// 4300 digits. Error 490 for what int() rejects, limit 523 for values
+// outside int64 (Python would return a big int).
+inline std::int64_t decode_cls(const std::byte* data, std::size_t size, const location& where = {}) {
+  const auto* s = reinterpret_cast<const unsigned char*>(data);
+  auto space = [](unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  auto bad = [&](std::size_t pos) {
+    return decode_error(490, detail::field_at(where, pos),
+                        "cls: invalid literal for int() with base 10");
+  };
+  std::size_t i = 0;
+  while (i < size && space(s[i])) ++i;
+  bool neg = false;
+  if (i < size && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+  const std::size_t digits_start = i;
+  std::uint64_t magnitude = 0;
+  bool overflow = false;
+  std::size_t digits = 0;
+  while (i < size) {
+    if (s[i] >= '0' && s[i] <= '9') {
+      const std::uint64_t d = s[i] - '0';
+      if (magnitude > (UINT64_MAX - d) / 10) overflow = true;
+      else magnitude = magnitude * 10 + d;
+      ++digits;
+      ++i;
+    } else if (s[i] == '_' && digits > 0 && i + 1 < size && s[i + 1] >= '0' && s[i + 1] <= '9') {
+      ++i;
+    } else {
+      break;
+    }
+  }
+  if (digits == 0) throw bad(digits_start);
+  const std::size_t end_digits = i;
+  while (i < size && space(s[i])) ++i;
+  if (i != size) throw bad(i);
+  if (digits > 4300)
+    throw decode_error(490, detail::field_at(where, digits_start),
+                       "cls: more than 4300 digits (Python's int_max_str_digits)");
+  const std::uint64_t limit = neg ? std::uint64_t{1} << 63 : (std::uint64_t{1} << 63) - 1;
+  if (overflow || magnitude > limit)
+    throw limit_error(523, detail::field_at(where, end_digits), "cls: integer outside int64");
+  return neg ? static_cast<std::int64_t>(0 - magnitude) : static_cast<std::int64_t>(magnitude);
+}
+
+inline std::int64_t decode_cls(const std::vector<std::byte>& b, const location& where = {}) {
+  return decode_cls(b.data(), b.size(), where);
+}
+
+// bytes.decode("utf-8"): the same bytes, after a strict check (no
+// surrogates, overlongs or code points past U+10FFFF). Error 491 at the
+// first invalid byte. A BOM is kept, as Python keeps it.
+inline std::string decode_text(const std::byte* data, std::size_t size, const location& where = {}) {
+  const auto* s = reinterpret_cast<const unsigned char*>(data);
+  const std::size_t bad = detail::utf8_error_offset(s, size, false);
+  if (bad != std::string::npos)
+    throw decode_error(491, detail::field_at(where, bad), "text: invalid UTF-8");
+  return std::string(reinterpret_cast<const char*>(data), size);
+}
+
+inline std::string decode_text(const std::vector<std::byte>& b, const location& where = {}) {
+  return decode_text(b.data(), b.size(), where);
+}
+
+// What decode_field returns: the undecoded bytes for fields without a
+// default decoder, else the decoded value.
+using field_value =
+    std::variant<std::vector<std::byte>, std::int64_t, std::string, json, ndarray, std::vector<ndarray>>;
+
+inline field_value decode_field(std::string_view ext, const std::byte* data, std::size_t size,
+                                const limits& lim = {}, const location& where = {}) {
+  switch (field_kind_of(ext)) {
+    case field_kind::integer: return decode_cls(data, size, where);
+    case field_kind::text: return decode_text(data, size, where);
+    case field_kind::json: return json::parse(data, size, where);
+    case field_kind::npy: return npy_decode(data, size, lim, where);
+    case field_kind::tenbin: return tenbin_decode(data, size, lim, where);
+    case field_kind::bytes: break;
+  }
+  return std::vector<std::byte>(data, data + size);
+}
+
+inline field_value decode_field(std::string_view ext, const std::vector<std::byte>& b,
+                                const limits& lim = {}, const location& where = {}) {
+  return decode_field(ext, b.data(), b.size(), lim, where);
+}
+
+// writer.py's encoders for the same fields: str(x) in ASCII, and text as
+// its UTF-8 bytes.
+inline std::vector<std::byte> encode_cls(std::int64_t v) {
+  const std::string s = std::to_string(v);
+  return std::vector<std::byte>(reinterpret_cast<const std::byte*>(s.data()),
+                                reinterpret_cast<const std::byte*>(s.data()) + s.size());
+}
+
+inline std::vector<std::byte> encode_text(std::string_view s) {
+  return std::vector<std::byte>(reinterpret_cast<const std::byte*>(s.data()),
+                                reinterpret_cast<const std::byte*>(s.data()) + s.size());
+}
+
+}  // namespace wds
+// ---- end wds/fields.hpp ----
+
+// Codecs, as built.
+#if WDS_HAS_JPEG
+// ---- begin wds/codec/jpeg.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_JPEG_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_JPEG_HPP_
+// SPDX-License-Identifier: MIT
+
+// JPEG decode/encode through the libjpeg API of libjpeg-turbo, set up so the
+// pixels and bytes equal Pillow 9.4's (Image.open().convert(), Image.save()).
+
+// #include <wds/config.hpp> (inlined above)
+
+#if !WDS_HAS_JPEG
+#error "wds/codec/jpeg.hpp needs libjpeg-turbo: define WDS_HAS_JPEG=1 and link -ljpeg (CMake: link wds::wds with WDS_WITH_JPEG=AUTO|ON)"
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <csetjmp>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>  // jpeglib.h needs FILE and size_t declared first
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <jpeglib.h>
+
+// #include <wds/convert.hpp> (inlined above)
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+
+#ifndef WDS_DETAIL_IMAGE_PIXEL_GUARD_
+#define WDS_DETAIL_IMAGE_PIXEL_GUARD_
+namespace wds {
+namespace detail {
+inline std::atomic<std::uint64_t>& decompression_bomb_counter() noexcept {
+  static std::atomic<std::uint64_t> count{0};
+  return count;
+}
+}  // namespace detail
+
+// How many images were decoded whose pixel count exceeded
+// limits::warn_image_pixels (Pillow's DecompressionBombWarning), process-wide.
+inline std::uint64_t decompression_bomb_warnings() noexcept {
+  return detail::decompression_bomb_counter().load(std::memory_order_relaxed);
+}
+
+namespace detail {
+// Pillow's _decompression_bomb_check on the header size, before any pixel buffer
+// exists: limit_error 500 above max_image_pixels, a counted warning above
+// warn_image_pixels.
+inline void check_image_pixels(std::uint64_t width, std::uint64_t height, const limits& lim,
+                               const location& where) {
+  const std::uint64_t pixels = width * height;  // both < 2^32: no overflow
+  if (pixels > lim.max_image_pixels)
+    throw limit_error(500, where,
+                      "image of " + std::to_string(width) + "x" + std::to_string(height) + " = " +
+                          std::to_string(pixels) + " pixels exceeds limits::max_image_pixels (" +
+                          std::to_string(lim.max_image_pixels) + ")");
+  if (pixels > lim.warn_image_pixels)
+    decompression_bomb_counter().fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace detail
+}  // namespace wds
+#endif
+
+namespace wds {
+
+enum class jpeg_subsampling { s444, s422, s420 };
+
+// Encoder settings; the defaults give Pillow's `im.save(f, "JPEG")` bytes.
+struct jpeg_options {
+  int quality = 75;  // 0..100 (libjpeg treats 0 as 1), as Pillow's quality=
+  // Chroma subsampling of 3-channel images. Gray and CMYK images are written
+  // without subsampling (Pillow's default for them).
+  jpeg_subsampling subsampling = jpeg_subsampling::s420;
+  bool progressive = false;
+  bool optimize = false;  // optimized Huffman tables (Pillow's optimize=True)
+  // COM marker text (Pillow writes im.info["comment"] of a JPEG it opened);
+  // empty = none, at most 65533 bytes.
+  std::string comment;
+};
+
+// What the header says.
+struct jpeg_info {
+  int width = 0;
+  int height = 0;
+  int components = 0;                 // 1, 3 or 4
+  pixel_mode mode = pixel_mode::l;    // Pillow's mode: L, RGB or CMYK
+  bool progressive = false;
+};
+
+struct jpeg_decode_options {
+  // Output mode (any 8-bit mode: L, LA, RGB, RGBA, CMYK); nullopt = the
+  // file's own mode. Pixels equal Pillow's Image.open(f).convert(mode).
+  std::optional<pixel_mode> mode;
+  // DCT scaling 1/scale_denom with scale_denom 1, 2, 4 or 8 (Pillow's draft();
+  // see jpeg_draft_scale). The output is ceil(width/scale) x ceil(height/scale).
+  int scale_denom = 1;
+  // Every libjpeg warning (corrupt data that libjpeg can skip over) becomes
+  // decode_error 403. Off by default: Pillow ignores those warnings, and
+  // raises only when data is missing (truncation), which is always error 402.
+  bool strict = false;
+  // Region decodes only: after the region, still entropy-decode the rest of
+  // the image so that a truncated file is detected (as a full decode would).
+  // Off: the rows below the region are never read (faster).
+  bool check_rest = false;
+};
+
+// A rectangle in the (scaled) output image; may extend outside it.
+struct jpeg_region {
+  int x = 0, y = 0, width = 0, height = 0;
+};
+
+// Pixels of the part of a requested region that lies inside the image, and
+// where that part starts in the full (scaled) image. The caller's offset of the
+// pixels inside its requested region is (x - region.x, y - region.y).
+struct jpeg_region_image {
+  image<std::uint8_t> pixels;
+  int x = 0;
+  int y = 0;
+};
+
+// Pillow's JpegImageFile.draft(mode, (req_width, req_height)) choice of DCT
+// scale: the largest of 8, 4, 2, 1 not above min(width // req_w, height // req_h).
+inline int jpeg_draft_scale(int width, int height, int req_width, int req_height) noexcept {
+  if (req_width <= 0 || req_height <= 0) return 1;
+  const int s = std::min(width / req_width, height / req_height);
+  for (int c : {8, 4, 2}) if (s >= c) return c;
+  return 1;
+}
+
+namespace detail {
+
+// libjpeg reports errors through callbacks; they longjmp back to the setjmp
+// in a jpeg_*_step function. Those functions hold only trivially destructible
+// locals, so the jump never skips a C++ destructor.
+struct jpeg_error_state {
+  jpeg_error_mgr mgr;  // first member: libjpeg sees a jpeg_error_mgr*
+  std::jmp_buf jump;
+  bool strict;
+  int kind;         // 0 error, 1 truncated, 2 warning in strict mode
+  char message[JMSG_LENGTH_MAX];
+};
+
+extern "C" {
+inline void wds_jpeg_error_exit(j_common_ptr cinfo) {
+  auto* st = reinterpret_cast<jpeg_error_state*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, st->message);
+  st->kind = 0;
+  std::longjmp(st->jump, 1);
+}
+
+inline void wds_jpeg_emit_message(j_common_ptr cinfo, int level) {
+  if (level >= 0) return;  // trace messages
+  auto* st = reinterpret_cast<jpeg_error_state*>(cinfo->err);
+  cinfo->err->num_warnings++;
+  const int code = cinfo->err->msg_code;
+  const bool eof = code >= 0 && code <= cinfo->err->last_jpeg_message &&
+                   cinfo->err->jpeg_message_table[code] != nullptr &&
+                   std::strcmp(cinfo->err->jpeg_message_table[code], "Premature end of JPEG file") == 0;
+  // Pillow's suspending reader raises "image file is truncated" whenever the
+  // data ends before EOI (even a missing EOI alone), libjpeg only warns.
+  if (eof || st->strict) {
+    (*cinfo->err->format_message)(cinfo, st->message);
+    st->kind = eof ? 1 : 2;
+    std::longjmp(st->jump, 1);
+  }
+}
+
+inline void wds_jpeg_output_message(j_common_ptr) {}
+}
+
+inline void init_jpeg_errors(jpeg_error_state& st) {
+  jpeg_std_error(&st.mgr);
+  st.mgr.error_exit = wds_jpeg_error_exit;
+  st.mgr.emit_message = wds_jpeg_emit_message;
+  st.mgr.output_message = wds_jpeg_output_message;
+  st.strict = false;
+  st.kind = 0;
+  st.message[0] = '\0';
+}
+
+// Plain-data description of one decode, filled by C++ code before the step
+// functions run (they must not allocate or throw).
+struct jpeg_decode_job {
+  const unsigned char* data;
+  unsigned long size;
+  int scale_denom;
+  J_COLOR_SPACE out_space;
+  bool region;
+  bool check_rest;
+  JDIMENSION rx, ry, rw, rh;  // region inside the output, clipped, non-empty
+  unsigned char* out;         // packed rows of rw * components bytes
+  unsigned char* scratch;     // one row of the cropped scanline width
+  int components;
+};
+
+// Header + output size. Returns false after a libjpeg error (see st.kind).
+inline bool jpeg_header_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                             const jpeg_decode_job& job) {
+  if (setjmp(st.jump)) return false;
+  jpeg_abort_decompress(&ci);
+  jpeg_mem_src(&ci, job.data, job.size);
+  jpeg_read_header(&ci, TRUE);
+  return true;
+}
+
+inline bool jpeg_dimensions_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                                 const jpeg_decode_job& job) {
+  if (setjmp(st.jump)) return false;
+  ci.out_color_space = job.out_space;
+  ci.scale_num = 1;
+  ci.scale_denom = static_cast<unsigned>(job.scale_denom);
+  jpeg_calc_output_dimensions(&ci);
+  return true;
+}
+
+inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                             const jpeg_decode_job& job) {
+  if (setjmp(st.jump)) return false;
+  jpeg_start_decompress(&ci);
+  const std::size_t comps = static_cast<std::size_t>(job.components);
+  const std::size_t row_bytes = std::size_t(job.rw) * comps;
+  if (!job.region) {
+    JSAMPROW rows[4];
+    while (ci.output_scanline < ci.output_height) {
+      const JDIMENSION y = ci.output_scanline;
+      const JDIMENSION n = std::min<JDIMENSION>(4, ci.output_height - y);
+      for (JDIMENSION i = 0; i < n; ++i) rows[i] = job.out + (y + i) * row_bytes;
+      jpeg_read_scanlines(&ci, rows, n);
+    }
+    jpeg_finish_decompress(&ci);
+    return true;
+  }
+  // libjpeg-turbo treats the edges of a cropped scanline as image edges, so
+  // fancy upsampling changes the outermost pixels: decode one iMCU more on
+  // each side (when the image has it) to keep the region itself exact.
+  const JDIMENSION margin = JDIMENSION(ci.max_h_samp_factor * ci.min_DCT_scaled_size);
+  JDIMENSION xoff = job.rx > margin ? job.rx - margin : 0;
+  JDIMENSION width = std::min<JDIMENSION>(ci.output_width, job.rx + job.rw + margin) - xoff;
+  const bool crop_x = xoff != 0 || width != ci.output_width;
+  if (crop_x) jpeg_crop_scanline(&ci, &xoff, &width);
+  if (job.ry > 0) jpeg_skip_scanlines(&ci, job.ry);
+  const std::size_t skip_left = std::size_t(job.rx - xoff) * comps;
+  const bool direct = xoff == job.rx && width == job.rw;
+  for (JDIMENSION y = 0; y < job.rh; ++y) {
+    unsigned char* dst = job.out + std::size_t(y) * row_bytes;
+    JSAMPROW row = direct ? dst : job.scratch;
+    jpeg_read_scanlines(&ci, &row, 1);
+    if (!direct) std::memcpy(dst, job.scratch + skip_left, row_bytes);
+  }
+  if (job.check_rest) {
+    // Skipping to the very end would only mark EOI as seen: skip all but the
+    // last row and read that one, so every byte up to EOI is consumed.
+    if (ci.output_scanline + 1 < ci.output_height)
+      jpeg_skip_scanlines(&ci, ci.output_height - ci.output_scanline - 1);
+    if (ci.output_scanline < ci.output_height) {
+      JSAMPROW row = job.scratch;
+      jpeg_read_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_decompress(&ci);
+  } else {
+    jpeg_abort_decompress(&ci);
+  }
+  return true;
+}
+
+// libjpeg keeps quantization and Huffman tables across images (for
+// abbreviated streams), so a reused decoder would decode a file that lacks
+// DQT or DHT with the previous file's tables where a fresh one (Pillow's)
+// would not. True when both kinds of marker come before the first SOS.
+inline bool jpeg_defines_tables(const unsigned char* p, std::size_t n) noexcept {
+  bool dqt = false, dht = false;
+  std::size_t i = 2;
+  while (i + 4 <= n) {
+    if (p[i] != 0xFF) return false;
+    const unsigned m = p[i + 1];
+    if (m == 0xFF) { ++i; continue; }
+    if (m == 0xDA || m == 0xD9) break;
+    if ((m >= 0xD0 && m <= 0xD8) || m == 0x01) { i += 2; continue; }
+    dqt = dqt || m == 0xDB;
+    dht = dht || m == 0xC4;
+    i += 2 + ((std::size_t(p[i + 2]) << 8) | p[i + 3]);
+  }
+  return dqt && dht;
+}
+
+inline pixel_mode jpeg_native_mode(int components) noexcept {
+  return components == 1 ? pixel_mode::l : components == 3 ? pixel_mode::rgb : pixel_mode::cmyk;
+}
+
+}  // namespace detail
+
+// Reusable JPEG decoder: keeps libjpeg's state (and its allocations) alive
+// between images. Not thread-safe; use one per thread.
+class jpeg_decoder {
+ public:
+  jpeg_decoder() {
+    detail::init_jpeg_errors(err_);
+    ci_.err = &err_.mgr;
+    jpeg_create_decompress(&ci_);
+  }
+  ~jpeg_decoder() { jpeg_destroy_decompress(&ci_); }
+  jpeg_decoder(const jpeg_decoder&) = delete;
+  jpeg_decoder& operator=(const jpeg_decoder&) = delete;
+
+  // Reads the header only.
+  jpeg_info read_info(const std::byte* data, std::size_t size, const location& where = {}) {
+    detail::jpeg_decode_job job{};
+    start(job, data, size, where);
+    return info_from_header();
+  }
+
+  // Decodes the whole image.
+  image<std::uint8_t> decode(const std::byte* data, std::size_t size,
+                             const jpeg_decode_options& opt = {}, const limits& lim = {},
+                             const location& where = {}) {
+    jpeg_region all{0, 0, INT32_MAX, INT32_MAX};
+    return run(data, size, opt, lim, where, nullptr, all).pixels;
+  }
+
+  // Decodes only `region` of the (scaled) output: byte-identical to cropping
+  // the full decode, but skips the IDCT and colour conversion of everything
+  // else (libjpeg-turbo's jpeg_crop_scanline + jpeg_skip_scanlines).
+  jpeg_region_image decode_region(const std::byte* data, std::size_t size, jpeg_region region,
+                                  const jpeg_decode_options& opt = {}, const limits& lim = {},
+                                  const location& where = {}) {
+    return run(data, size, opt, lim, where, &region, region);
+  }
+
+ private:
+  [[noreturn]] void fail(const location& where, const char* during) {
+    const int id = err_.kind == 1 ? 402 : err_.kind == 2 ? 403 : (std::strcmp(during, "header") == 0 ? 400 : 401);
+    std::string reason = err_.kind == 1 ? "truncated JPEG (" : "corrupt JPEG (";
+    reason.append(during).append("): ").append(err_.message);
+    jpeg_abort_decompress(&ci_);
+    throw decode_error(id, where, reason);
+  }
+
+  void start(detail::jpeg_decode_job& job, const std::byte* data, std::size_t size,
+             const location& where) {
+    if (size == 0 || data == nullptr) throw decode_error(400, where, "empty JPEG data");
+    if (size > 0xffffffffu) throw limit_error(501, where, "JPEG data larger than 4 GiB");
+    job.data = reinterpret_cast<const unsigned char*>(data);
+    job.size = static_cast<unsigned long>(size);
+    if (used_ && !detail::jpeg_defines_tables(job.data, size)) {  // start from no tables
+      jpeg_destroy_decompress(&ci_);
+      ci_ = jpeg_decompress_struct{};
+      ci_.err = &err_.mgr;
+      jpeg_create_decompress(&ci_);
+    }
+    used_ = true;
+    if (!detail::jpeg_header_step(ci_, err_, job)) fail(where, "header");
+    if (ci_.num_components != 1 && ci_.num_components != 3 && ci_.num_components != 4) {
+      jpeg_abort_decompress(&ci_);
+      throw decode_error(404, where, "unsupported JPEG with " + std::to_string(ci_.num_components) + " components");
+    }
+  }
+
+  jpeg_info info_from_header() const {
+    jpeg_info info;
+    info.width = static_cast<int>(ci_.image_width);
+    info.height = static_cast<int>(ci_.image_height);
+    info.components = ci_.num_components;
+    info.mode = detail::jpeg_native_mode(ci_.num_components);
+    info.progressive = ci_.progressive_mode != 0;
+    return info;
+  }
+
+  jpeg_region_image run(const std::byte* data, std::size_t size, const jpeg_decode_options& opt,
+                        const limits& lim, const location& where, const jpeg_region* region,
+                        jpeg_region want) {
+    if (opt.scale_denom != 1 && opt.scale_denom != 2 && opt.scale_denom != 4 && opt.scale_denom != 8)
+      throw decode_error(405, where, "JPEG scale_denom must be 1, 2, 4 or 8, not " + std::to_string(opt.scale_denom));
+    if (opt.mode && !is_8bit_mode(*opt.mode))
+      throw decode_error(405, where, std::string("JPEG decodes to 8-bit modes only, not ") + mode_name(*opt.mode));
+    detail::jpeg_decode_job job{};
+    start(job, data, size, where);
+    const jpeg_info info = info_from_header();
+    try {
+      detail::check_image_pixels(std::uint64_t(info.width), std::uint64_t(info.height), lim, where);
+    } catch (...) {
+      jpeg_abort_decompress(&ci_);
+      throw;
+    }
+    const pixel_mode native = info.mode;
+    job.components = info.components;
+    job.out_space = info.components == 1 ? JCS_GRAYSCALE : info.components == 3 ? JCS_RGB : JCS_CMYK;
+    job.scale_denom = opt.scale_denom;
+    if (!detail::jpeg_dimensions_step(ci_, err_, job)) fail(where, "header");
+    const long long ow = ci_.output_width, oh = ci_.output_height;
+    if (ow <= 0 || oh <= 0) {
+      jpeg_abort_decompress(&ci_);
+      throw decode_error(400, where, "JPEG image has zero width or height");
+    }
+    // Clip the wanted region to the image.
+    const long long x0 = std::clamp<long long>(want.x, 0, ow), y0 = std::clamp<long long>(want.y, 0, oh);
+    const long long x1 = std::clamp<long long>(static_cast<long long>(want.x) + std::max(want.width, 0), 0, ow);
+    const long long y1 = std::clamp<long long>(static_cast<long long>(want.y) + std::max(want.height, 0), 0, oh);
+    jpeg_region_image result;
+    result.x = static_cast<int>(x0);
+    result.y = static_cast<int>(y0);
+    if (x1 <= x0 || y1 <= y0) {
+      jpeg_abort_decompress(&ci_);
+      result.pixels = image<std::uint8_t>(0, 0, channels_of(opt.mode.value_or(native)));
+      result.pixels.set_mode(opt.mode.value_or(native));
+      return result;
+    }
+    job.region = region != nullptr;
+    job.check_rest = opt.check_rest;
+    job.rx = JDIMENSION(x0);
+    job.ry = JDIMENSION(y0);
+    job.rw = JDIMENSION(x1 - x0);
+    job.rh = JDIMENSION(y1 - y0);
+    image<std::uint8_t> px;
+    try {
+      px = image<std::uint8_t>(int(job.rw), int(job.rh), info.components);
+      scratch_.resize(std::size_t(ow + 64) * std::size_t(info.components));
+    } catch (...) {
+      jpeg_abort_decompress(&ci_);
+      throw;
+    }
+    px.set_mode(native);
+    job.out = px.data();
+    job.scratch = scratch_.data();
+    err_.strict = opt.strict;
+    const bool ok = detail::jpeg_pixels_step(ci_, err_, job);
+    err_.strict = false;
+    if (!ok) fail(where, "data");
+    if (native == pixel_mode::cmyk) {  // Pillow reads CMYK as Adobe-inverted ("CMYK;I")
+      std::uint8_t* p = px.data();
+      for (std::size_t i = 0, n = px.size(); i < n; ++i) p[i] = std::uint8_t(255 - p[i]);
+    }
+    if (opt.mode && *opt.mode != native)
+      result.pixels = convert(px.view(), native, *opt.mode);
+    else
+      result.pixels = std::move(px);
+    return result;
+  }
+
+  detail::jpeg_error_state err_{};
+  jpeg_decompress_struct ci_{};
+  std::vector<unsigned char> scratch_;
+  bool used_ = false;
+};
+
+namespace detail {
+
+// Growable output buffer for the encoder, malloc-based so that growing it
+// inside a libjpeg callback never throws.
+struct jpeg_byte_sink {
+  jpeg_destination_mgr mgr;  // first member
+  unsigned char* buf;
+  std::size_t cap;
+  std::size_t len;           // bytes finished when the encoder ended
+};
+
+extern "C" {
+inline void wds_jpeg_init_destination(j_compress_ptr ci) {
+  auto* s = reinterpret_cast<jpeg_byte_sink*>(ci->dest);
+  s->mgr.next_output_byte = s->buf;
+  s->mgr.free_in_buffer = s->cap;
+}
+inline boolean wds_jpeg_empty_output_buffer(j_compress_ptr ci) {
+  auto* s = reinterpret_cast<jpeg_byte_sink*>(ci->dest);
+  const std::size_t used = s->cap;  // libjpeg calls this only when the buffer is full
+  const std::size_t ncap = s->cap * 2;
+  auto* nbuf = static_cast<unsigned char*>(std::realloc(s->buf, ncap));
+  if (nbuf == nullptr) {
+    auto* st = reinterpret_cast<jpeg_error_state*>(ci->err);
+    std::strcpy(st->message, "out of memory for the encoded JPEG");
+    st->kind = 0;
+    std::longjmp(st->jump, 1);
+  }
+  s->buf = nbuf;
+  s->cap = ncap;
+  s->mgr.next_output_byte = s->buf + used;
+  s->mgr.free_in_buffer = ncap - used;
+  return TRUE;
+}
+inline void wds_jpeg_term_destination(j_compress_ptr ci) {
+  auto* s = reinterpret_cast<jpeg_byte_sink*>(ci->dest);
+  s->len = s->cap - s->mgr.free_in_buffer;
+}
+}
+
+struct jpeg_encode_job {
+  const std::uint8_t* origin;
+  std::ptrdiff_t x_step, y_step;
+  int width, height, channels;
+  unsigned char* scratch;  // one packed row
+  jpeg_options opt;
+};
+
+inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, const jpeg_encode_job& job) {
+  if (setjmp(st.jump)) return false;
+  ci.image_width = JDIMENSION(job.width);
+  ci.image_height = JDIMENSION(job.height);
+  ci.input_components = job.channels;
+  ci.in_color_space = job.channels == 1 ? JCS_GRAYSCALE : job.channels == 3 ? JCS_RGB : JCS_CMYK;
+  jpeg_set_defaults(&ci);
+  jpeg_set_quality(&ci, job.opt.quality, TRUE);
+  if (job.channels == 3) {
+    const int h = job.opt.subsampling == jpeg_subsampling::s444 ? 1 : 2;
+    const int v = job.opt.subsampling == jpeg_subsampling::s420 ? 2 : 1;
+    ci.comp_info[0].h_samp_factor = h;
+    ci.comp_info[0].v_samp_factor = v;
+    for (int c = 1; c < 3; ++c) ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
+  }
+  if (job.opt.progressive) jpeg_simple_progression(&ci);
+  ci.optimize_coding = job.opt.optimize ? TRUE : FALSE;
+  jpeg_start_compress(&ci, TRUE);
+  if (!job.opt.comment.empty())
+    jpeg_write_marker(&ci, JPEG_COM, reinterpret_cast<const JOCTET*>(job.opt.comment.data()),
+                      static_cast<unsigned>(job.opt.comment.size()));
+  const bool packed = job.x_step == job.channels && job.channels != 4;
+  for (int y = 0; y < job.height; ++y) {
+    const std::uint8_t* src = job.origin + y * job.y_step;
+    JSAMPROW row;
+    if (packed) {
+      row = const_cast<JSAMPROW>(src);  // libjpeg only reads input rows
+    } else {
+      unsigned char* d = job.scratch;
+      for (int x = 0; x < job.width; ++x, src += job.x_step)
+        for (int c = 0; c < job.channels; ++c)
+          *d++ = job.channels == 4 ? static_cast<unsigned char>(255 - src[c]) : src[c];
+      row = job.scratch;
+    }
+    jpeg_write_scanlines(&ci, &row, 1);
+  }
+  jpeg_finish_compress(&ci);
+  return true;
+}
+
+}  // namespace detail
+
+// Reusable JPEG encoder (keeps libjpeg state and the output buffer). A view
+// with 1 channel is written as grayscale, 3 as RGB (YCbCr in the file), 4 as
+// CMYK (Adobe-inverted, as Pillow writes CMYK). Not thread-safe.
+class jpeg_encoder {
+ public:
+  jpeg_encoder() {
+    detail::init_jpeg_errors(err_);
+    sink_.mgr.init_destination = detail::wds_jpeg_init_destination;
+    sink_.mgr.empty_output_buffer = detail::wds_jpeg_empty_output_buffer;
+    sink_.mgr.term_destination = detail::wds_jpeg_term_destination;
+    create();
+  }
+  ~jpeg_encoder() {
+    jpeg_destroy_compress(&ci_);
+    std::free(sink_.buf);
+  }
+  jpeg_encoder(const jpeg_encoder&) = delete;
+  jpeg_encoder& operator=(const jpeg_encoder&) = delete;
+
+  // Appends nothing: `out` is replaced by the encoded file.
+  void encode(image_view<const std::uint8_t> src, const jpeg_options& opt, std::vector<std::byte>& out) {
+    const int ch = src.channels();
+    if (ch != 1 && ch != 3 && ch != 4)
+      throw decode_error(406, location{}, "cannot write a " + std::to_string(ch) + "-channel image as JPEG (1 = L, 3 = RGB, 4 = CMYK)");
+    // Like Pillow, refuse RGBA; a 4-channel view without a mode is taken as CMYK.
+    if (ch == 4 && src.has_mode() && src.mode() != pixel_mode::cmyk)
+      throw decode_error(406, location{}, std::string("cannot write mode ") + mode_name(src.mode()) + " as JPEG");
+    if (src.width() <= 0 || src.height() <= 0)
+      throw decode_error(406, location{}, "cannot write an empty image as JPEG");
+    if (src.width() > 65500 || src.height() > 65500)
+      throw decode_error(406, location{}, "JPEG images are at most 65500 pixels wide and high");
+    if (opt.comment.size() > 65533)
+      throw decode_error(406, location{}, "JPEG comment longer than 65533 bytes");
+    if (opt.quality < 0 || opt.quality > 100)
+      throw decode_error(406, location{}, "JPEG quality must be 0..100, not " + std::to_string(opt.quality));
+    scratch_.resize(std::size_t(src.width()) * std::size_t(ch));
+    const std::size_t want = std::max<std::size_t>(4096, std::size_t(src.width()) * std::size_t(src.height()) * std::size_t(ch) / 4);
+    if (sink_.cap < want) {
+      std::free(sink_.buf);
+      sink_.buf = static_cast<unsigned char*>(std::malloc(want));
+      sink_.cap = sink_.buf ? want : 0;
+      if (!sink_.buf) throw std::bad_alloc();
+    }
+    detail::jpeg_encode_job job{src.origin(), src.x_step(), src.y_step(), src.width(), src.height(), ch, scratch_.data(), opt};
+    sink_.len = 0;
+    // Optimized Huffman tables overwrite libjpeg-turbo's standard ones in
+    // place and jpeg_set_defaults does not restore them: start afresh.
+    if (tables_dirty_ && !opt.optimize && !opt.progressive) {
+      jpeg_destroy_compress(&ci_);
+      create();
+    }
+    tables_dirty_ = true;
+    if (!detail::jpeg_encode_step(ci_, err_, job)) {
+      jpeg_abort_compress(&ci_);
+      throw decode_error(407, location{}, std::string("JPEG encoding failed: ") + err_.message);
+    }
+    tables_dirty_ = opt.optimize || opt.progressive;
+    const auto* b = reinterpret_cast<const std::byte*>(sink_.buf);
+    out.assign(b, b + sink_.len);
+  }
+
+  std::vector<std::byte> encode(image_view<const std::uint8_t> src, const jpeg_options& opt = {}) {
+    std::vector<std::byte> out;
+    encode(src, opt, out);
+    return out;
+  }
+
+ private:
+  void create() {
+    ci_ = jpeg_compress_struct{};
+    ci_.err = &err_.mgr;
+    jpeg_create_compress(&ci_);
+    ci_.dest = &sink_.mgr;
+  }
+
+  detail::jpeg_error_state err_{};
+  jpeg_compress_struct ci_{};
+  detail::jpeg_byte_sink sink_{};
+  std::vector<unsigned char> scratch_;
+  bool tables_dirty_ = false;
+};
+
+// One-shot helpers (construct a decoder/encoder per call; reuse the objects
+// above in loops).
+inline image<std::uint8_t> decode_jpeg(const std::byte* data, std::size_t size,
+                                       std::optional<pixel_mode> mode = std::nullopt,
+                                       const limits& lim = {}, const location& where = {}) {
+  jpeg_decoder d;
+  jpeg_decode_options opt;
+  opt.mode = mode;
+  return d.decode(data, size, opt, lim, where);
+}
+
+inline jpeg_info read_jpeg_info(const std::byte* data, std::size_t size, const location& where = {}) {
+  jpeg_decoder d;
+  return d.read_info(data, size, where);
+}
+
+inline std::vector<std::byte> encode_jpeg(image_view<const std::uint8_t> src, const jpeg_options& opt = {}) {
+  jpeg_encoder e;
+  return e.encode(src, opt);
+}
+
+}  // namespace wds
+#endif  // WDS_AMALGAMATED_WDS_CODEC_JPEG_HPP_
+// ---- end wds/codec/jpeg.hpp ----
+#endif
+#if WDS_HAS_PNG
+// ---- begin wds/codec/png.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_PNG_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_PNG_HPP_
+// SPDX-License-Identifier: MIT
+
+// PNG decode/encode through libspng, with Pillow 9.4's mode rules: what
+// Image.open(f) gives (1-bit -> L 0/255, 2/4-bit gray scaled to 8 bits,
+// 16-bit gray -> I, 16-bit RGB(A)/LA keep the high byte, palette -> RGB or
+// RGBA) and what .convert(mode) gives from there, transparency keys included.
+
+// #include <wds/config.hpp> (inlined above)
+
+#if !WDS_HAS_PNG
+#error "wds/codec/png.hpp needs libspng: define WDS_HAS_PNG=1 and link -lspng (CMake: link wds::wds with WDS_WITH_PNG=AUTO|ON)"
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <spng.h>
+
+// #include <wds/convert.hpp> (inlined above)
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+
+#ifndef WDS_DETAIL_IMAGE_PIXEL_GUARD_
+#define WDS_DETAIL_IMAGE_PIXEL_GUARD_
+namespace wds {
+namespace detail {
+inline std::atomic<std::uint64_t>& decompression_bomb_counter() noexcept {
+  static std::atomic<std::uint64_t> count{0};
+  return count;
+}
+}  // namespace detail
+
+// How many images were decoded whose pixel count exceeded
+// limits::warn_image_pixels (Pillow's DecompressionBombWarning), process-wide.
+inline std::uint64_t decompression_bomb_warnings() noexcept {
+  return detail::decompression_bomb_counter().load(std::memory_order_relaxed);
+}
+
+namespace detail {
+// Pillow's _decompression_bomb_check on the header size, before any pixel buffer
+// exists: limit_error 500 above max_image_pixels, a counted warning above
+// warn_image_pixels.
+inline void check_image_pixels(std::uint64_t width, std::uint64_t height, const limits& lim,
+                               const location& where) {
+  const std::uint64_t pixels = width * height;  // both < 2^32: no overflow
+  if (pixels > lim.max_image_pixels)
+    throw limit_error(500, where,
+                      "image of " + std::to_string(width) + "x" + std::to_string(height) + " = " +
+                          std::to_string(pixels) + " pixels exceeds limits::max_image_pixels (" +
+                          std::to_string(lim.max_image_pixels) + ")");
+  if (pixels > lim.warn_image_pixels)
+    decompression_bomb_counter().fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace detail
+}  // namespace wds
+#endif
+
+namespace wds {
+
+// What the PNG header says, and the mode Pillow opens it as (after our
+// mapping of "1" to L and "P" to RGB, or RGBA when there is a tRNS chunk).
+struct png_info {
+  int width = 0;
+  int height = 0;
+  int bit_depth = 0;
+  int color_type = 0;       // PNG colour type: 0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA
+  bool interlaced = false;
+  bool has_trns = false;
+  pixel_mode mode = pixel_mode::l;  // native decode mode: L, LA, RGB, RGBA or I
+};
+
+struct png_options {
+  int compression_level = 6;  // zlib level 0..9 (Pillow's default is zlib's 6)
+};
+
+namespace detail {
+
+struct spng_ctx_deleter {
+  void operator()(spng_ctx* c) const noexcept { spng_ctx_free(c); }
+};
+using spng_ctx_ptr = std::unique_ptr<spng_ctx, spng_ctx_deleter>;
+
+[[noreturn]] inline void throw_png(int err, const location& where, const char* during) {
+  int id = 431;
+  if (err == SPNG_ESIGNATURE) id = 430;
+  else if (err == SPNG_IO_EOF || err == SPNG_EOF || err == SPNG_EIDAT_TOO_SHORT || err == SPNG_IO_ERROR) id = 432;
+  else if (err == SPNG_EBIT_DEPTH || err == SPNG_ECOLOR_TYPE || err == SPNG_EINTERLACE_METHOD ||
+           err == SPNG_ECOMPRESSION_METHOD || err == SPNG_EFILTER_METHOD) id = 433;
+  std::string reason = id == 432 ? "truncated PNG (" : id == 433 ? "unsupported PNG (" : id == 430 ? "not a PNG (" : "corrupt PNG (";
+  reason.append(during).append("): ").append(spng_strerror(err));
+  if (err == SPNG_ECHUNK_LIMITS || err == SPNG_EUSER_WIDTH || err == SPNG_EUSER_HEIGHT)
+    throw limit_error(502, where, "PNG exceeds a limit (" + std::string(during) + "): " + spng_strerror(err));
+  throw decode_error(id, where, reason);
+}
+
+inline pixel_mode png_native_mode(const spng_ihdr& h, bool trns) noexcept {
+  switch (h.color_type) {
+    case SPNG_COLOR_TYPE_GRAYSCALE: return h.bit_depth == 16 ? pixel_mode::i : pixel_mode::l;
+    case SPNG_COLOR_TYPE_TRUECOLOR: return pixel_mode::rgb;
+    case SPNG_COLOR_TYPE_INDEXED: return trns ? pixel_mode::rgba : pixel_mode::rgb;
+    case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA: return h.bit_depth == 16 ? pixel_mode::rgba : pixel_mode::la;  // Pillow: LA;16B -> RGBA
+    default: return pixel_mode::rgba;
+  }
+}
+
+}  // namespace detail
+
+// PNG decoder. spng contexts cannot be rewound, so one is created per image;
+// the object keeps the raw-row scratch buffer between images. Not thread-safe.
+class png_decoder {
+ public:
+  png_info read_info(const std::byte* data, std::size_t size, const limits& lim = {},
+                     const location& where = {}) {
+    auto ctx = open(data, size, lim, where);
+    return info_of(ctx.get(), where);
+  }
+
+  // Decodes to `mode` (nullopt = png_info::mode), exactly as Pillow's
+  // Image.open(f).convert(mode).
+  any_image decode(const std::byte* data, std::size_t size,
+                   std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
+                   const location& where = {}) {
+    auto ctx = open(data, size, lim, where);
+    const png_info info = info_of(ctx.get(), where);
+    detail::check_image_pixels(std::uint64_t(info.width), std::uint64_t(info.height), lim, where);
+    spng_ihdr h{};
+    spng_get_ihdr(ctx.get(), &h);
+
+    std::size_t len = 0;
+    int e = spng_decoded_image_size(ctx.get(), SPNG_FMT_PNG, &len);
+    if (e) detail::throw_png(e, where, "size");  // len is bounded by the pixel check above
+    raw_.resize(len);
+    // spng ORs deinterlaced sub-byte pixels into the buffer: it must start zeroed.
+    if (info.interlaced && h.bit_depth < 8) std::fill(raw_.begin(), raw_.end(), std::uint8_t{0});
+    e = spng_decode_image(ctx.get(), raw_.data(), len, SPNG_FMT_PNG, 0);
+    if (e) detail::throw_png(e, where, "data");
+
+    spng_trns trns{};
+    const bool has_trns = info.has_trns && spng_get_trns(ctx.get(), &trns) == 0;
+    const int w = info.width, hgt = info.height;
+    const int depth = h.bit_depth;
+    const int samples = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2
+                        : h.color_type == SPNG_COLOR_TYPE_TRUECOLOR_ALPHA ? 4 : 1;
+    const std::size_t row_len = (std::size_t(w) * std::size_t(samples) * std::size_t(depth) + 7) / 8;
+    if (len < row_len * std::size_t(hgt)) detail::throw_png(SPNG_EINTERNAL, where, "size");
+
+    // Pillow's native image first.
+    any_image native;
+    // The transparency key Pillow keeps in info["transparency"] (gray / RGB).
+    int key_gray = -1;
+    int key_r = -1, key_g = -1, key_b = -1;
+    switch (h.color_type) {
+      case SPNG_COLOR_TYPE_GRAYSCALE: {
+        if (has_trns) key_gray = trns.gray & 0xff;
+        if (depth == 16) {
+          image<std::int32_t> im(w, hgt, 1);
+          im.set_mode(pixel_mode::i);
+          for (int y = 0; y < hgt; ++y) {
+            const auto* src = reinterpret_cast<const std::uint16_t*>(raw_.data() + std::size_t(y) * row_len);
+            std::int32_t* dst = im.row(y);
+            for (int x = 0; x < w; ++x) { std::uint16_t v; std::memcpy(&v, src + x, 2); dst[x] = v; }
+          }
+          native = std::move(im);
+        } else {
+          image<std::uint8_t> im(w, hgt, 1);
+          im.set_mode(pixel_mode::l);
+          // 1-bit opens as mode "1" (we give 0/255), 2/4-bit scale like Pillow's L;2 / L;4.
+          const int scale = depth == 1 ? 255 : depth == 2 ? 0x55 : depth == 4 ? 0x11 : 1;
+          for (int y = 0; y < hgt; ++y) unpack_indices(raw_.data() + std::size_t(y) * row_len, depth, w, im.row(y), scale);
+          native = std::move(im);
+        }
+        break;
+      }
+      case SPNG_COLOR_TYPE_INDEXED: {
+        spng_plte plte{};
+        if ((e = spng_get_plte(ctx.get(), &plte)) != 0) detail::throw_png(e, where, "palette");
+        // Pillow's palette starts as a gray ramp: entries past PLTE map to (i, i, i).
+        std::uint8_t lut[256][4];
+        for (int i = 0; i < 256; ++i) {
+          lut[i][0] = lut[i][1] = lut[i][2] = std::uint8_t(i);
+          lut[i][3] = 255;
+        }
+        for (std::uint32_t i = 0; i < plte.n_entries && i < 256; ++i) {
+          lut[i][0] = plte.entries[i].red;
+          lut[i][1] = plte.entries[i].green;
+          lut[i][2] = plte.entries[i].blue;
+        }
+        if (has_trns)
+          for (std::uint32_t i = 0; i < trns.n_type3_entries && i < 256; ++i) lut[i][3] = trns.type3_alpha[i];
+        const int ch = has_trns ? 4 : 3;
+        image<std::uint8_t> im(w, hgt, ch);
+        im.set_mode(has_trns ? pixel_mode::rgba : pixel_mode::rgb);
+        idx_.resize(std::size_t(w));
+        for (int y = 0; y < hgt; ++y) {
+          unpack_indices(raw_.data() + std::size_t(y) * row_len, depth, w, idx_.data(), 1);
+          std::uint8_t* dst = im.row(y);
+          for (int x = 0; x < w; ++x, dst += ch) std::memcpy(dst, lut[idx_[std::size_t(x)]], std::size_t(ch));
+        }
+        native = std::move(im);
+        break;
+      }
+      default: {  // RGB, LA, RGBA: 8-bit as is, 16-bit keeps the high byte
+        const int ch = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 4;
+        if (has_trns && ch == 3) { key_r = trns.red & 0xff; key_g = trns.green & 0xff; key_b = trns.blue & 0xff; }
+        if (ch == 2 && depth == 16) {  // LA;16B: L, L, L, A from the high bytes
+          image<std::uint8_t> im(w, hgt, 4);
+          im.set_mode(pixel_mode::rgba);
+          for (int y = 0; y < hgt; ++y) {
+            const std::uint8_t* src = raw_.data() + std::size_t(y) * row_len;
+            std::uint8_t* dst = im.row(y);
+            for (int x = 0; x < w; ++x, dst += 4) {
+              std::uint16_t l, a;
+              std::memcpy(&l, src + 4 * x, 2);
+              std::memcpy(&a, src + 4 * x + 2, 2);
+              dst[0] = dst[1] = dst[2] = std::uint8_t(l >> 8);
+              dst[3] = std::uint8_t(a >> 8);
+            }
+          }
+          native = std::move(im);
+          break;
+        }
+        image<std::uint8_t> im(w, hgt, ch);
+        im.set_mode(info.mode);
+        const std::size_t n = std::size_t(w) * std::size_t(ch);
+        for (int y = 0; y < hgt; ++y) {
+          const std::uint8_t* src = raw_.data() + std::size_t(y) * row_len;
+          std::uint8_t* dst = im.row(y);
+          if (depth == 8) {
+            std::memcpy(dst, src, n);
+          } else {
+            for (std::size_t i = 0; i < n; ++i) {
+              std::uint16_t v;
+              std::memcpy(&v, src + 2 * i, 2);  // host-endian from SPNG_FMT_PNG
+              dst[i] = std::uint8_t(v >> 8);
+            }
+          }
+        }
+        native = std::move(im);
+        break;
+      }
+    }
+    if (!mode || *mode == info.mode) return native;
+    const pixel_mode to = *mode;
+    // Pillow's convert_transparent: a gray / RGB key becomes alpha 0 when
+    // converting L, I or "1" to LA/RGBA, or RGB to RGBA (not RGB to LA).
+    if (key_gray >= 0 && (to == pixel_mode::la || to == pixel_mode::rgba)) {
+      any_image out = convert(native, to);
+      auto& im = std::get<image<std::uint8_t>>(out);
+      const int ch = im.channels();
+      std::uint8_t* p = im.data();
+      for (std::size_t i = 0, n = std::size_t(w) * std::size_t(hgt); i < n; ++i, p += ch)
+        if (p[0] == key_gray) p[ch - 1] = 0;
+      return out;
+    }
+    if (key_r >= 0 && to == pixel_mode::rgba) {
+      const auto& rgb = std::get<image<std::uint8_t>>(native);
+      any_image out = convert(native, to);
+      auto& im = std::get<image<std::uint8_t>>(out);
+      const int ch = im.channels();
+      const std::uint8_t* s = rgb.data();
+      std::uint8_t* p = im.data();
+      for (std::size_t i = 0, n = std::size_t(w) * std::size_t(hgt); i < n; ++i, p += ch, s += 3)
+        if (s[0] == key_r && s[1] == key_g && s[2] == key_b) p[ch - 1] = 0;
+      return out;
+    }
+    return convert(native, to);
+  }
+
+ private:
+  static detail::spng_ctx_ptr open(const std::byte* data, std::size_t size, const limits& lim,
+                                   const location& where) {
+    if (data == nullptr || size == 0) throw decode_error(430, where, "empty PNG data");
+    detail::spng_ctx_ptr ctx(spng_ctx_new(0));
+    if (!ctx) throw std::bad_alloc();
+    const std::size_t chunk = static_cast<std::size_t>(
+        std::min<std::uint64_t>(lim.max_png_chunk_size, std::numeric_limits<std::uint32_t>::max() >> 1));
+    spng_set_chunk_limits(ctx.get(), chunk, chunk);
+    spng_set_png_buffer(ctx.get(), data, size);
+    return ctx;
+  }
+
+  static png_info info_of(spng_ctx* ctx, const location& where) {
+    spng_ihdr h{};
+    const int e = spng_get_ihdr(ctx, &h);
+    if (e) detail::throw_png(e, where, "header");
+    png_info info;
+    info.width = static_cast<int>(h.width);
+    info.height = static_cast<int>(h.height);
+    info.bit_depth = h.bit_depth;
+    info.color_type = h.color_type;
+    info.interlaced = h.interlace_method != 0;
+    spng_trns t{};
+    info.has_trns = spng_get_trns(ctx, &t) == 0;
+    info.mode = detail::png_native_mode(h, info.has_trns);
+    return info;
+  }
+
+  // Unpacks 1/2/4/8-bit samples (MSB first), multiplying by `scale`.
+  static void unpack_indices(const std::uint8_t* src, int depth, int w, std::uint8_t* dst, int scale) {
+    if (depth == 8) {
+      std::memcpy(dst, src, std::size_t(w));
+      return;
+    }
+    const int per_byte = 8 / depth;
+    const int mask = (1 << depth) - 1;
+    for (int x = 0; x < w; ++x) {
+      const int byte = src[x / per_byte];
+      const int shift = 8 - depth * (x % per_byte + 1);
+      dst[x] = std::uint8_t(((byte >> shift) & mask) * scale);
+    }
+  }
+
+  std::vector<std::uint8_t> raw_;
+  std::vector<std::uint8_t> idx_;
+};
+
+namespace detail {
+template <class T>
+std::vector<std::byte> encode_png_impl(image_view<const T> src, int bit_depth, const png_options& opt,
+                                       std::vector<std::uint8_t>& scratch) {
+  const int ch = src.channels();
+  if (ch < 1 || ch > 4) throw decode_error(434, location{}, "cannot write a " + std::to_string(ch) + "-channel image as PNG");
+  if (src.width() <= 0 || src.height() <= 0) throw decode_error(434, location{}, "cannot write an empty image as PNG");
+  if (opt.compression_level < 0 || opt.compression_level > 9)
+    throw decode_error(434, location{}, "PNG compression_level must be 0..9");
+  const std::size_t row_len = std::size_t(src.width()) * std::size_t(ch) * sizeof(T);
+  scratch.resize(row_len * std::size_t(src.height()));
+  for (int y = 0; y < src.height(); ++y) {
+    auto* dst = reinterpret_cast<T*>(scratch.data() + std::size_t(y) * row_len);
+    const T* s = src.row(y);
+    for (int x = 0; x < src.width(); ++x, s += src.x_step())
+      for (int c = 0; c < ch; ++c) *dst++ = s[c];
+  }
+  spng_ctx_ptr ctx(spng_ctx_new(SPNG_CTX_ENCODER));
+  if (!ctx) throw std::bad_alloc();
+  spng_set_option(ctx.get(), SPNG_ENCODE_TO_BUFFER, 1);
+  spng_set_option(ctx.get(), SPNG_IMG_COMPRESSION_LEVEL, opt.compression_level);
+  spng_ihdr h{};
+  h.width = std::uint32_t(src.width());
+  h.height = std::uint32_t(src.height());
+  h.bit_depth = std::uint8_t(bit_depth);
+  h.color_type = std::uint8_t(ch == 1 ? SPNG_COLOR_TYPE_GRAYSCALE : ch == 2 ? SPNG_COLOR_TYPE_GRAYSCALE_ALPHA
+                              : ch == 3 ? SPNG_COLOR_TYPE_TRUECOLOR : SPNG_COLOR_TYPE_TRUECOLOR_ALPHA);
+  int e = spng_set_ihdr(ctx.get(), &h);
+  if (!e) e = spng_encode_image(ctx.get(), scratch.data(), scratch.size(), SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
+  if (e) throw decode_error(435, location{}, std::string("PNG encoding failed: ") + spng_strerror(e));
+  std::size_t n = 0;
+  void* buf = spng_get_png_buffer(ctx.get(), &n, &e);
+  if (!buf || e) throw decode_error(435, location{}, std::string("PNG encoding failed: ") + spng_strerror(e));
+  const auto* b = static_cast<const std::byte*>(buf);
+  std::vector<std::byte> out;
+  try {
+    out.assign(b, b + n);
+  } catch (...) {
+    std::free(buf);
+    throw;
+  }
+  std::free(buf);
+  return out;
+}
+}  // namespace detail
+
+// Encodes 8-bit L (1 channel), LA (2), RGB (3) or RGBA (4) as PNG.
+inline std::vector<std::byte> encode_png(image_view<const std::uint8_t> src, const png_options& opt = {}) {
+  std::vector<std::uint8_t> scratch;
+  return detail::encode_png_impl(src, 8, opt, scratch);
+}
+
+// Encodes 16-bit gray (1 channel) or gray+alpha / RGB / RGBA as 16-bit PNG
+// (Pillow opens 16-bit gray as mode I with the same values).
+inline std::vector<std::byte> encode_png(image_view<const std::uint16_t> src, const png_options& opt = {}) {
+  std::vector<std::uint8_t> scratch;
+  return detail::encode_png_impl(src, 16, opt, scratch);
+}
+
+inline any_image decode_png(const std::byte* data, std::size_t size,
+                            std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
+                            const location& where = {}) {
+  png_decoder d;
+  return d.decode(data, size, mode, lim, where);
+}
+
+inline png_info read_png_info(const std::byte* data, std::size_t size, const limits& lim = {},
+                              const location& where = {}) {
+  png_decoder d;
+  return d.read_info(data, size, lim, where);
+}
+
+}  // namespace wds
+#endif  // WDS_AMALGAMATED_WDS_CODEC_PNG_HPP_
+// ---- end wds/codec/png.hpp ----
+#endif
+#if WDS_HAS_JPEG || WDS_HAS_PNG
+// ---- begin wds/codec/decode.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
+// SPDX-License-Identifier: MIT
+
+// decode_image: sniff JPEG / PNG by magic bytes and decode with whichever of
+// the codecs this build has (WDS_HAS_JPEG / WDS_HAS_PNG).
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+// #include <wds/config.hpp> (inlined above)
+// #include <wds/convert.hpp> (inlined above)
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+
+#if WDS_HAS_JPEG
+// #include <wds/codec/jpeg.hpp> (inlined above)
+#endif
+#if WDS_HAS_PNG
+// #include <wds/codec/png.hpp> (inlined above)
+#endif
+
+namespace wds {
+
+enum class image_format { unknown, jpeg, png };
+
+// JPEG: FF D8 FF; PNG: the 8-byte signature.
+inline image_format sniff_image_format(const std::byte* data, std::size_t size) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  if (p && size >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) return image_format::jpeg;
+  static constexpr unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (p && size >= 8) {
+    bool ok = true;
+    for (int i = 0; i < 8; ++i) ok = ok && p[i] == png_sig[i];
+    if (ok) return image_format::png;
+  }
+  return image_format::unknown;
+}
+
+// decode_image with reusable codec state, for loops over many images (the
+// one-shot function sets up libjpeg for every call). Not thread-safe.
+class image_decoder {
+ public:
+  any_image decode(const std::byte* data, std::size_t size,
+                   std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
+                   const location& where = {}) {
+    (void)mode;
+    (void)lim;
+    switch (sniff_image_format(data, size)) {
+      case image_format::jpeg: {
+#if WDS_HAS_JPEG
+        jpeg_decode_options opt;
+        if (mode && is_8bit_mode(*mode)) opt.mode = mode;
+        any_image img = jpeg_.decode(data, size, opt, lim, where);
+        if (mode && !is_8bit_mode(*mode)) return convert(img, *mode);
+        return img;
+#else
+        throw decode_error(461, where, "JPEG data, but this build has no JPEG codec (WDS_HAS_JPEG=0)");
+#endif
+      }
+      case image_format::png: {
+#if WDS_HAS_PNG
+        return png_.decode(data, size, mode, lim, where);
+#else
+        throw decode_error(461, where, "PNG data, but this build has no PNG codec (WDS_HAS_PNG=0)");
+#endif
+      }
+      default:
+        break;
+    }
+    throw decode_error(461, where, size == 0 ? "empty image data" : "unknown image format (not JPEG or PNG)");
+  }
+
+#if WDS_HAS_JPEG
+  jpeg_decoder& jpeg() noexcept { return jpeg_; }
+#endif
+#if WDS_HAS_PNG
+  png_decoder& png() noexcept { return png_; }
+#endif
+
+ private:
+#if WDS_HAS_JPEG
+  jpeg_decoder jpeg_;
+#endif
+#if WDS_HAS_PNG
+  png_decoder png_;
+#endif
+};
+
+// Decodes a JPEG or PNG file held in memory. mode = std::nullopt keeps the
+// file's own mode (JPEG: L, RGB, CMYK; PNG: see png_info::mode); otherwise the
+// result equals Pillow's Image.open(f).convert(mode), any of the pixel_modes.
+// Unknown data, or a format this build has no codec for: decode_error 461.
+inline any_image decode_image(const std::byte* data, std::size_t size,
+                              std::optional<pixel_mode> mode = std::nullopt,
+                              const limits& lim = {}, const location& where = {}) {
+  image_decoder d;
+  return d.decode(data, size, mode, lim, where);
+}
+
+}  // namespace wds
+#endif  // WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
+// ---- end wds/codec/decode.hpp ----
+#endif
+
+// Run-time transform specs and the shard-to-shard ETL.
+// ---- begin wds/compose.hpp ----
+// SPDX-License-Identifier: MIT
+
+// Run-time transform specs for the CLI (--map EXT=SPEC) and the server:
+//
+//   auto p = wds::compose("decode|resize(256)|center_crop(224)|jpeg(90)");
+//   std::vector<std::byte> out = p.apply(bytes.data(), bytes.size(), where);
+//
+// A spec is ops separated by '|'; an op is a name with optional arguments in
+// parentheses. The whole spec is checked (names, arguments, the type flowing
+// between ops, codecs built in) by compose() before any input is read; every
+// problem is a wds::spec_error whose offset() is the byte position in the spec.
+// The same ops as wds::transforms run underneath; to_tensor|normalize|
+// to_pil_image is fused into one lookup table (bit-identical).
+
+#include <cctype>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+// #include <wds/config.hpp> (inlined above)
+// #include <wds/convert.hpp> (inlined above)
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+// #include <wds/npy.hpp> (inlined above)
+// #include <wds/resize.hpp> (inlined above)
+// #include <wds/tensor.hpp> (inlined above)
+// #include <wds/transforms.hpp> (inlined above)
+
+#if WDS_HAS_JPEG || WDS_HAS_PNG
+// #include <wds/codec/decode.hpp> (inlined above)
+#endif
+#if WDS_HAS_JPEG
+// #include <wds/codec/jpeg.hpp> (inlined above)
+#endif
+#if WDS_HAS_PNG
+// #include <wds/codec/png.hpp> (inlined above)
+#endif
+
+namespace wds {
+
+// What flows between ops: encoded bytes, a decoded image, or a CHW tensor.
+using pipeline_value = std::variant<std::vector<std::byte>, any_image, tensor<float>>;
+
+// Where a compiled pipeline starts: encoded bytes (the spec begins with
+// decode and ends with an encoder) or a decoded image (no decode; an encoder
+// at the end is optional).
+enum class pipeline_input : std::uint8_t { bytes, image };
+
+class compiled_pipeline;
+inline compiled_pipeline compose(std::string_view spec, pipeline_input input = pipeline_input::bytes,
+                                 const limits& lim = {});
+
+namespace detail {
+
+enum class value_kind : std::uint8_t { bytes, image, tensor, encoded };
+
+inline const char* kind_name(value_kind k) noexcept {
+  switch (k) {
+    case value_kind::bytes: return "encoded bytes";
+    case value_kind::image: return "an image";
+    case value_kind::tensor: return "a tensor";
+    case value_kind::encoded: return "encoded output";
+  }
+  return "?";
+}
+
+enum class op_code : std::uint8_t {
+  decode, resize, center_crop, crop, pad, hflip, vflip, grayscale, to_tensor, normalize,
+  to_pil_image, normalize_u8, convert, jpeg, png, npy
+};
+
+struct compose_step {
+  op_code op{};
+  std::size_t offset = 0;  // of the op name in the spec
+  std::string name;
+  std::vector<int> ints;   // sizes, paddings, quality, ...
+  std::vector<float> floats;
+  std::optional<pixel_mode> mode;
+  resample_filter filter = resample_filter::bilinear;
+  pad_mode padding = pad_mode::constant;
+  std::optional<int> max_size;
+  normalize_lut lut;
+};
+
+struct spec_arg {
+  std::string text;
+  std::size_t offset = 0;
+};
+
+[[noreturn]] inline void spec_fail(int id, std::size_t offset, std::string_view spec, const std::string& why) {
+  location where;
+  where.offset = offset;
+  throw spec_error(id, std::move(where), why + " (in spec \"" + std::string(spec) + "\")");
+}
+
+inline bool parse_int(std::string_view s, long long lo, long long hi, int& out) noexcept {
+  if (s.empty() || s.size() > 12) return false;
+  std::size_t i = 0;
+  bool neg = false;
+  if (s[0] == '-' || s[0] == '+') {
+    neg = s[0] == '-';
+    i = 1;
+  }
+  if (i == s.size()) return false;
+  long long v = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  if (neg) v = -v;
+  if (v < lo || v > hi) return false;
+  out = int(v);
+  return true;
+}
+
+inline bool parse_float(std::string_view s, float& out) {
+  if (s.empty() || s.size() > 40) return false;
+  for (char c : s)
+    if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E'))
+      return false;
+  const std::string t(s);
+  char* end = nullptr;
+  const double v = std::strtod(t.c_str(), &end);
+  if (end != t.c_str() + t.size() || !(v == v) || v > 3.4e38 || v < -3.4e38) return false;
+  out = float(v);  // torch.as_tensor(mean, dtype=float32)
+  return true;
+}
+
+inline std::string lower(std::string_view s) {
+  std::string r(s);
+  for (char& c : r) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return r;
+}
+
+inline std::optional<pixel_mode> parse_mode(std::string_view s) {
+  const std::string m = lower(s);
+  if (m == "l") return pixel_mode::l;
+  if (m == "la") return pixel_mode::la;
+  if (m == "rgb") return pixel_mode::rgb;
+  if (m == "rgba") return pixel_mode::rgba;
+  if (m == "cmyk") return pixel_mode::cmyk;
+  if (m == "i16" || m == "i;16") return pixel_mode::i16;
+  if (m == "i") return pixel_mode::i;
+  if (m == "f") return pixel_mode::f;
+  return std::nullopt;
+}
+
+constexpr int max_spec_size = 1 << 24;  // pixels per side an op may ask for
+
+}  // namespace detail
+
+// A parsed, type-checked spec. Copyable; apply() is const and may run from
+// several threads at once.
+class compiled_pipeline {
+ public:
+  compiled_pipeline() = default;
+
+  const std::string& spec() const noexcept { return spec_; }
+  pipeline_input input() const noexcept { return input_; }
+  // True when the spec ends with jpeg, png or npy.
+  bool encodes() const noexcept { return !steps_.empty() && is_encoder(steps_.back().op); }
+
+  // Bytes in, bytes out (spec compiled with pipeline_input::bytes).
+  std::vector<std::byte> apply(const std::byte* data, std::size_t size, const location& where = {}) const {
+    if (input_ != pipeline_input::bytes)
+      throw spec_error(621, where, "pipeline \"" + spec_ + "\" takes images, not bytes");
+    state s;
+    s.bytes.assign(data, data + size);
+    s.kind = detail::value_kind::bytes;
+    run(s, where);
+    return std::move(s.bytes);
+  }
+  std::vector<std::byte> apply(const std::vector<std::byte>& data, const location& where = {}) const {
+    return apply(data.data(), data.size(), where);
+  }
+
+  // Image in; the result is an image, a tensor, or encoded bytes (when the
+  // spec ends with an encoder). Spec compiled with pipeline_input::image.
+  pipeline_value apply_image(any_image img, const location& where = {}) const {
+    if (input_ != pipeline_input::image)
+      throw spec_error(621, where, "pipeline \"" + spec_ + "\" takes encoded bytes, not images");
+    state s;
+    s.set_image(std::move(img));
+    run(s, where);
+    switch (s.kind) {
+      case detail::value_kind::tensor: return std::move(s.t);
+      case detail::value_kind::encoded:
+      case detail::value_kind::bytes: return std::move(s.bytes);
+      default: return s.take_image();
+    }
+  }
+
+ private:
+  friend compiled_pipeline compose(std::string_view, pipeline_input, const limits&);
+
+  static bool is_encoder(detail::op_code op) noexcept {
+    return op == detail::op_code::jpeg || op == detail::op_code::png || op == detail::op_code::npy;
+  }
+
+  // Intermediate images live in `keep` until apply() returns, so crops and
+  // flips stay views.
+  struct state {
+    detail::value_kind kind = detail::value_kind::bytes;
+    std::vector<std::byte> bytes;
+    tensor<float> t;
+    std::vector<image<std::uint8_t>> keep;
+    image_view<const std::uint8_t> u8;
+    bool is_u8 = false;
+    any_image other;  // non-8-bit image when !is_u8
+
+    void set_u8(image<std::uint8_t> img) {
+      keep.push_back(std::move(img));
+      u8 = keep.back().view();
+      is_u8 = true;
+      kind = detail::value_kind::image;
+    }
+    void set_u8(image_ref<std::uint8_t> r) {
+      if (r.owns()) return set_u8(std::move(r).take());
+      u8 = r.view();
+      is_u8 = true;
+      kind = detail::value_kind::image;
+    }
+    void set_image(any_image img) {
+      if (auto* p = std::get_if<image<std::uint8_t>>(&img)) return set_u8(std::move(*p));
+      other = std::move(img);
+      is_u8 = false;
+      kind = detail::value_kind::image;
+    }
+    any_image take_image() {
+      if (!is_u8) return std::move(other);
+      return materialize(u8);
+    }
+  };
+
+  [[noreturn]] void runtime_fail(const detail::compose_step& st, const location& where,
+                                 const std::string& why) const {
+    throw spec_error(620, where, "op \"" + st.name + "\" (spec \"" + spec_ + "\" at " +
+                                     std::to_string(st.offset) + "): " + why);
+  }
+
+  const image_view<const std::uint8_t>& need_u8(const state& s, const detail::compose_step& st,
+                                                const location& where) const {
+    if (!s.is_u8)
+      runtime_fail(st, where,
+                   std::string("needs an 8-bit image, got mode ") +
+                       std::visit([](const auto& im) { return mode_name(im.mode()); }, s.other) +
+                       " (add convert(rgb) or convert(l) before it)");
+    return s.u8;
+  }
+
+  // Applies fn(image_view<const T>) -> image<T> to a non-8-bit image.
+  template <class F>
+  static void map_other(state& s, F&& fn) {
+    any_image next = std::visit(
+        [&](const auto& im) -> any_image {
+          using T = typename std::decay_t<decltype(im)>::value_type;
+          return fn(image_view<const T>(im.view()));
+        },
+        s.other);
+    s.other = std::move(next);
+  }
+
+  void run(state& s, const location& where) const {
+    using detail::op_code;
+    for (const auto& st : steps_) {
+      switch (st.op) {
+        case op_code::decode: {
+#if WDS_HAS_JPEG || WDS_HAS_PNG
+          any_image img = decode_image(s.bytes.data(), s.bytes.size(), st.mode, limits_, where);
+          s.bytes.clear();
+          s.bytes.shrink_to_fit();
+          s.set_image(std::move(img));
+#endif
+          break;
+        }
+        case op_code::resize: {
+          if (!s.is_u8) {
+            if (std::holds_alternative<image<std::uint16_t>>(s.other))
+              runtime_fail(st, where, "I;16 images cannot be resized (Pillow 9.4 refuses too); add convert(i)");
+            map_other(s, [&](auto v) {
+              using T = typename decltype(v)::value_type;
+              const image_size o = st.ints.size() == 2 ? image_size{st.ints[0], st.ints[1]}
+                                                       : resized_size(v.height(), v.width(), st.ints[0], st.max_size);
+              if (o.height == v.height() && o.width == v.width()) return materialize(v);
+              if (o.height < 1 || o.width < 1) runtime_fail(st, where, "output size would be 0");
+              if constexpr (std::is_same_v<T, std::uint16_t>) return materialize(v);  // excluded above
+              else return resize_plan(v.width(), v.height(), o.width, o.height, st.filter)(v);
+            });
+            break;
+          }
+          const auto& v = need_u8(s, st, where);
+          image_size o = st.ints.size() == 2 ? image_size{st.ints[0], st.ints[1]}
+                                             : resized_size(v.height(), v.width(), st.ints[0], st.max_size);
+          if (o.height == v.height() && o.width == v.width()) break;
+          if (o.height < 1 || o.width < 1) runtime_fail(st, where, "output size would be 0");
+          s.set_u8(resize_plan(v.width(), v.height(), o.width, o.height, st.filter)(v));
+          break;
+        }
+        case op_code::center_crop:
+          if (s.is_u8) s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1]));
+          else map_other(s, [&](auto v) { return std::move(wds::center_crop(v, st.ints[0], st.ints[1])).take(); });
+          break;
+        case op_code::crop:
+          if (s.is_u8) s.set_u8(wds::crop(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3]));
+          else map_other(s, [&](auto v) { return std::move(wds::crop(v, st.ints[0], st.ints[1], st.ints[2], st.ints[3])).take(); });
+          break;
+        case op_code::pad:
+          if (s.is_u8) {
+            s.set_u8(wds::pad(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, std::uint8_t(st.ints[4])));
+          } else {
+            map_other(s, [&](auto v) {
+              using T = typename decltype(v)::value_type;
+              return wds::pad(v, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, T(st.ints[4]));
+            });
+          }
+          break;
+        case op_code::hflip:
+          if (s.is_u8) s.u8 = wds::hflip(s.u8);
+          else map_other(s, [](auto v) { return materialize(wds::hflip(v)); });
+          break;
+        case op_code::vflip:
+          if (s.is_u8) s.u8 = wds::vflip(s.u8);
+          else map_other(s, [](auto v) { return materialize(wds::vflip(v)); });
+          break;
+        case op_code::grayscale: s.set_u8(wds::grayscale(need_u8(s, st, where), st.ints[0])); break;
+        case op_code::convert:
+          if (s.is_u8 && is_8bit_mode(*st.mode)) {
+            if (s.u8.mode() != *st.mode) s.set_u8(wds::convert(s.u8, s.u8.mode(), *st.mode));
+          } else {
+            s.set_image(wds::convert(s.take_image(), *st.mode));
+          }
+          break;
+        case op_code::to_tensor:
+          s.t = wds::to_tensor(need_u8(s, st, where));
+          s.kind = detail::value_kind::tensor;
+          break;
+        case op_code::normalize:
+          if (st.floats.size() / 2 != 1 && st.floats.size() / 2 != s.t.dim(0))
+            runtime_fail(st, where, "mean/std count differs from the tensor's " + std::to_string(s.t.dim(0)) +
+                                        " channels");
+          s.t = wds::normalize(std::move(s.t), half(st.floats, 0), half(st.floats, 1));
+          break;
+        case op_code::to_pil_image: {
+          image<std::uint8_t> img = wds::to_pil_image(s.t);
+          s.t = tensor<float>();
+          s.set_u8(std::move(img));
+          break;
+        }
+        case op_code::normalize_u8: {
+          const auto& v = need_u8(s, st, where);
+          if (st.lut.channels() != 1 && st.lut.channels() != v.channels())
+            runtime_fail(st, where, "mean/std count differs from the image's " + std::to_string(v.channels()) +
+                                        " channels");
+          s.set_u8(st.lut(v));
+          break;
+        }
+        case op_code::jpeg: {
+#if WDS_HAS_JPEG
+          jpeg_options opt;
+          if (!st.ints.empty()) opt.quality = st.ints[0];
+          s.bytes = encode_jpeg(need_u8(s, st, where), opt);
+          s.kind = detail::value_kind::encoded;
+#endif
+          break;
+        }
+        case op_code::png: {
+#if WDS_HAS_PNG
+          png_options opt;
+          if (!st.ints.empty()) opt.compression_level = st.ints[0];
+          if (s.is_u8) {
+            s.bytes = encode_png(s.u8, opt);
+          } else if (auto* p16 = std::get_if<image<std::uint16_t>>(&s.other)) {
+            s.bytes = encode_png(image_view<const std::uint16_t>(p16->view()), opt);
+          } else {
+            runtime_fail(st, where, "PNG needs an 8-bit or I;16 image");
+          }
+          s.kind = detail::value_kind::encoded;
+#endif
+          break;
+        }
+        case op_code::npy:
+          if (s.kind == detail::value_kind::tensor) {
+            s.bytes = npy_encode(s.t);
+          } else if (s.is_u8) {
+            s.bytes = npy_encode(s.u8);
+          } else {
+            s.bytes = std::visit(
+                [](const auto& im) {
+                  using T = typename std::decay_t<decltype(im)>::value_type;
+                  return npy_encode(image_view<const T>(im.view()));
+                },
+                s.other);
+          }
+          s.kind = detail::value_kind::encoded;
+          break;
+      }
+    }
+  }
+
+  static std::vector<float> half(const std::vector<float>& v, int which) {
+    const std::size_t n = v.size() / 2;
+    return std::vector<float>(v.begin() + long(which * n), v.begin() + long(which * n + n));
+  }
+
+  std::string spec_;
+  pipeline_input input_ = pipeline_input::bytes;
+  limits limits_;
+  std::vector<detail::compose_step> steps_;
+};
+
+// Parses and type-checks `spec`. Grammar (spaces allowed around tokens):
+//   spec := op ('|' op)*      op := name ['(' [arg (',' arg)*] ')']
+// Ops and their arguments are listed in README ("Transform specs").
+inline compiled_pipeline compose(std::string_view spec, pipeline_input input, const limits& lim) {
+  using detail::op_code;
+  using detail::spec_fail;
+  using detail::value_kind;
+  compiled_pipeline out;
+  out.spec_ = std::string(spec);
+  out.input_ = input;
+  out.limits_ = lim;
+  if (spec.size() > 65536) spec_fail(602, 0, spec.substr(0, 64), "spec longer than 64 KiB");
+
+  std::size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < spec.size() && (spec[i] == ' ' || spec[i] == '\t')) ++i;
+  };
+  auto is_name_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  };
+  auto is_arg_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-' || c == '+' || c == ';';
+  };
+
+  value_kind kind = input == pipeline_input::bytes ? value_kind::bytes : value_kind::image;
+  skip_ws();
+  if (i == spec.size()) spec_fail(600, 0, spec, "empty spec");
+  while (true) {
+    skip_ws();
+    const std::size_t name_at = i;
+    while (i < spec.size() && is_name_char(spec[i])) ++i;
+    const std::string name = detail::lower(spec.substr(name_at, i - name_at));
+    if (name.empty()) {
+      if (i == spec.size() || spec[i] == '|') spec_fail(600, name_at, spec, "empty op");
+      spec_fail(602, name_at, spec, std::string("unexpected character '") + spec[i] + "'");
+    }
+    std::vector<detail::spec_arg> args;
+    skip_ws();
+    if (i < spec.size() && spec[i] == '(') {
+      ++i;
+      skip_ws();
+      if (i < spec.size() && spec[i] == ')') {
+        ++i;
+      } else {
+        while (true) {
+          skip_ws();
+          const std::size_t at = i;
+          if (i < spec.size() && spec[i] == '[') {  // [h,w] list, kept as "hxw"
+            ++i;
+            std::string list;
+            while (i < spec.size() && spec[i] != ']') {
+              if (spec[i] == ',') list += 'x';
+              else if (spec[i] != ' ') list += spec[i];
+              ++i;
+            }
+            if (i == spec.size()) spec_fail(602, at, spec, "missing ']'");
+            ++i;
+            args.push_back({list, at});
+          } else {
+            while (i < spec.size() && is_arg_char(spec[i])) ++i;
+            if (i == at) {
+              if (i == spec.size()) spec_fail(602, i, spec, "missing ')'");
+              spec_fail(602, i, spec, std::string("unexpected character '") + spec[i] + "' in arguments");
+            }
+            args.push_back({std::string(spec.substr(at, i - at)), at});
+          }
+          skip_ws();
+          if (i < spec.size() && spec[i] == ',') {
+            ++i;
+            continue;
+          }
+          if (i < spec.size() && spec[i] == ')') {
+            ++i;
+            break;
+          }
+          if (i == spec.size()) spec_fail(602, i, spec, "missing ')'");
+          spec_fail(602, i, spec, std::string("expected ',' or ')', got '") + spec[i] + "'");
+        }
+      }
+    }
+
+    detail::compose_step st;
+    st.offset = name_at;
+    st.name = name;
+    auto nargs = [&](std::size_t lo, std::size_t hi) {
+      if (args.size() < lo || args.size() > hi) {
+        std::string want = lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi);
+        spec_fail(603, name_at, spec, name + " takes " + want + " argument(s), got " + std::to_string(args.size()));
+      }
+    };
+    auto int_arg = [&](const detail::spec_arg& a, long long lo, long long hi, const char* what) {
+      int v = 0;
+      if (!detail::parse_int(a.text, lo, hi, v))
+        spec_fail(604, a.offset, spec, name + ": " + what + " must be an integer in [" + std::to_string(lo) + ", " +
+                                           std::to_string(hi) + "], got \"" + a.text + "\"");
+      return v;
+    };
+    // "224" -> (224, 224), "224x200" -> (h 224, w 200)
+    auto size_arg = [&](const detail::spec_arg& a, bool& pair) {
+      const std::string t = detail::lower(a.text);
+      const auto x = t.find('x');
+      if (x == std::string::npos) {
+        pair = false;
+        const int v = int_arg(a, 1, detail::max_spec_size, "size");
+        return std::pair<int, int>{v, v};
+      }
+      pair = true;
+      int h = 0, w = 0;
+      if (!detail::parse_int(std::string_view(t).substr(0, x), 1, detail::max_spec_size, h) ||
+          !detail::parse_int(std::string_view(t).substr(x + 1), 1, detail::max_spec_size, w))
+        spec_fail(604, a.offset, spec, name + ": size must be N or HxW with 1 <= N <= " +
+                                           std::to_string(detail::max_spec_size) + ", got \"" + a.text + "\"");
+      return std::pair<int, int>{h, w};
+    };
+    auto needs = [&](value_kind want) {
+      if (kind == value_kind::encoded) spec_fail(607, name_at, spec, "\"" + name + "\" after an encoder");
+      if (kind == want) return;
+      if (want == value_kind::image && kind == value_kind::bytes)
+        spec_fail(606, name_at, spec, "\"" + name + "\" needs a decoded image: add decode before it");
+      spec_fail(605, name_at, spec, "\"" + name + "\" needs " + detail::kind_name(want) + ", but gets " +
+                                        detail::kind_name(kind));
+    };
+    auto need_codec = [&](bool built, const char* which) {
+      if (!built)
+        spec_fail(609, name_at, spec, "\"" + name + "\" needs " + which + ", which this build does not have");
+    };
+
+    if (name == "decode") {
+      nargs(0, 1);
+      needs(value_kind::bytes);
+      need_codec(config::has_jpeg || config::has_png, "a JPEG or PNG codec");
+      st.op = op_code::decode;
+      st.mode = pixel_mode::rgb;
+      if (!args.empty()) {
+        if (detail::lower(args[0].text) == "native") {
+          st.mode.reset();
+        } else {
+          st.mode = detail::parse_mode(args[0].text);
+          if (!st.mode)
+            spec_fail(604, args[0].offset, spec, "decode: mode must be native, l, la, rgb, rgba, cmyk, i16, i or f");
+        }
+      }
+      kind = value_kind::image;
+    } else if (name == "resize") {
+      nargs(1, 3);
+      needs(value_kind::image);
+      st.op = op_code::resize;
+      bool pair = false;
+      const auto hw = size_arg(args[0], pair);
+      if (pair) st.ints = {hw.first, hw.second};
+      else st.ints = {hw.first};
+      if (args.size() >= 2) {
+        const auto f = parse_filter(detail::lower(args[1].text));
+        if (!f)
+          spec_fail(604, args[1].offset, spec,
+                    "resize: interpolation must be nearest, bilinear, bicubic, lanczos, box or hamming");
+        st.filter = *f;
+      }
+      if (args.size() == 3) {
+        if (pair) spec_fail(604, args[2].offset, spec, "resize: max_size only goes with a single size");
+        const int m = int_arg(args[2], 1, detail::max_spec_size, "max_size");
+        if (m <= st.ints[0])
+          spec_fail(604, args[2].offset, spec, "resize: max_size must be greater than size");
+        st.max_size = m;
+      }
+    } else if (name == "center_crop") {
+      nargs(1, 1);
+      needs(value_kind::image);
+      st.op = op_code::center_crop;
+      bool pair = false;
+      const auto hw = size_arg(args[0], pair);
+      st.ints = {hw.first, hw.second};
+    } else if (name == "crop") {
+      nargs(4, 4);
+      needs(value_kind::image);
+      st.op = op_code::crop;
+      st.ints = {int_arg(args[0], -detail::max_spec_size, detail::max_spec_size, "top"),
+                 int_arg(args[1], -detail::max_spec_size, detail::max_spec_size, "left"),
+                 int_arg(args[2], 1, detail::max_spec_size, "height"),
+                 int_arg(args[3], 1, detail::max_spec_size, "width")};
+    } else if (name == "pad") {
+      nargs(1, 6);
+      needs(value_kind::image);
+      st.op = op_code::pad;
+      std::vector<int> nums;
+      std::size_t k = 0;
+      for (; k < args.size() && k < 5; ++k) {
+        int v = 0;
+        if (!detail::parse_int(args[k].text, -detail::max_spec_size, detail::max_spec_size, v)) break;
+        nums.push_back(v);
+      }
+      int fill = 0;
+      if (nums.size() == 5) {
+        fill = nums.back();
+        nums.pop_back();
+        if (fill < 0 || fill > 255) spec_fail(604, args[4].offset, spec, "pad: fill must be 0-255");
+      }
+      if (nums.size() == 3 || nums.empty())
+        spec_fail(603, name_at, spec, "pad takes 1, 2 or 4 amounts (all; left/right, top/bottom; l, t, r, b)");
+      if (k < args.size()) {
+        const std::string m = detail::lower(args[k].text);
+        if (m == "constant") st.padding = pad_mode::constant;
+        else if (m == "edge") st.padding = pad_mode::edge;
+        else if (m == "reflect") st.padding = pad_mode::reflect;
+        else if (m == "symmetric") st.padding = pad_mode::symmetric;
+        else spec_fail(604, args[k].offset, spec, "pad: expected a number, constant, edge, reflect or symmetric");
+        if (k + 1 < args.size()) spec_fail(603, args[k + 1].offset, spec, "pad: too many arguments");
+        if (nums.size() == 4 && args.size() == 6) spec_fail(603, args[5].offset, spec, "pad: too many arguments");
+      }
+      if (nums.size() == 1) nums = {nums[0], nums[0], nums[0], nums[0]};
+      else if (nums.size() == 2) nums = {nums[0], nums[1], nums[0], nums[1]};
+      st.ints = {nums[0], nums[1], nums[2], nums[3], fill};
+    } else if (name == "hflip" || name == "vflip") {
+      nargs(0, 0);
+      needs(value_kind::image);
+      st.op = name == "hflip" ? op_code::hflip : op_code::vflip;
+    } else if (name == "grayscale") {
+      nargs(0, 1);
+      needs(value_kind::image);
+      st.op = op_code::grayscale;
+      st.ints = {1};
+      if (!args.empty()) {
+        st.ints[0] = int_arg(args[0], 1, 3, "channels");
+        if (st.ints[0] == 2) spec_fail(604, args[0].offset, spec, "grayscale: channels must be 1 or 3");
+      }
+    } else if (name == "convert") {
+      nargs(1, 1);
+      needs(value_kind::image);
+      st.op = op_code::convert;
+      st.mode = detail::parse_mode(args[0].text);
+      if (!st.mode) spec_fail(604, args[0].offset, spec, "convert: mode must be l, la, rgb, rgba, cmyk, i16, i or f");
+    } else if (name == "to_tensor") {
+      nargs(0, 0);
+      needs(value_kind::image);
+      st.op = op_code::to_tensor;
+      kind = value_kind::tensor;
+    } else if (name == "normalize") {
+      needs(value_kind::tensor);
+      st.op = op_code::normalize;
+      if (args.size() == 1 && detail::lower(args[0].text) == "imagenet") {
+        st.floats = imagenet_mean();
+        st.floats.insert(st.floats.end(), imagenet_std().begin(), imagenet_std().end());
+      } else {
+        if (args.size() < 2 || args.size() > 8 || args.size() % 2)
+          spec_fail(603, name_at, spec, "normalize takes imagenet or N means then N stds (N = 1 to 4)");
+        for (std::size_t k = 0; k < args.size(); ++k) {
+          float v = 0;
+          if (!detail::parse_float(args[k].text, v))
+            spec_fail(604, args[k].offset, spec, "normalize: \"" + args[k].text + "\" is not a number");
+          if (k >= args.size() / 2 && v == 0.0f) spec_fail(604, args[k].offset, spec, "normalize: std is zero");
+          st.floats.push_back(v);
+        }
+      }
+    } else if (name == "to_pil_image") {
+      nargs(0, 0);
+      needs(value_kind::tensor);
+      st.op = op_code::to_pil_image;
+      kind = value_kind::image;
+    } else if (name == "jpeg") {
+      nargs(0, 1);
+      needs(value_kind::image);
+      need_codec(config::has_jpeg, "the JPEG codec (WDS_HAS_JPEG)");
+      st.op = op_code::jpeg;
+      if (!args.empty()) st.ints = {int_arg(args[0], 0, 100, "quality")};
+      kind = value_kind::encoded;
+    } else if (name == "png") {
+      nargs(0, 1);
+      needs(value_kind::image);
+      need_codec(config::has_png, "the PNG codec (WDS_HAS_PNG)");
+      st.op = op_code::png;
+      if (!args.empty()) st.ints = {int_arg(args[0], 0, 9, "compression level")};
+      kind = value_kind::encoded;
+    } else if (name == "npy") {
+      nargs(0, 0);
+      if (kind != value_kind::tensor) needs(value_kind::image);
+      st.op = op_code::npy;
+      kind = value_kind::encoded;
+    } else {
+      spec_fail(601, name_at, spec, "unknown op \"" + name + "\"");
+    }
+    out.steps_.push_back(std::move(st));
+
+    skip_ws();
+    if (i == spec.size()) break;
+    if (spec[i] != '|') spec_fail(602, i, spec, std::string("expected '|', got '") + spec[i] + "'");
+    ++i;
+    skip_ws();
+    if (i == spec.size()) spec_fail(600, i, spec, "empty op after '|'");
+  }
+  if (input == pipeline_input::bytes && kind != value_kind::encoded)
+    spec_fail(608, spec.size(), spec, "a spec applied to bytes must end with an encoder: jpeg, png or npy");
+
+  // to_tensor|normalize|to_pil_image -> one table per channel (bit-identical).
+  auto& s = out.steps_;
+  for (std::size_t k = 0; k + 2 < s.size(); ++k) {
+    if (s[k].op == op_code::to_tensor && s[k + 1].op == op_code::normalize && s[k + 2].op == op_code::to_pil_image) {
+      detail::compose_step f;
+      f.op = op_code::normalize_u8;
+      f.offset = s[k].offset;
+      f.name = "to_tensor|normalize|to_pil_image";
+      const auto& v = s[k + 1].floats;
+      const std::size_t n = v.size() / 2;
+      f.lut = normalize_lut(std::vector<float>(v.begin(), v.begin() + long(n)),
+                            std::vector<float>(v.begin() + long(n), v.end()));
+      s.erase(s.begin() + long(k), s.begin() + long(k + 3));
+      s.insert(s.begin() + long(k), std::move(f));
+    }
+  }
+  return out;
+}
+
+}  // namespace wds
+// ---- end wds/compose.hpp ----
+// ---- begin wds/etl.hpp ----
+// SPDX-License-Identifier: MIT
+
+// Shard-to-shard ETL, shared by the wds-etl CLI and the AIStore ETL server.
+//
+//   wds::etl::options opt;                      // the reference pipeline
+//   wds::file_source in("pets-000.tar");
+//   wds::file_sink out("out/pets-000.tar");     // atomic: temporary + rename
+//   wds::etl::stats st = wds::etl::transform_shard(in, out, opt);
+//
+// The default ("reference") pipeline reproduces, byte for byte, the Python
+// ETL of AIStore's WebDataset post (webdataset 1.0.2 + Pillow 9.4 +
+// torchvision 0.14): per sample, `image.jpg` -> RGB -> CenterCrop(350) ->
+// ToTensor -> Normalize(ImageNet) -> ToPILImage -> JPEG (Pillow defaults);
+// `trimap.png` -> CenterCrop(350) -> RGB -> JPEG, still named trimap.png;
+// other fields copied; members written as webdataset's TarWriter writes them
+// (sorted by ext, '_' fields dropped). `options::maps` replaces it with
+// run-time wds::compose specs per ext.
+
+// #include <wds/compose.hpp> (inlined above)
+// #include <wds/config.hpp> (inlined above)
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+// #include <wds/io.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+// #include <wds/open.hpp> (inlined above)
+// #include <wds/sample.hpp> (inlined above)
+// #include <wds/tar.hpp> (inlined above)
+// #include <wds/transforms.hpp> (inlined above)
+
+#if WDS_HAS_JPEG
+// #include <wds/codec/jpeg.hpp> (inlined above)
+#endif
+#if WDS_HAS_PNG
+// #include <wds/codec/png.hpp> (inlined above)
+#endif
+#if WDS_HAS_JPEG && WDS_HAS_PNG
+// ---- begin wds/codec/decode.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
+// SPDX-License-Identifier: MIT
+
+// decode_image: sniff JPEG / PNG by magic bytes and decode with whichever of
+// the codecs this build has (WDS_HAS_JPEG / WDS_HAS_PNG).
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+// #include <wds/config.hpp> (inlined above)
+// #include <wds/convert.hpp> (inlined above)
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+
+#if WDS_HAS_JPEG
+// #include <wds/codec/jpeg.hpp> (inlined above)
+#endif
+#if WDS_HAS_PNG
+// #include <wds/codec/png.hpp> (inlined above)
+#endif
+
+namespace wds {
+
+enum class image_format { unknown, jpeg, png };
+
+// JPEG: FF D8 FF; PNG: the 8-byte signature.
+inline image_format sniff_image_format(const std::byte* data, std::size_t size) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  if (p && size >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) return image_format::jpeg;
+  static constexpr unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (p && size >= 8) {
+    bool ok = true;
+    for (int i = 0; i < 8; ++i) ok = ok && p[i] == png_sig[i];
+    if (ok) return image_format::png;
+  }
+  return image_format::unknown;
+}
+
+// decode_image with reusable codec state, for loops over many images (the
+// one-shot function sets up libjpeg for every call). Not thread-safe.
+class image_decoder {
+ public:
+  any_image decode(const std::byte* data, std::size_t size,
+                   std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
+                   const location& where = {}) {
+    (void)mode;
+    (void)lim;
+    switch (sniff_image_format(data, size)) {
+      case image_format::jpeg: {
+#if WDS_HAS_JPEG
+        jpeg_decode_options opt;
+        if (mode && is_8bit_mode(*mode)) opt.mode = mode;
+        any_image img = jpeg_.decode(data, size, opt, lim, where);
+        if (mode && !is_8bit_mode(*mode)) return convert(img, *mode);
+        return img;
+#else
+        throw decode_error(461, where, "JPEG data, but this build has no JPEG codec (WDS_HAS_JPEG=0)");
+#endif
+      }
+      case image_format::png: {
+#if WDS_HAS_PNG
+        return png_.decode(data, size, mode, lim, where);
+#else
+        throw decode_error(461, where, "PNG data, but this build has no PNG codec (WDS_HAS_PNG=0)");
+#endif
+      }
+      default:
+        break;
+    }
+    throw decode_error(461, where, size == 0 ? "empty image data" : "unknown image format (not JPEG or PNG)");
+  }
+
+#if WDS_HAS_JPEG
+  jpeg_decoder& jpeg() noexcept { return jpeg_; }
+#endif
+#if WDS_HAS_PNG
+  png_decoder& png() noexcept { return png_; }
+#endif
+
+ private:
+#if WDS_HAS_JPEG
+  jpeg_decoder jpeg_;
+#endif
+#if WDS_HAS_PNG
+  png_decoder png_;
+#endif
+};
+
+// Decodes a JPEG or PNG file held in memory. mode = std::nullopt keeps the
+// file's own mode (JPEG: L, RGB, CMYK; PNG: see png_info::mode); otherwise the
+// result equals Pillow's Image.open(f).convert(mode), any of the pixel_modes.
+// Unknown data, or a format this build has no codec for: decode_error 461.
+inline any_image decode_image(const std::byte* data, std::size_t size,
+                              std::optional<pixel_mode> mode = std::nullopt,
+                              const limits& lim = {}, const location& where = {}) {
+  image_decoder d;
+  return d.decode(data, size, mode, lim, where);
+}
+
+}  // namespace wds
+#endif  // WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
+// ---- end wds/codec/decode.hpp ----
+// #include <wds/convert.hpp> (inlined above)
+#endif
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace wds {
+namespace etl {
+
+// What to do with a sample the pipeline cannot process (missing field,
+// corrupt image). A malformed tar always fails the shard: the stream is lost.
+enum class error_policy { fail, skip };
+
+struct field_map {
+  std::string ext;   // full lower-cased ext ("jpg" does not match "image.jpg")
+  std::string spec;  // wds::compose spec, e.g. "decode|resize(256)|jpeg(90)"
+};
+struct field_rename {
+  std::string from, to;
+};
+
+struct options {
+  error_policy on_error = error_policy::fail;
+  // Member mtime; fixed so that output bytes are reproducible.
+  std::int64_t mtime = 0;
+  // Empty: the reference pipeline. Otherwise only these fields are transformed.
+  std::vector<field_map> maps;
+  std::vector<field_rename> renames;
+  wds::limits limits{};
+  // Name used in error messages when the source has none.
+  std::string shard_name;
+  // Checked between samples; when set the shard fails with etl error 803.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct stats {
+  std::uint64_t samples = 0;    // written
+  std::uint64_t skipped = 0;    // dropped by error_policy::skip
+  std::uint64_t fields = 0;     // members written
+  std::uint64_t bytes_in = 0;   // tar bytes read (uncompressed)
+  std::uint64_t bytes_out = 0;  // tar bytes written (uncompressed)
+  std::vector<std::string> skip_reasons;  // the first few, for the summary
+
+  static constexpr std::size_t max_reasons = 8;
+  void add(const stats& o) {
+    samples += o.samples;
+    skipped += o.skipped;
+    fields += o.fields;
+    bytes_in += o.bytes_in;
+    bytes_out += o.bytes_out;
+    for (const auto& r : o.skip_reasons)
+      if (skip_reasons.size() < max_reasons) skip_reasons.push_back(r);
+  }
+};
+
+// etl errors: `[wds.etl.8xx]`.
+inline error etl_error(int id, location where, std::string_view reason) {
+  return error("etl", id, std::move(where), reason);
+}
+
+namespace detail {
+
+// Non-owning adapters: tar_reader / tar_writer own their source / sink by value.
+template <class Source>
+class source_ref {
+ public:
+  explicit source_ref(Source& s, std::string name) : s_(&s), name_(std::move(name)) {}
+  std::size_t read(std::byte* dst, std::size_t n) { return s_->read(dst, n); }
+  void verify_end() { wds::verify_end(*s_); }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  Source* s_;
+  std::string name_;
+};
+template <class Sink>
+class sink_ref {
+ public:
+  explicit sink_ref(Sink& s) : s_(&s), name_(name_of(s)) {}
+  void write(const std::byte* p, std::size_t n) { s_->write(p, n); }
+  void close() { s_->close(); }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  Sink* s_;
+  std::string name_;
+};
+
+// torchvision CenterCrop along one axis: the source offset (Python's round()
+// of (size - target) / 2, half to even), the offset in the output (zero
+// padding of (target - size) // 2 before), and the number of pixels copied.
+struct crop_axis {
+  int src = 0, dst = 0, len = 0;
+};
+inline crop_axis center_crop_axis(int size, int target) noexcept {
+  if (size >= target) {
+    const int d = size - target, q = d / 2;
+    return {(d % 2 == 0 || q % 2 == 0) ? q : q + 1, 0, target};
+  }
+  return {0, (target - size) / 2, size};
+}
+
+inline bool is_regular_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+inline bool is_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+inline std::string base_name(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+inline std::string dir_name(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+inline std::string real_path(const std::string& path) {
+  char* p = ::realpath(path.c_str(), nullptr);
+  if (!p) return path;
+  std::string out(p);
+  std::free(p);
+  return out;
+}
+
+}  // namespace detail
+
+// ---- the reference pipeline -------------------------------------------------
+
+// The per-sample work of the reference pipeline, with decoder/encoder objects
+// and buffers reused across samples. One per thread.
+class reference_pipeline {
+ public:
+  static constexpr int crop_size = 350;
+
+  reference_pipeline() : lut_(imagenet_mean(), imagenet_std()) {
+    // Zero padding goes through the same table: (228, 249, 52).
+    for (int k = 0; k < 3; ++k) pad_rgb_[k] = lut_.table(k)[0];
+  }
+
+  // RGB colour of the padding of images smaller than the crop.
+  std::array<std::uint8_t, 3> padding_color() const noexcept { return pad_rgb_; }
+
+#if WDS_HAS_JPEG && WDS_HAS_PNG
+  // image.jpg: decode the crop window only, map it through the table, pad, encode.
+  // Like Pillow, the content decides the format: a PNG named .jpg is decoded whole.
+  void process_image(const std::byte* data, std::size_t size, std::vector<std::byte>& out,
+                     const limits& lim, const location& where) {
+    if (sniff_image_format(data, size) != image_format::jpeg) {
+      any_image img = decode_image(data, size, pixel_mode::rgb, unlimited_png(lim), where);
+      const auto& im = std::get<image<std::uint8_t>>(img);
+      const auto ax = detail::center_crop_axis(im.width(), crop_size);
+      const auto ay = detail::center_crop_axis(im.height(), crop_size);
+      normalize_into_canvas(im.view().subview(ax.src, ay.src, ax.len, ay.len), ax, ay);
+      enc_.encode(canvas_.view(), jpeg_options{}, out);
+      return;
+    }
+    const jpeg_info info = dec_.read_info(data, size, where);
+    const auto ax = detail::center_crop_axis(info.width, crop_size);
+    const auto ay = detail::center_crop_axis(info.height, crop_size);
+    jpeg_decode_options opt;
+    opt.mode = pixel_mode::rgb;
+    opt.check_rest = true;  // a truncated file fails as Pillow's full decode does
+    // One column more than needed when the image has it: libjpeg-turbo's
+    // cropped fancy upsampling treats the crop's right edge as the image
+    // edge, which changes the last column when the edge is even.
+    const int extra = ax.src + ax.len < info.width ? 1 : 0;
+    jpeg_region_image r = dec_.decode_region(
+        data, size, jpeg_region{ax.src, ay.src, ax.len + extra, ay.len}, opt, lim, where);
+    if (r.pixels.width() != ax.len + extra || r.pixels.height() != ay.len || r.pixels.channels() != 3)
+      throw etl_error(804, where, "JPEG region decode returned an unexpected size");
+    normalize_into_canvas(r.pixels.view().subview(0, 0, ax.len, ay.len), ax, ay);
+    enc_.encode(canvas_.view(), jpeg_options{}, out);
+  }
+
+  // trimap.png: decode (native mode), CenterCrop(350) with zero padding,
+  // convert("RGB"), encode as an RGB JPEG.
+  void process_trimap(const std::byte* data, std::size_t size, std::vector<std::byte>& out,
+                      const limits& lim, const location& where) {
+    any_image img = sniff_image_format(data, size) == image_format::png
+                        ? png_.decode(data, size, std::nullopt, unlimited_png(lim), where)
+                        : decode_image(data, size, std::nullopt, unlimited_png(lim), where);
+    // Padding is a zero pixel of the native mode; converted to RGB that is
+    // black for every mode but CMYK (white), so pad after converting.
+    std::array<std::uint8_t, 3> pad{0, 0, 0};
+    if (auto* u8 = std::get_if<image<std::uint8_t>>(&img); u8 && u8->mode() == pixel_mode::cmyk) {
+      image<std::uint8_t> zero(1, 1, 4, 0);
+      image<std::uint8_t> z = convert(zero.view(), pixel_mode::cmyk, pixel_mode::rgb);
+      pad = {z(0, 0, 0), z(0, 0, 1), z(0, 0, 2)};
+    }
+    if (!std::holds_alternative<image<std::uint8_t>>(img)) img = convert(img, pixel_mode::rgb);
+    const auto& im = std::get<image<std::uint8_t>>(img);
+    const auto ax = detail::center_crop_axis(im.width(), crop_size);
+    const auto ay = detail::center_crop_axis(im.height(), crop_size);
+    prepare_canvas(ax, ay, pad);
+    image_view<const std::uint8_t> window = im.view().subview(ax.src, ay.src, ax.len, ay.len);
+    if (im.channels() == 1) {
+      for (int y = 0; y < ay.len; ++y) {
+        const std::uint8_t* src = window.row(y);
+        std::uint8_t* d = canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3;
+        for (int x = 0; x < ax.len; ++x, d += 3) d[0] = d[1] = d[2] = src[x];
+      }
+    } else {
+      image<std::uint8_t> rgb = im.mode() == pixel_mode::rgb ? materialize(window)
+                                                              : convert(window, im.mode(), pixel_mode::rgb);
+      for (int y = 0; y < ay.len; ++y)
+        std::copy(rgb.row(y), rgb.row(y) + std::size_t(ax.len) * 3,
+                  canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3);
+    }
+    enc_.encode(canvas_.view(), jpeg_options{}, out);
+  }
+#endif
+
+  // Transforms one sample in place (fields keep their exts).
+  void operator()(sample& s, const limits& lim) {
+#if WDS_HAS_JPEG && WDS_HAS_PNG
+    // Same order and errors as the reference's map_dict: image first.
+    for (const char* ext : {"image.jpg", "trimap.png"}) {
+      field* f = s.find(ext);
+      if (!f)
+        throw sample_error(302, {s.url(), s.key(), location::unknown_offset},
+                           std::string("sample has no field \"") + ext +
+                               "\" (the reference pipeline needs image.jpg and trimap.png)");
+      location where{s.url(), f->member, f->offset};
+      if (ext[0] == 'i')
+        process_image(f->data.data(), f->data.size(), scratch_, lim, where);
+      else
+        process_trimap(f->data.data(), f->data.size(), scratch_, lim, where);
+      std::swap(f->data, scratch_);
+    }
+#else
+    (void)lim;
+    throw etl_error(805, {s.url(), s.key(), location::unknown_offset},
+                    "the reference pipeline needs JPEG and PNG support (wds built without libjpeg/libspng)");
+#endif
+  }
+
+ private:
+#if WDS_HAS_JPEG && WDS_HAS_PNG
+  // 0 means unlimited in wds::limits; the PNG decoder compares against it.
+  static limits unlimited_png(const limits& lim) {
+    limits l = lim;
+    if (l.max_decompressed_size == 0) l.max_decompressed_size = ~std::uint64_t{0};
+    return l;
+  }
+#endif
+
+  // Maps an RGB window through the table into the canvas; the rest is padding.
+  void normalize_into_canvas(image_view<const std::uint8_t> window, detail::crop_axis ax, detail::crop_axis ay) {
+    prepare_canvas(ax, ay, pad_rgb_);
+    const auto& t0 = lut_.table(0);
+    const auto& t1 = lut_.table(1);
+    const auto& t2 = lut_.table(2);
+    for (int y = 0; y < ay.len; ++y) {
+      const std::uint8_t* src = window.row(y);
+      std::uint8_t* d = canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3;
+      for (int x = 0; x < ax.len; ++x, src += 3, d += 3) {
+        d[0] = t0[src[0]];
+        d[1] = t1[src[1]];
+        d[2] = t2[src[2]];
+      }
+    }
+  }
+
+  // A crop_size^2 RGB canvas whose border outside the copied window is `fill`.
+  void prepare_canvas(detail::crop_axis ax, detail::crop_axis ay, std::array<std::uint8_t, 3> fill) {
+    if (canvas_.width() != crop_size) canvas_ = image<std::uint8_t>(crop_size, crop_size, 3);
+    if (ax.len == crop_size && ay.len == crop_size) return;  // fully overwritten
+    for (int y = 0; y < crop_size; ++y) {
+      std::uint8_t* d = canvas_.row(y);
+      for (int x = 0; x < crop_size; ++x, d += 3) {
+        d[0] = fill[0];
+        d[1] = fill[1];
+        d[2] = fill[2];
+      }
+    }
+  }
+
+  normalize_lut lut_;
+  std::array<std::uint8_t, 3> pad_rgb_{};
+  image<std::uint8_t> canvas_;
+  std::vector<std::byte> scratch_;
+#if WDS_HAS_JPEG && WDS_HAS_PNG
+  jpeg_decoder dec_;
+  jpeg_encoder enc_;
+  png_decoder png_;
+#endif
+};
+
+// ---- shard transformer ------------------------------------------------------
+
+namespace detail {
+inline std::string lower_ascii(std::string s) {
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+}  // namespace detail
+
+// Transforms shards one after the other, reusing its codec state. Building it
+// compiles the --map specs, so a bad spec fails before any input is read.
+class shard_transformer {
+ public:
+  explicit shard_transformer(options opt) : opt_(std::move(opt)) {
+    for (auto& r : opt_.renames) {
+      r.from = detail::lower_ascii(r.from);
+      if (r.from.empty() || r.to.empty())
+        throw etl_error(806, {}, "--rename needs EXT=NEWEXT with both sides non-empty");
+    }
+    for (const auto& m : opt_.maps) {
+      if (m.ext.empty()) throw etl_error(806, {}, "--map needs EXT=SPEC with a non-empty EXT");
+      maps_.emplace_back(detail::lower_ascii(m.ext), compose(m.spec, pipeline_input::bytes, opt_.limits));
+    }
+  }
+
+  const options& opts() const noexcept { return opt_; }
+
+  // Reads a whole shard from `in`, writes the transformed shard to `out` and
+  // closes `out` (which commits a file_sink). On an exception `out` is left
+  // unclosed: a file_sink then never creates its target.
+  template <class Source, class Sink>
+  stats run(Source& in, Sink& out) {
+    std::string name = name_of(in);
+    if (name.empty()) name = opt_.shard_name;
+    sample_reader reader(detail::source_ref<Source>(in, name), name, opt_.limits);
+    tar_writer_options wo;
+    wo.mtime = opt_.mtime;
+    tar_writer writer(detail::sink_ref<Sink>(out), wo);
+    stats st;
+    while (auto s = reader.next()) {
+      if (opt_.cancel && opt_.cancel->load(std::memory_order_relaxed))
+        throw etl_error(803, {name, {}, reader.tar().offset()}, "interrupted");
+      try {
+        transform(*s);
+      } catch (const error& e) {
+        if (opt_.on_error == error_policy::fail) throw;
+        ++st.skipped;
+        if (st.skip_reasons.size() < stats::max_reasons) st.skip_reasons.push_back(e.what());
+        reader.recycle(std::move(*s));
+        continue;
+      }
+      for (const auto& f : s->fields())
+        if (!f.ext.empty() && f.ext[0] != '_') ++st.fields;
+      writer.write_sample(*s);
+      ++st.samples;
+      reader.recycle(std::move(*s));
+    }
+    st.bytes_in = reader.tar().offset();
+    writer.finish();
+    st.bytes_out = writer.bytes_written();
+    return st;
+  }
+
+  // The per-sample step alone (fields replaced in place, renames applied).
+  void transform(sample& s) {
+    if (maps_.empty()) {
+      reference_(s, opt_.limits);
+    } else {
+      for (auto& f : s.fields())
+        for (auto& m : maps_)
+          if (f.ext == m.first) {
+            f.data = m.second.apply(f.data.data(), f.data.size(), location{s.url(), f.member, f.offset});
+            break;
+          }
+    }
+    for (const auto& r : opt_.renames) {
+      field* f = s.find(r.from);
+      if (!f) continue;
+      if (s.find(r.to))
+        throw etl_error(801, {s.url(), f->member, f->offset},
+                        "renaming \"" + r.from + "\" to \"" + r.to + "\" collides with an existing field");
+      f->ext = r.to;
+    }
+  }
+
+ private:
+  options opt_;
+  reference_pipeline reference_;
+  std::vector<std::pair<std::string, compiled_pipeline>> maps_;
+};
+
+// One shard, `in` to `out` (see shard_transformer::run).
+template <class Source, class Sink>
+stats transform_shard(Source& in, Sink& out, const options& opt = {}) {
+  shard_transformer t(opt);
+  return t.run(in, out);
+}
+
+// ---- listing (wds-etl ls) ----------------------------------------------------
+
+// JSON string literal of arbitrary bytes: invalid UTF-8 becomes U+FFFD (one
+// per maximal invalid subsequence start byte), control characters \u-escaped.
+inline void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+          if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+          } else {
+            out.push_back(static_cast<char>(c));
+          }
+      }
+      ++i;
+      continue;
+    }
+    if (std::size_t n = wds::detail::utf8_sequence(s, i)) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    }
+  }
+  out.push_back('"');
+}
+
+// `{"__key__": "k", "fields": {"ext": size, ...}}`, fields in tar order.
+inline std::string sample_json_line(const sample& s) {
+  std::string out = "{\"__key__\": ";
+  append_json_string(out, s.key());
+  out += ", \"fields\": {";
+  bool first = true;
+  for (const auto& f : s.fields()) {
+    if (!first) out += ", ";
+    first = false;
+    append_json_string(out, f.ext);
+    out += ": ";
+    out += std::to_string(f.data.size());
+  }
+  out += "}}";
+  return out;
+}
+
+// ---- many shards (offline / directory mode) ---------------------------------
+
+struct shard_result {
+  enum class status { not_started, done, exists, failed };
+  std::string input, output;
+  status state = status::not_started;
+  stats counts;
+  std::string error;  // one line, when failed
+};
+
+struct progress {
+  std::size_t shards = 0, finished = 0, done = 0, existing = 0, failed = 0;
+  stats counts;
+  double seconds = 0;
+};
+
+struct batch_report {
+  std::vector<shard_result> results;  // input order
+  progress totals;
+  // Every shard is done or was already complete.
+  bool ok() const noexcept { return totals.failed == 0 && totals.finished == totals.shards; }
+};
+
+// Where an input's output goes in `outdir` (same file name).
+inline std::string output_path_for(const std::string& input, const std::string& outdir) {
+  std::string dir = outdir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir + "/" + detail::base_name(input);
+}
+
+namespace detail {
+// Removes temporaries an interrupted (killed) run left for `output`
+// (file_sink names them ".NAME.XXXXXX.tmp" beside the target).
+inline void remove_stale_temporaries(const std::string& output) {
+  const std::string dir = dir_name(output), prefix = "." + base_name(output) + ".";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view n(e->d_name);
+    if (n.size() == prefix.size() + 10 && n.compare(0, prefix.size(), prefix) == 0 &&
+        n.compare(n.size() - 4, 4, ".tmp") == 0)
+      ::unlink((dir + "/" + std::string(n)).c_str());
+  }
+  ::closedir(d);
+}
+}  // namespace detail
+
+// Transforms every input into outdir/<same name> with `jobs` threads (0 = all
+// cores). Outputs that already exist are skipped (resume); each output is
+// written to a temporary and renamed when complete. A failing shard is
+// recorded and does not stop the others. `on_update` (called under a lock
+// after every shard) may draw progress. When options::cancel is set, running
+// shards fail with etl error 803 and the others stay not_started. Throws (before any work) etl 802 when
+// two inputs share a file name or an input lies in outdir itself, and etl 807
+// when outdir is not a directory.
+inline batch_report transform_shards(const std::vector<std::string>& inputs, const std::string& outdir,
+                                     const options& opt, unsigned jobs = 0,
+                                     const std::function<void(const progress&, const shard_result&)>& on_update = {}) {
+  if (!detail::is_directory(outdir))
+    throw etl_error(807, {outdir, {}, location::unknown_offset}, "output directory does not exist");
+  const std::string out_real = detail::real_path(outdir);
+  batch_report rep;
+  rep.results.resize(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    rep.results[i].input = inputs[i];
+    rep.results[i].output = output_path_for(inputs[i], outdir);
+    if (detail::real_path(detail::dir_name(inputs[i])) == out_real)
+      throw etl_error(802, {inputs[i], {}, location::unknown_offset},
+                      "input is in the output directory (outputs keep the input names)");
+    for (std::size_t j = 0; j < i; ++j)
+      if (rep.results[j].output == rep.results[i].output)
+        throw etl_error(802, {inputs[i], {}, location::unknown_offset},
+                        "two inputs have the same file name \"" + detail::base_name(inputs[i]) + "\"");
+  }
+  shard_transformer check(opt);  // compiles specs once up front: errors before any I/O
+  (void)check;
+
+  if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
+  jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(1, inputs.size())));
+  std::atomic<std::size_t> next{0};
+  std::mutex mu;
+  rep.totals.shards = inputs.size();
+  const auto t0 = std::chrono::steady_clock::now();
+
+  auto worker = [&] {
+    shard_transformer t(opt);
+    for (;;) {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= inputs.size()) break;
+      shard_result& r = rep.results[i];
+      if (opt.cancel && opt.cancel->load()) break;  // leaves the rest not_started
+      try {
+        if (detail::is_regular_file(r.output)) {
+          r.state = shard_result::status::exists;
+        } else {
+          detail::remove_stale_temporaries(r.output);
+          any_source in = open_input(r.input, opt.limits);
+          any_sink out = open_output(r.output);
+          r.counts = t.run(in, out);
+          r.state = shard_result::status::done;
+        }
+      } catch (const std::exception& e) {
+        r.state = shard_result::status::failed;
+        r.error = e.what();
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      auto& p = rep.totals;
+      ++p.finished;
+      if (r.state == shard_result::status::done) ++p.done;
+      if (r.state == shard_result::status::exists) ++p.existing;
+      if (r.state == shard_result::status::failed) ++p.failed;
+      p.counts.add(r.counts);
+      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (on_update) on_update(p, r);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned k = 1; k < jobs; ++k) pool.emplace_back(worker);
+  worker();
+  for (auto& th : pool) th.join();
+  rep.totals.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep;
+}
+
+}  // namespace etl
+}  // namespace wds
+// ---- end wds/etl.hpp ----
 
 #endif  // WDS_WDS_HPP
 // ---- end wds/wds.hpp ----
