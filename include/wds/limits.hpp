@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/error.hpp>
+
+#include <atomic>
 #include <cstdint>
+#include <string>
 
 namespace wds {
 
@@ -23,5 +27,34 @@ struct limits {
   // either way (streaming), and member/pax limits still apply inside the tar.
   std::uint64_t max_decompressed_size = 0;
 };
+
+namespace detail {
+inline std::atomic<std::uint64_t>& decompression_bomb_counter() noexcept {
+  static std::atomic<std::uint64_t> count{0};
+  return count;
+}
+}  // namespace detail
+
+// How many images were decoded whose pixel count exceeded
+// limits::warn_image_pixels (Pillow's DecompressionBombWarning), process-wide.
+inline std::uint64_t decompression_bomb_warnings() noexcept {
+  return detail::decompression_bomb_counter().load(std::memory_order_relaxed);
+}
+
+// Pillow's _decompression_bomb_check, run by every decoder on the header size
+// before any pixel buffer exists: limit_error 500 above max_image_pixels, a
+// counted warning above warn_image_pixels.
+inline void check_image_pixels(std::uint64_t width, std::uint64_t height, const limits& lim,
+                               const location& where) {
+  const bool overflow = height != 0 && width > UINT64_MAX / height;
+  const std::uint64_t pixels = overflow ? UINT64_MAX : width * height;
+  if (pixels > lim.max_image_pixels)
+    throw limit_error(500, where,
+                      "image of " + std::to_string(width) + "x" + std::to_string(height) + " = " +
+                          (overflow ? std::string("too many") : std::to_string(pixels)) +
+                          " pixels exceeds limits::max_image_pixels (" + std::to_string(lim.max_image_pixels) +
+                          ")");
+  if (pixels > lim.warn_image_pixels) detail::decompression_bomb_counter().fetch_add(1, std::memory_order_relaxed);
+}
 
 }  // namespace wds

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// decode_image: sniff JPEG / PNG by magic bytes and decode with whichever of
+// the codecs this build has (WDS_HAS_JPEG / WDS_HAS_PNG).
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "wds/config.hpp"
+#include "wds/convert.hpp"
+#include "wds/error.hpp"
+#include "wds/image.hpp"
+#include "wds/limits.hpp"
+
+#if WDS_HAS_JPEG
+#include "wds/codec/jpeg.hpp"
+#endif
+#if WDS_HAS_PNG
+#include "wds/codec/png.hpp"
+#endif
+
+namespace wds {
+
+enum class image_format { unknown, jpeg, png };
+
+// JPEG: FF D8 FF; PNG: the 8-byte signature.
+inline image_format sniff_image_format(const std::byte* data, std::size_t size) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  if (p && size >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) return image_format::jpeg;
+  static constexpr unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (p && size >= 8) {
+    bool ok = true;
+    for (int i = 0; i < 8; ++i) ok = ok && p[i] == png_sig[i];
+    if (ok) return image_format::png;
+  }
+  return image_format::unknown;
+}
+
+// decode_image with reusable codec state, for loops over many images (the
+// one-shot function sets up libjpeg for every call). Not thread-safe.
+class image_decoder {
+ public:
+  any_image decode(const std::byte* data, std::size_t size,
+                   std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
+                   const location& where = {}) {
+    (void)mode;
+    (void)lim;
+    switch (sniff_image_format(data, size)) {
+      case image_format::jpeg: {
+#if WDS_HAS_JPEG
+        jpeg_decode_options opt;
+        if (mode && is_8bit_mode(*mode)) opt.mode = mode;
+        any_image img = jpeg_.decode(data, size, opt, lim, where);
+        if (mode && !is_8bit_mode(*mode)) return convert(img, *mode);
+        return img;
+#else
+        throw decode_error(461, where, "JPEG data, but this build has no JPEG codec (WDS_HAS_JPEG=0)");
+#endif
+      }
+      case image_format::png: {
+#if WDS_HAS_PNG
+        return png_.decode(data, size, mode, lim, where);
+#else
+        throw decode_error(461, where, "PNG data, but this build has no PNG codec (WDS_HAS_PNG=0)");
+#endif
+      }
+      default:
+        break;
+    }
+    throw decode_error(461, where, size == 0 ? "empty image data" : "unknown image format (not JPEG or PNG)");
+  }
+
+#if WDS_HAS_JPEG
+  jpeg_decoder& jpeg() noexcept { return jpeg_; }
+#endif
+#if WDS_HAS_PNG
+  png_decoder& png() noexcept { return png_; }
+#endif
+
+ private:
+#if WDS_HAS_JPEG
+  jpeg_decoder jpeg_;
+#endif
+#if WDS_HAS_PNG
+  png_decoder png_;
+#endif
+};
+
+// Decodes a JPEG or PNG file held in memory. mode = std::nullopt keeps the
+// file's own mode (JPEG: L, RGB, CMYK; PNG: see png_info::mode); otherwise the
+// result equals Pillow's Image.open(f).convert(mode), any of the pixel_modes.
+// Unknown data, or a format this build has no codec for: decode_error 461.
+inline any_image decode_image(const std::byte* data, std::size_t size,
+                              std::optional<pixel_mode> mode = std::nullopt,
+                              const limits& lim = {}, const location& where = {}) {
+  image_decoder d;
+  return d.decode(data, size, mode, lim, where);
+}
+
+}  // namespace wds

@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// JPEG decode/encode through the libjpeg API of libjpeg-turbo, set up so the
+// pixels and bytes equal Pillow 9.4's (Image.open().convert(), Image.save()).
+
+#include "wds/config.hpp"
+
+#if !WDS_HAS_JPEG
+#error "wds/codec/jpeg.hpp needs libjpeg-turbo: define WDS_HAS_JPEG=1 and link -ljpeg (CMake: link wds::wds with WDS_WITH_JPEG=AUTO|ON)"
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <csetjmp>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>  // jpeglib.h needs FILE and size_t declared first
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <jpeglib.h>
+
+#include "wds/convert.hpp"
+#include "wds/error.hpp"
+#include "wds/image.hpp"
+#include "wds/limits.hpp"
+
+
+namespace wds {
+
+enum class jpeg_subsampling { s444, s422, s420 };
+
+// Encoder settings; the defaults give Pillow's `im.save(f, "JPEG")` bytes.
+struct jpeg_options {
+  int quality = 75;  // 0..100 (libjpeg treats 0 as 1), as Pillow's quality=
+  // Chroma subsampling of 3-channel images. Gray and CMYK images are written
+  // without subsampling (Pillow's default for them).
+  jpeg_subsampling subsampling = jpeg_subsampling::s420;
+  bool progressive = false;
+  bool optimize = false;  // optimized Huffman tables (Pillow's optimize=True)
+  // COM marker text (Pillow writes im.info["comment"] of a JPEG it opened);
+  // empty = none, at most 65533 bytes.
+  std::string comment;
+};
+
+// What the header says.
+struct jpeg_info {
+  int width = 0;
+  int height = 0;
+  int components = 0;                 // 1, 3 or 4
+  pixel_mode mode = pixel_mode::l;    // Pillow's mode: L, RGB or CMYK
+  bool progressive = false;
+};
+
+struct jpeg_decode_options {
+  // Output mode (any 8-bit mode: L, LA, RGB, RGBA, CMYK); nullopt = the
+  // file's own mode. Pixels equal Pillow's Image.open(f).convert(mode).
+  std::optional<pixel_mode> mode;
+  // DCT scaling 1/scale_denom with scale_denom 1, 2, 4 or 8 (Pillow's draft();
+  // see jpeg_draft_scale). The output is ceil(width/scale) x ceil(height/scale).
+  int scale_denom = 1;
+  // Every libjpeg warning (corrupt data that libjpeg can skip over) becomes
+  // decode_error 403. Off by default: Pillow ignores those warnings, and
+  // raises only when data is missing (truncation), which is always error 402.
+  bool strict = false;
+  // Region decodes only: after the region, still entropy-decode the rest of
+  // the image so that a truncated file is detected (as a full decode would).
+  // Off: the rows below the region are never read (faster).
+  bool check_rest = false;
+};
+
+// A rectangle in the (scaled) output image; may extend outside it.
+struct jpeg_region {
+  int x = 0, y = 0, width = 0, height = 0;
+};
+
+// Pixels of the part of a requested region that lies inside the image, and
+// where that part starts in the full (scaled) image. The caller's offset of the
+// pixels inside its requested region is (x - region.x, y - region.y).
+struct jpeg_region_image {
+  image<std::uint8_t> pixels;
+  int x = 0;
+  int y = 0;
+};
+
+// Pillow's JpegImageFile.draft(mode, (req_width, req_height)) choice of DCT
+// scale: the largest of 8, 4, 2, 1 not above min(width // req_w, height // req_h).
+inline int jpeg_draft_scale(int width, int height, int req_width, int req_height) noexcept {
+  if (req_width <= 0 || req_height <= 0) return 1;
+  const int s = std::min(width / req_width, height / req_height);
+  for (int c : {8, 4, 2}) if (s >= c) return c;
+  return 1;
+}
+
+namespace detail {
+
+// libjpeg reports errors through callbacks; they longjmp back to the setjmp
+// in a jpeg_*_step function. Those functions hold only trivially destructible
+// locals, so the jump never skips a C++ destructor.
+struct jpeg_error_state {
+  jpeg_error_mgr mgr;  // first member: libjpeg sees a jpeg_error_mgr*
+  std::jmp_buf jump;
+  bool strict;
+  int kind;         // 0 error, 1 truncated, 2 warning in strict mode
+  char message[JMSG_LENGTH_MAX];
+};
+
+extern "C" {
+inline void wds_jpeg_error_exit(j_common_ptr cinfo) {
+  auto* st = reinterpret_cast<jpeg_error_state*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, st->message);
+  st->kind = 0;
+  std::longjmp(st->jump, 1);
+}
+
+inline void wds_jpeg_emit_message(j_common_ptr cinfo, int level) {
+  if (level >= 0) return;  // trace messages
+  auto* st = reinterpret_cast<jpeg_error_state*>(cinfo->err);
+  cinfo->err->num_warnings++;
+  const int code = cinfo->err->msg_code;
+  const bool eof = code >= 0 && code <= cinfo->err->last_jpeg_message &&
+                   cinfo->err->jpeg_message_table[code] != nullptr &&
+                   std::strcmp(cinfo->err->jpeg_message_table[code], "Premature end of JPEG file") == 0;
+  // Pillow's suspending reader raises "image file is truncated" whenever the
+  // data ends before EOI (even a missing EOI alone), libjpeg only warns.
+  if (eof || st->strict) {
+    (*cinfo->err->format_message)(cinfo, st->message);
+    st->kind = eof ? 1 : 2;
+    std::longjmp(st->jump, 1);
+  }
+}
+
+inline void wds_jpeg_output_message(j_common_ptr) {}
+}
+
+inline void init_jpeg_errors(jpeg_error_state& st) {
+  jpeg_std_error(&st.mgr);
+  st.mgr.error_exit = wds_jpeg_error_exit;
+  st.mgr.emit_message = wds_jpeg_emit_message;
+  st.mgr.output_message = wds_jpeg_output_message;
+  st.strict = false;
+  st.kind = 0;
+  st.message[0] = '\0';
+}
+
+// Plain-data description of one decode, filled by C++ code before the step
+// functions run (they must not allocate or throw).
+struct jpeg_decode_job {
+  const unsigned char* data;
+  unsigned long size;
+  int scale_denom;
+  J_COLOR_SPACE out_space;
+  bool region;
+  bool check_rest;
+  JDIMENSION rx, ry, rw, rh;  // region inside the output, clipped, non-empty
+  unsigned char* out;         // packed rows of rw * components bytes
+  unsigned char* scratch;     // one row of the cropped scanline width
+  int components;
+};
+
+// Header + output size. Returns false after a libjpeg error (see st.kind).
+inline bool jpeg_header_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                             const jpeg_decode_job& job) {
+  if (setjmp(st.jump)) return false;
+  jpeg_abort_decompress(&ci);
+  jpeg_mem_src(&ci, job.data, job.size);
+  jpeg_read_header(&ci, TRUE);
+  return true;
+}
+
+inline bool jpeg_dimensions_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                                 const jpeg_decode_job& job) {
+  if (setjmp(st.jump)) return false;
+  ci.out_color_space = job.out_space;
+  ci.scale_num = 1;
+  ci.scale_denom = static_cast<unsigned>(job.scale_denom);
+  jpeg_calc_output_dimensions(&ci);
+  return true;
+}
+
+inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                             const jpeg_decode_job& job) {
+  if (setjmp(st.jump)) return false;
+  jpeg_start_decompress(&ci);
+  const std::size_t comps = static_cast<std::size_t>(job.components);
+  const std::size_t row_bytes = std::size_t(job.rw) * comps;
+  if (!job.region) {
+    JSAMPROW rows[4];
+    while (ci.output_scanline < ci.output_height) {
+      const JDIMENSION y = ci.output_scanline;
+      const JDIMENSION n = std::min<JDIMENSION>(4, ci.output_height - y);
+      for (JDIMENSION i = 0; i < n; ++i) rows[i] = job.out + (y + i) * row_bytes;
+      jpeg_read_scanlines(&ci, rows, n);
+    }
+    jpeg_finish_decompress(&ci);
+    return true;
+  }
+  // libjpeg-turbo treats the edges of a cropped scanline as image edges, so
+  // fancy upsampling changes the outermost pixels: decode one iMCU more on
+  // each side (when the image has it) to keep the region itself exact.
+  const JDIMENSION margin = JDIMENSION(ci.max_h_samp_factor * ci.min_DCT_scaled_size);
+  JDIMENSION xoff = job.rx > margin ? job.rx - margin : 0;
+  JDIMENSION width = std::min<JDIMENSION>(ci.output_width, job.rx + job.rw + margin) - xoff;
+  const bool crop_x = xoff != 0 || width != ci.output_width;
+  if (crop_x) jpeg_crop_scanline(&ci, &xoff, &width);
+  if (job.ry > 0) jpeg_skip_scanlines(&ci, job.ry);
+  const std::size_t skip_left = std::size_t(job.rx - xoff) * comps;
+  const bool direct = xoff == job.rx && width == job.rw;
+  for (JDIMENSION y = 0; y < job.rh; ++y) {
+    unsigned char* dst = job.out + std::size_t(y) * row_bytes;
+    JSAMPROW row = direct ? dst : job.scratch;
+    jpeg_read_scanlines(&ci, &row, 1);
+    if (!direct) std::memcpy(dst, job.scratch + skip_left, row_bytes);
+  }
+  if (job.check_rest) {
+    // Skipping to the very end would only mark EOI as seen: skip all but the
+    // last row and read that one, so every byte up to EOI is consumed.
+    if (ci.output_scanline + 1 < ci.output_height)
+      jpeg_skip_scanlines(&ci, ci.output_height - ci.output_scanline - 1);
+    if (ci.output_scanline < ci.output_height) {
+      JSAMPROW row = job.scratch;
+      jpeg_read_scanlines(&ci, &row, 1);
+    }
+    jpeg_finish_decompress(&ci);
+  } else {
+    jpeg_abort_decompress(&ci);
+  }
+  return true;
+}
+
+// libjpeg keeps quantization and Huffman tables across images (for
+// abbreviated streams), so a reused decoder would decode a file that lacks
+// DQT or DHT with the previous file's tables where a fresh one (Pillow's)
+// would not. True when both kinds of marker come before the first SOS.
+inline bool jpeg_defines_tables(const unsigned char* p, std::size_t n) noexcept {
+  bool dqt = false, dht = false;
+  std::size_t i = 2;
+  while (i + 4 <= n) {
+    if (p[i] != 0xFF) return false;
+    const unsigned m = p[i + 1];
+    if (m == 0xFF) { ++i; continue; }
+    if (m == 0xDA || m == 0xD9) break;
+    if ((m >= 0xD0 && m <= 0xD8) || m == 0x01) { i += 2; continue; }
+    dqt = dqt || m == 0xDB;
+    dht = dht || m == 0xC4;
+    i += 2 + ((std::size_t(p[i + 2]) << 8) | p[i + 3]);
+  }
+  return dqt && dht;
+}
+
+inline pixel_mode jpeg_native_mode(int components) noexcept {
+  return components == 1 ? pixel_mode::l : components == 3 ? pixel_mode::rgb : pixel_mode::cmyk;
+}
+
+}  // namespace detail
+
+// Reusable JPEG decoder: keeps libjpeg's state (and its allocations) alive
+// between images. Not thread-safe; use one per thread.
+class jpeg_decoder {
+ public:
+  jpeg_decoder() {
+    detail::init_jpeg_errors(err_);
+    ci_.err = &err_.mgr;
+    jpeg_create_decompress(&ci_);
+  }
+  ~jpeg_decoder() { jpeg_destroy_decompress(&ci_); }
+  jpeg_decoder(const jpeg_decoder&) = delete;
+  jpeg_decoder& operator=(const jpeg_decoder&) = delete;
+
+  // Reads the header only.
+  jpeg_info read_info(const std::byte* data, std::size_t size, const location& where = {}) {
+    detail::jpeg_decode_job job{};
+    start(job, data, size, where);
+    return info_from_header();
+  }
+
+  // Decodes the whole image.
+  image<std::uint8_t> decode(const std::byte* data, std::size_t size,
+                             const jpeg_decode_options& opt = {}, const limits& lim = {},
+                             const location& where = {}) {
+    jpeg_region all{0, 0, INT32_MAX, INT32_MAX};
+    return run(data, size, opt, lim, where, nullptr, all).pixels;
+  }
+
+  // Decodes only `region` of the (scaled) output: byte-identical to cropping
+  // the full decode, but skips the IDCT and colour conversion of everything
+  // else (libjpeg-turbo's jpeg_crop_scanline + jpeg_skip_scanlines).
+  jpeg_region_image decode_region(const std::byte* data, std::size_t size, jpeg_region region,
+                                  const jpeg_decode_options& opt = {}, const limits& lim = {},
+                                  const location& where = {}) {
+    return run(data, size, opt, lim, where, &region, region);
+  }
+
+ private:
+  [[noreturn]] void fail(const location& where, const char* during) {
+    const int id = err_.kind == 1 ? 402 : err_.kind == 2 ? 403 : (std::strcmp(during, "header") == 0 ? 400 : 401);
+    std::string reason = err_.kind == 1 ? "truncated JPEG (" : "corrupt JPEG (";
+    reason.append(during).append("): ").append(err_.message);
+    jpeg_abort_decompress(&ci_);
+    throw decode_error(id, where, reason);
+  }
+
+  void start(detail::jpeg_decode_job& job, const std::byte* data, std::size_t size,
+             const location& where) {
+    if (size == 0 || data == nullptr) throw decode_error(400, where, "empty JPEG data");
+    if (size > 0xffffffffu) throw limit_error(501, where, "JPEG data larger than 4 GiB");
+    job.data = reinterpret_cast<const unsigned char*>(data);
+    job.size = static_cast<unsigned long>(size);
+    if (used_ && !detail::jpeg_defines_tables(job.data, size)) {  // start from no tables
+      jpeg_destroy_decompress(&ci_);
+      ci_ = jpeg_decompress_struct{};
+      ci_.err = &err_.mgr;
+      jpeg_create_decompress(&ci_);
+    }
+    used_ = true;
+    if (!detail::jpeg_header_step(ci_, err_, job)) fail(where, "header");
+    if (ci_.num_components != 1 && ci_.num_components != 3 && ci_.num_components != 4) {
+      jpeg_abort_decompress(&ci_);
+      throw decode_error(404, where, "unsupported JPEG with " + std::to_string(ci_.num_components) + " components");
+    }
+  }
+
+  jpeg_info info_from_header() const {
+    jpeg_info info;
+    info.width = static_cast<int>(ci_.image_width);
+    info.height = static_cast<int>(ci_.image_height);
+    info.components = ci_.num_components;
+    info.mode = detail::jpeg_native_mode(ci_.num_components);
+    info.progressive = ci_.progressive_mode != 0;
+    return info;
+  }
+
+  jpeg_region_image run(const std::byte* data, std::size_t size, const jpeg_decode_options& opt,
+                        const limits& lim, const location& where, const jpeg_region* region,
+                        jpeg_region want) {
+    if (opt.scale_denom != 1 && opt.scale_denom != 2 && opt.scale_denom != 4 && opt.scale_denom != 8)
+      throw decode_error(405, where, "JPEG scale_denom must be 1, 2, 4 or 8, not " + std::to_string(opt.scale_denom));
+    if (opt.mode && !is_8bit_mode(*opt.mode))
+      throw decode_error(405, where, std::string("JPEG decodes to 8-bit modes only, not ") + mode_name(*opt.mode));
+    detail::jpeg_decode_job job{};
+    start(job, data, size, where);
+    const jpeg_info info = info_from_header();
+    try {
+      check_image_pixels(std::uint64_t(info.width), std::uint64_t(info.height), lim, where);
+    } catch (...) {
+      jpeg_abort_decompress(&ci_);
+      throw;
+    }
+    const pixel_mode native = info.mode;
+    job.components = info.components;
+    job.out_space = info.components == 1 ? JCS_GRAYSCALE : info.components == 3 ? JCS_RGB : JCS_CMYK;
+    job.scale_denom = opt.scale_denom;
+    if (!detail::jpeg_dimensions_step(ci_, err_, job)) fail(where, "header");
+    const long long ow = ci_.output_width, oh = ci_.output_height;
+    if (ow <= 0 || oh <= 0) {
+      jpeg_abort_decompress(&ci_);
+      throw decode_error(400, where, "JPEG image has zero width or height");
+    }
+    // Clip the wanted region to the image.
+    const long long x0 = std::clamp<long long>(want.x, 0, ow), y0 = std::clamp<long long>(want.y, 0, oh);
+    const long long x1 = std::clamp<long long>(static_cast<long long>(want.x) + std::max(want.width, 0), 0, ow);
+    const long long y1 = std::clamp<long long>(static_cast<long long>(want.y) + std::max(want.height, 0), 0, oh);
+    jpeg_region_image result;
+    result.x = static_cast<int>(x0);
+    result.y = static_cast<int>(y0);
+    if (x1 <= x0 || y1 <= y0) {
+      jpeg_abort_decompress(&ci_);
+      result.pixels = image<std::uint8_t>(0, 0, channels_of(opt.mode.value_or(native)));
+      result.pixels.set_mode(opt.mode.value_or(native));
+      return result;
+    }
+    job.region = region != nullptr;
+    job.check_rest = opt.check_rest;
+    job.rx = JDIMENSION(x0);
+    job.ry = JDIMENSION(y0);
+    job.rw = JDIMENSION(x1 - x0);
+    job.rh = JDIMENSION(y1 - y0);
+    image<std::uint8_t> px;
+    try {
+      px = image<std::uint8_t>(int(job.rw), int(job.rh), info.components);
+      scratch_.resize(std::size_t(ow + 64) * std::size_t(info.components));
+    } catch (...) {
+      jpeg_abort_decompress(&ci_);
+      throw;
+    }
+    px.set_mode(native);
+    job.out = px.data();
+    job.scratch = scratch_.data();
+    err_.strict = opt.strict;
+    const bool ok = detail::jpeg_pixels_step(ci_, err_, job);
+    err_.strict = false;
+    if (!ok) fail(where, "data");
+    if (native == pixel_mode::cmyk) {  // Pillow reads CMYK as Adobe-inverted ("CMYK;I")
+      std::uint8_t* p = px.data();
+      for (std::size_t i = 0, n = px.size(); i < n; ++i) p[i] = std::uint8_t(255 - p[i]);
+    }
+    if (opt.mode && *opt.mode != native)
+      result.pixels = convert(px.view(), native, *opt.mode);
+    else
+      result.pixels = std::move(px);
+    return result;
+  }
+
+  detail::jpeg_error_state err_{};
+  jpeg_decompress_struct ci_{};
+  std::vector<unsigned char> scratch_;
+  bool used_ = false;
+};
+
+namespace detail {
+
+// Growable output buffer for the encoder, malloc-based so that growing it
+// inside a libjpeg callback never throws.
+struct jpeg_byte_sink {
+  jpeg_destination_mgr mgr;  // first member
+  unsigned char* buf;
+  std::size_t cap;
+  std::size_t len;           // bytes finished when the encoder ended
+};
+
+extern "C" {
+inline void wds_jpeg_init_destination(j_compress_ptr ci) {
+  auto* s = reinterpret_cast<jpeg_byte_sink*>(ci->dest);
+  s->mgr.next_output_byte = s->buf;
+  s->mgr.free_in_buffer = s->cap;
+}
+inline boolean wds_jpeg_empty_output_buffer(j_compress_ptr ci) {
+  auto* s = reinterpret_cast<jpeg_byte_sink*>(ci->dest);
+  const std::size_t used = s->cap;  // libjpeg calls this only when the buffer is full
+  const std::size_t ncap = s->cap * 2;
+  auto* nbuf = static_cast<unsigned char*>(std::realloc(s->buf, ncap));
+  if (nbuf == nullptr) {
+    auto* st = reinterpret_cast<jpeg_error_state*>(ci->err);
+    std::strcpy(st->message, "out of memory for the encoded JPEG");
+    st->kind = 0;
+    std::longjmp(st->jump, 1);
+  }
+  s->buf = nbuf;
+  s->cap = ncap;
+  s->mgr.next_output_byte = s->buf + used;
+  s->mgr.free_in_buffer = ncap - used;
+  return TRUE;
+}
+inline void wds_jpeg_term_destination(j_compress_ptr ci) {
+  auto* s = reinterpret_cast<jpeg_byte_sink*>(ci->dest);
+  s->len = s->cap - s->mgr.free_in_buffer;
+}
+}
+
+struct jpeg_encode_job {
+  const std::uint8_t* origin;
+  std::ptrdiff_t x_step, y_step;
+  int width, height, channels;
+  unsigned char* scratch;  // one packed row
+  jpeg_options opt;
+};
+
+inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, const jpeg_encode_job& job) {
+  if (setjmp(st.jump)) return false;
+  ci.image_width = JDIMENSION(job.width);
+  ci.image_height = JDIMENSION(job.height);
+  ci.input_components = job.channels;
+  ci.in_color_space = job.channels == 1 ? JCS_GRAYSCALE : job.channels == 3 ? JCS_RGB : JCS_CMYK;
+  jpeg_set_defaults(&ci);
+  jpeg_set_quality(&ci, job.opt.quality, TRUE);
+  if (job.channels == 3) {
+    const int h = job.opt.subsampling == jpeg_subsampling::s444 ? 1 : 2;
+    const int v = job.opt.subsampling == jpeg_subsampling::s420 ? 2 : 1;
+    ci.comp_info[0].h_samp_factor = h;
+    ci.comp_info[0].v_samp_factor = v;
+    for (int c = 1; c < 3; ++c) ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
+  }
+  if (job.opt.progressive) jpeg_simple_progression(&ci);
+  ci.optimize_coding = job.opt.optimize ? TRUE : FALSE;
+  jpeg_start_compress(&ci, TRUE);
+  if (!job.opt.comment.empty())
+    jpeg_write_marker(&ci, JPEG_COM, reinterpret_cast<const JOCTET*>(job.opt.comment.data()),
+                      static_cast<unsigned>(job.opt.comment.size()));
+  const bool packed = job.x_step == job.channels && job.channels != 4;
+  for (int y = 0; y < job.height; ++y) {
+    const std::uint8_t* src = job.origin + y * job.y_step;
+    JSAMPROW row;
+    if (packed) {
+      row = const_cast<JSAMPROW>(src);  // libjpeg only reads input rows
+    } else {
+      unsigned char* d = job.scratch;
+      for (int x = 0; x < job.width; ++x, src += job.x_step)
+        for (int c = 0; c < job.channels; ++c)
+          *d++ = job.channels == 4 ? static_cast<unsigned char>(255 - src[c]) : src[c];
+      row = job.scratch;
+    }
+    jpeg_write_scanlines(&ci, &row, 1);
+  }
+  jpeg_finish_compress(&ci);
+  return true;
+}
+
+}  // namespace detail
+
+// Reusable JPEG encoder (keeps libjpeg state and the output buffer). A view
+// with 1 channel is written as grayscale, 3 as RGB (YCbCr in the file), 4 as
+// CMYK (Adobe-inverted, as Pillow writes CMYK). Not thread-safe.
+class jpeg_encoder {
+ public:
+  jpeg_encoder() {
+    detail::init_jpeg_errors(err_);
+    sink_.mgr.init_destination = detail::wds_jpeg_init_destination;
+    sink_.mgr.empty_output_buffer = detail::wds_jpeg_empty_output_buffer;
+    sink_.mgr.term_destination = detail::wds_jpeg_term_destination;
+    create();
+  }
+  ~jpeg_encoder() {
+    jpeg_destroy_compress(&ci_);
+    std::free(sink_.buf);
+  }
+  jpeg_encoder(const jpeg_encoder&) = delete;
+  jpeg_encoder& operator=(const jpeg_encoder&) = delete;
+
+  // Appends nothing: `out` is replaced by the encoded file.
+  void encode(image_view<const std::uint8_t> src, const jpeg_options& opt, std::vector<std::byte>& out) {
+    const int ch = src.channels();
+    if (ch != 1 && ch != 3 && ch != 4)
+      throw decode_error(406, location{}, "cannot write a " + std::to_string(ch) + "-channel image as JPEG (1 = L, 3 = RGB, 4 = CMYK)");
+    // Like Pillow, refuse RGBA; a 4-channel view without a mode is taken as CMYK.
+    if (ch == 4 && src.has_mode() && src.mode() != pixel_mode::cmyk)
+      throw decode_error(406, location{}, std::string("cannot write mode ") + mode_name(src.mode()) + " as JPEG");
+    if (src.width() <= 0 || src.height() <= 0)
+      throw decode_error(406, location{}, "cannot write an empty image as JPEG");
+    if (src.width() > 65500 || src.height() > 65500)
+      throw decode_error(406, location{}, "JPEG images are at most 65500 pixels wide and high");
+    if (opt.comment.size() > 65533)
+      throw decode_error(406, location{}, "JPEG comment longer than 65533 bytes");
+    if (opt.quality < 0 || opt.quality > 100)
+      throw decode_error(406, location{}, "JPEG quality must be 0..100, not " + std::to_string(opt.quality));
+    scratch_.resize(std::size_t(src.width()) * std::size_t(ch));
+    const std::size_t want = std::max<std::size_t>(4096, std::size_t(src.width()) * std::size_t(src.height()) * std::size_t(ch) / 4);
+    if (sink_.cap < want) {
+      std::free(sink_.buf);
+      sink_.buf = static_cast<unsigned char*>(std::malloc(want));
+      sink_.cap = sink_.buf ? want : 0;
+      if (!sink_.buf) throw std::bad_alloc();
+    }
+    detail::jpeg_encode_job job{src.origin(), src.x_step(), src.y_step(), src.width(), src.height(), ch, scratch_.data(), opt};
+    sink_.len = 0;
+    // Optimized Huffman tables overwrite libjpeg-turbo's standard ones in
+    // place and jpeg_set_defaults does not restore them: start afresh.
+    if (tables_dirty_ && !opt.optimize && !opt.progressive) {
+      jpeg_destroy_compress(&ci_);
+      create();
+    }
+    tables_dirty_ = true;
+    if (!detail::jpeg_encode_step(ci_, err_, job)) {
+      jpeg_abort_compress(&ci_);
+      throw decode_error(407, location{}, std::string("JPEG encoding failed: ") + err_.message);
+    }
+    tables_dirty_ = opt.optimize || opt.progressive;
+    const auto* b = reinterpret_cast<const std::byte*>(sink_.buf);
+    out.assign(b, b + sink_.len);
+  }
+
+  std::vector<std::byte> encode(image_view<const std::uint8_t> src, const jpeg_options& opt = {}) {
+    std::vector<std::byte> out;
+    encode(src, opt, out);
+    return out;
+  }
+
+ private:
+  void create() {
+    ci_ = jpeg_compress_struct{};
+    ci_.err = &err_.mgr;
+    jpeg_create_compress(&ci_);
+    ci_.dest = &sink_.mgr;
+  }
+
+  detail::jpeg_error_state err_{};
+  jpeg_compress_struct ci_{};
+  detail::jpeg_byte_sink sink_{};
+  std::vector<unsigned char> scratch_;
+  bool tables_dirty_ = false;
+};
+
+// One-shot helpers (construct a decoder/encoder per call; reuse the objects
+// above in loops).
+inline image<std::uint8_t> decode_jpeg(const std::byte* data, std::size_t size,
+                                       std::optional<pixel_mode> mode = std::nullopt,
+                                       const limits& lim = {}, const location& where = {}) {
+  jpeg_decoder d;
+  jpeg_decode_options opt;
+  opt.mode = mode;
+  return d.decode(data, size, opt, lim, where);
+}
+
+inline jpeg_info read_jpeg_info(const std::byte* data, std::size_t size, const location& where = {}) {
+  jpeg_decoder d;
+  return d.read_info(data, size, where);
+}
+
+inline std::vector<std::byte> encode_jpeg(image_view<const std::uint8_t> src, const jpeg_options& opt = {}) {
+  jpeg_encoder e;
+  return e.encode(src, opt);
+}
+
+}  // namespace wds

@@ -1,0 +1,469 @@
+// JPEG decode/encode parity with Pillow 9.4 (golden data: tests/golden/gen_codecs.py),
+// region decodes, DCT scaling, limits and bad input.
+#include "wds/config.hpp"
+
+#include "catch.hpp"
+
+#if WDS_HAS_JPEG
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+#include "wds/codec/decode.hpp"
+#include "wds/codec/jpeg.hpp"
+
+namespace {
+
+struct npy_array {
+  std::string dtype;
+  std::vector<std::size_t> shape;
+  std::vector<std::byte> data;
+};
+
+npy_array read_npy(const std::string& path) {
+  const auto raw = wds_test::read_file(path);
+  const std::string s(reinterpret_cast<const char*>(raw.data()), raw.size());
+  if (s.size() < 10 || s.compare(0, 6, "\x93NUMPY") != 0) throw std::runtime_error("not npy: " + path);
+  const std::size_t hlen = static_cast<unsigned char>(s[8]) | (std::size_t(static_cast<unsigned char>(s[9])) << 8);
+  const std::string h = s.substr(10, hlen);
+  npy_array a;
+  const auto d = h.find("'descr': '");
+  a.dtype = h.substr(d + 10, h.find('\'', d + 10) - d - 10);
+  const auto p0 = h.find('(', h.find("'shape'")), p1 = h.find(')', p0);
+  std::stringstream ss(h.substr(p0 + 1, p1 - p0 - 1));
+  std::string tok;
+  while (std::getline(ss, tok, ','))
+    if (tok.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoul(tok));
+  a.data.assign(raw.begin() + static_cast<std::ptrdiff_t>(10 + hlen), raw.end());
+  return a;
+}
+
+std::optional<wds::pixel_mode> parse_mode(const std::string& m) {
+  using M = wds::pixel_mode;
+  if (m == "-") return std::nullopt;
+  if (m == "L") return M::l;
+  if (m == "LA") return M::la;
+  if (m == "RGB") return M::rgb;
+  if (m == "RGBA") return M::rgba;
+  if (m == "CMYK") return M::cmyk;
+  if (m == "I;16") return M::i16;
+  if (m == "I") return M::i;
+  if (m == "F") return M::f;
+  throw std::runtime_error("mode " + m);
+}
+
+std::uint64_t fnv1a64(const void* p, std::size_t n) {
+  std::uint64_t h = 0xCBF29CE484222325ull;
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001B3ull;
+  return h;
+}
+
+const char* dtype_of(const wds::any_image& im) {
+  switch (im.index()) {
+    case 0: return "|u1";
+    case 1: return "<u2";
+    case 2: return "<i4";
+    default: return "<f4";
+  }
+}
+
+// Checks `got` against "x.npy" or "fnv:<hex>:<HxWxC>:<dtype>".
+bool matches(const wds::any_image& got, const std::string& expected, std::string& why) {
+  return std::visit(
+      [&](const auto& im) {
+        std::string shape = std::to_string(im.height()) + "x" + std::to_string(im.width());
+        if (im.channels() > 1) shape += "x" + std::to_string(im.channels());
+        if (expected.rfind("fnv:", 0) == 0) {
+          std::stringstream ss(expected.substr(4));
+          std::string hex, shp, dt;
+          std::getline(ss, hex, ':');
+          std::getline(ss, shp, ':');
+          std::getline(ss, dt, ':');
+          if (shp != shape || dt != dtype_of(got)) { why = "shape/dtype " + shape; return false; }
+          const auto h = fnv1a64(im.data(), im.size_bytes());
+          if (h != std::stoull(hex, nullptr, 16)) { why = "hash differs"; return false; }
+          return true;
+        }
+        const auto want = read_npy(wds_test::data_path("codecs/" + expected));
+        std::string wshape;
+        for (std::size_t i = 0; i < want.shape.size(); ++i) wshape += (i ? "x" : "") + std::to_string(want.shape[i]);
+        if (wshape != shape || want.dtype != dtype_of(got)) { why = "shape/dtype " + shape + " vs " + wshape; return false; }
+        if (std::memcmp(im.data(), want.data.data(), want.data.size()) != 0) {
+          std::size_t i = 0;
+          const auto* a = reinterpret_cast<const unsigned char*>(im.data());
+          const auto* b = reinterpret_cast<const unsigned char*>(want.data.data());
+          while (a[i] == b[i]) ++i;
+          why = "pixels differ from byte " + std::to_string(i);
+          return false;
+        }
+        return true;
+      },
+      got);
+}
+
+struct manifest_line {
+  std::string kind;
+  std::vector<std::string> args;
+  std::string text;
+};
+
+std::vector<manifest_line> manifest(const std::string& kind, const std::string& ext) {
+  std::ifstream mf(wds_test::data_path("codecs/manifest.txt"));
+  if (!mf) throw std::runtime_error("no manifest");
+  std::vector<manifest_line> out;
+  std::string line;
+  while (std::getline(mf, line)) {
+    std::istringstream ls(line.substr(0, line.find('#')));
+    manifest_line m;
+    m.text = line;
+    ls >> m.kind;
+    if (m.kind != kind) continue;
+    std::string a;
+    while (ls >> a) m.args.push_back(a);
+    if (!ext.empty() && m.args.at(0).size() >= ext.size() &&
+        m.args[0].compare(m.args[0].size() - ext.size(), ext.size(), ext) != 0)
+      continue;
+    out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<std::byte> data_file(const std::string& name) { return wds_test::read_file(wds_test::data_path("codecs/" + name)); }
+
+wds::image<std::uint8_t> crop(const wds::image<std::uint8_t>& im, int x, int y, int w, int h) {
+  return wds::materialize(im.view().subview(x, y, w, h));
+}
+
+bool same(const wds::image<std::uint8_t>& a, const wds::image<std::uint8_t>& b) {
+  return a.width() == b.width() && a.height() == b.height() && a.channels() == b.channels() &&
+         std::memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("jpeg: decoded pixels equal Pillow's Image.open().convert()", "[jpeg]") {
+  wds::jpeg_decoder dec;  // one decoder for every file: state must not leak between images
+  wds::image_decoder reused;
+  int ok = 0, errors = 0;
+  for (const auto& m : manifest("decode", ".jpg")) {
+    INFO(m.text);
+    const auto bytes = data_file(m.args[0]);
+    const auto mode = parse_mode(m.args[1]);
+    const int scale = std::stoi(m.args[2]);
+    const std::string& expected = m.args[3];
+    if (expected == "error") {
+      try {
+        wds::jpeg_decode_options opt;
+        opt.scale_denom = scale;
+        (void)dec.decode(bytes.data(), bytes.size(), opt);
+        FAIL("Pillow raised, wds decoded");
+      } catch (const wds::decode_error& e) {
+        CHECK(e.id() >= 400);
+        CHECK(e.id() <= 403);
+      }
+      // decode_image agrees (files cut before the SOI marker are not JPEGs at all).
+      CHECK_THROWS_AS(wds::decode_image(bytes.data(), bytes.size(), mode), wds::decode_error);
+      ++errors;
+      continue;
+    }
+    std::string why;
+    if (scale == 1) {
+      const wds::any_image got = wds::decode_image(bytes.data(), bytes.size(), mode);
+      CHECK(matches(got, expected, why));
+      INFO(why);
+      CHECK(matches(reused.decode(bytes.data(), bytes.size(), mode), expected, why));
+    }
+    if (!mode || wds::is_8bit_mode(*mode)) {
+      wds::jpeg_decode_options opt;
+      opt.mode = mode;
+      opt.scale_denom = scale;
+      const wds::any_image got = dec.decode(bytes.data(), bytes.size(), opt);
+      CHECK(matches(got, expected, why));
+      INFO(why);
+      if (scale > 1) {  // the generator asked Pillow's draft() for (w // scale, h // scale)
+        const auto info = dec.read_info(bytes.data(), bytes.size());
+        CHECK(wds::jpeg_draft_scale(info.width, info.height, info.width / scale, info.height / scale) == scale);
+      }
+    }
+    ++ok;
+  }
+  CHECK(ok >= 60);
+  CHECK(errors >= 10);
+}
+
+TEST_CASE("jpeg: encoded bytes equal Pillow's save()", "[jpeg]") {
+  wds::jpeg_encoder enc;
+  int identical = 0, total = 0;
+  for (const auto& m : manifest("encode", "")) {
+    INFO(m.text);
+    const auto in = read_npy(wds_test::data_path("codecs/" + m.args[0]));
+    const int h = int(in.shape[0]), w = int(in.shape[1]), c = in.shape.size() > 2 ? int(in.shape[2]) : 1;
+    wds::image<std::uint8_t> im(w, h, c);
+    std::memcpy(im.data(), in.data.data(), im.size());
+    im.set_mode(*parse_mode(m.args[1]));
+    wds::jpeg_options opt;
+    opt.quality = std::stoi(m.args[3]);
+    opt.subsampling = m.args[4] == "444" ? wds::jpeg_subsampling::s444
+                      : m.args[4] == "422" ? wds::jpeg_subsampling::s422 : wds::jpeg_subsampling::s420;
+    opt.progressive = m.args[5] == "1";
+    opt.optimize = m.args[6] == "1";
+    const auto got = enc.encode(im.view(), opt);
+    const auto want = data_file(m.args[2]);
+    ++total;
+    if (got == want) {
+      ++identical;
+    } else {
+      // Not byte-identical: at least the pixels must decode the same.
+      wds::jpeg_decoder dec;
+      CHECK(same(dec.decode(got.data(), got.size()), dec.decode(want.data(), want.size())));
+    }
+    CHECK(got == want);
+    // The free function gives the same bytes as the reusable encoder.
+    CHECK(wds::encode_jpeg(im.view(), opt) == got);
+  }
+  CHECK(total == 19);
+  CHECK(identical == total);
+}
+
+TEST_CASE("jpeg: encoder input may be any view (cropped, flipped)", "[jpeg]") {
+  const auto bytes = data_file("photo_q90_444.jpg");
+  const auto full = wds::decode_jpeg(bytes.data(), bytes.size());
+  auto v = full.view().subview(3, 5, 101, 77).flipped_left_right();
+  const auto packed = wds::materialize(v);
+  CHECK(wds::encode_jpeg(v) == wds::encode_jpeg(packed.view()));
+  // RGBA and LA cannot be JPEG (Pillow: "cannot write mode RGBA as JPEG").
+  wds::image<std::uint8_t> rgba(4, 4, 4, 1);
+  rgba.set_mode(wds::pixel_mode::rgba);
+  try {
+    (void)wds::encode_jpeg(rgba.view());
+    FAIL("RGBA encoded");
+  } catch (const wds::decode_error& e) {
+    CHECK(e.id() == 406);
+  }
+  wds::image<std::uint8_t> la(4, 4, 2, 1);
+  CHECK_THROWS_AS(wds::encode_jpeg(la.view()), wds::decode_error);
+  wds::image<std::uint8_t> empty;
+  CHECK_THROWS_AS(wds::encode_jpeg(empty.view()), wds::decode_error);
+  wds::jpeg_options bad;
+  bad.quality = 101;
+  CHECK_THROWS_AS(wds::encode_jpeg(full.view(), bad), wds::decode_error);
+  // A COM marker, as Pillow writes one back when the source JPEG had it.
+  wds::jpeg_options com;
+  com.comment = "hello";
+  const auto with = wds::encode_jpeg(full.view(), com);
+  const std::string s(reinterpret_cast<const char*>(with.data()), with.size());
+  CHECK(s.find(std::string("\xFF\xFE\x00\x07hello", 9)) != std::string::npos);
+}
+
+TEST_CASE("jpeg: region decode equals a crop of the full decode", "[jpeg][region]") {
+  const char* files[] = {"photo_q75_420.jpg", "photo_q90_444.jpg", "photo_q85_422.jpg", "photo_prog.jpg",
+                         "photo_prog_444.jpg", "coffee_q60_422.jpg", "gray_q75.jpg", "gray_prog.jpg",
+                         "cmyk.jpg", "odd_17x9.jpg", "odd_9x17_422.jpg", "tiny_1x1.jpg", "rocket.jpg"};
+  wds::jpeg_decoder dec;
+  int regions = 0;
+  for (const char* f : files) {
+    const auto bytes = data_file(f);
+    for (int scale : {1, 2, 8}) {
+      for (std::optional<wds::pixel_mode> mode : {std::optional<wds::pixel_mode>{}, std::optional{wds::pixel_mode::rgb}}) {
+        wds::jpeg_decode_options opt;
+        opt.scale_denom = scale;
+        opt.mode = mode;
+        const auto full = dec.decode(bytes.data(), bytes.size(), opt);
+        const int W = full.width(), H = full.height();
+        const wds::jpeg_region cases[] = {
+            {0, 0, W, H},          {1, 1, W - 2, H - 2}, {3, 7, 5, 3},           {W / 3, H / 3, W / 3 + 1, H / 2},
+            {W - 1, H - 1, 1, 1},  {17, 0, 9, H},        {0, 13, W, 1},          {-5, -3, W / 2, H / 2},
+            {W / 2, H / 2, W, H},  {-10, -10, W + 20, H + 20}, {W + 5, 0, 10, 10}, {7, 9, 0, 4},
+            {W / 2 - 175, H / 2 - 175, 350, 350}, {9, 5, 33, 17}, {16, 16, 16, 16}, {15, 15, 18, 18}};
+        for (const auto& r : cases) {
+          INFO(f << " scale " << scale << " region " << r.x << "," << r.y << " " << r.width << "x" << r.height);
+          const auto got = dec.decode_region(bytes.data(), bytes.size(), r, opt);
+          const int x0 = std::clamp(r.x, 0, W), y0 = std::clamp(r.y, 0, H);
+          const int x1 = std::clamp(r.x + std::max(r.width, 0), 0, W), y1 = std::clamp(r.y + std::max(r.height, 0), 0, H);
+          CHECK(got.x == x0);
+          CHECK(got.y == y0);
+          if (x1 <= x0 || y1 <= y0) {
+            CHECK(got.pixels.empty());
+            continue;
+          }
+          REQUIRE(got.pixels.width() == x1 - x0);
+          REQUIRE(got.pixels.height() == y1 - y0);
+          CHECK(got.pixels.mode() == full.mode());
+          CHECK(same(got.pixels, crop(full, x0, y0, x1 - x0, y1 - y0)));
+          ++regions;
+        }
+      }
+    }
+  }
+  CHECK(regions > 500);
+}
+
+TEST_CASE("jpeg: truncated files fail like Pillow, also in region decodes", "[jpeg][bad]") {
+  wds::jpeg_decoder dec;
+  for (const char* f : {"trunc_base_noeoi.jpg", "trunc_base_cut10.jpg", "trunc_base_half.jpg",
+                        "trunc_prog_noeoi.jpg", "trunc_prog_half.jpg"}) {
+    INFO(f);
+    const auto bytes = data_file(f);
+    try {
+      (void)dec.decode(bytes.data(), bytes.size());
+      FAIL("decoded a truncated file");
+    } catch (const wds::decode_error& e) {
+      CHECK(e.id() == 402);
+      CHECK(std::string(e.what()).find("truncated") != std::string::npos);
+    }
+    // The top rows of a truncated baseline file are readable without check_rest;
+    // with it, the region decode reports the truncation as the full decode does.
+    wds::jpeg_decode_options opt;
+    opt.check_rest = true;
+    CHECK_THROWS_AS(dec.decode_region(bytes.data(), bytes.size(), {0, 0, 8, 8}, opt), wds::decode_error);
+  }
+  const auto half = data_file("trunc_base_half.jpg");
+  const auto r = dec.decode_region(half.data(), half.size(), {0, 0, 16, 8});
+  const auto good = data_file("photo_q75_420.jpg");
+  CHECK(same(r.pixels, crop(dec.decode(good.data(), good.size()), 0, 0, 16, 8)));
+  // The decoder still works after errors.
+  CHECK(dec.decode(good.data(), good.size()).width() == 161);
+}
+
+TEST_CASE("jpeg: bad input is a decode_error, never a crash", "[jpeg][bad]") {
+  wds::jpeg_decoder dec;
+  auto expect_id = [&](const std::vector<std::byte>& b, int lo, int hi) {
+    try {
+      (void)dec.decode(b.data(), b.size());
+      FAIL("decoded bad input");
+    } catch (const wds::decode_error& e) {
+      INFO(e.what());
+      CHECK(e.id() >= lo);
+      CHECK(e.id() <= hi);
+    }
+  };
+  expect_id(data_file("garbage.bin"), 400, 400);
+  expect_id(data_file("zero_height.jpg"), 400, 401);
+  expect_id({}, 400, 400);
+  expect_id(data_file("trunc_base_hdr.jpg"), 402, 402);
+  // Flip every byte of the header region in turn: errors or pixels, nothing else.
+  const auto good = data_file("photo_q75_420.jpg");
+  const auto prog = data_file("photo_prog.jpg");
+  wds::jpeg_decode_options half;
+  half.scale_denom = 2;
+  half.check_rest = true;
+  for (const auto* src : {&good, &prog}) {
+    for (std::size_t i = 0; i < src->size(); i += i < 700 ? 3 : 97) {
+      auto b = *src;
+      b[i] = std::byte(std::to_integer<int>(b[i]) ^ 0xA5);
+      try {
+        (void)dec.decode(b.data(), b.size());
+      } catch (const wds::decode_error&) {
+      }
+      try {
+        (void)dec.decode_region(b.data(), b.size(), {9, 13, 40, 30}, half);
+      } catch (const wds::decode_error&) {
+      }
+      try {  // and every truncation point of the header
+        if (i < 700) (void)dec.decode(src->data(), i);
+      } catch (const wds::decode_error&) {
+      }
+    }
+  }
+  // Corrupt entropy data: Pillow ignores libjpeg's warnings; strict mode does not.
+  const auto bad = data_file("corrupt_base_0.jpg");
+  CHECK_NOTHROW(dec.decode(bad.data(), bad.size()));
+  wds::jpeg_decode_options strict;
+  strict.strict = true;
+  try {
+    (void)dec.decode(bad.data(), bad.size(), strict);
+    FAIL("strict decode of corrupt data");
+  } catch (const wds::decode_error& e) {
+    CHECK(e.id() == 403);
+  }
+  // Options that make no sense.
+  wds::jpeg_decode_options odd;
+  odd.scale_denom = 3;
+  CHECK_THROWS_AS(dec.decode(good.data(), good.size(), odd), wds::decode_error);
+  odd.scale_denom = 1;
+  odd.mode = wds::pixel_mode::f;
+  CHECK_THROWS_AS(dec.decode(good.data(), good.size(), odd), wds::decode_error);
+}
+
+TEST_CASE("jpeg: a reused decoder does not leak tables into a file without DHT", "[jpeg]") {
+  // Pillow writes the standard Huffman tables, so dropping the DHT segments
+  // leaves a file that a fresh libjpeg decodes to the same pixels.
+  const auto good = data_file("photo_q75_420.jpg");
+  std::vector<std::byte> no_dht(good.begin(), good.begin() + 2);
+  std::size_t i = 2;
+  while (i + 4 <= good.size()) {
+    const int m = std::to_integer<int>(good[i + 1]);
+    if (m == 0xDA) break;
+    const std::size_t len = (std::size_t(std::to_integer<int>(good[i + 2])) << 8) | std::to_integer<int>(good[i + 3]);
+    if (m != 0xC4) no_dht.insert(no_dht.end(), good.begin() + std::ptrdiff_t(i), good.begin() + std::ptrdiff_t(i + 2 + len));
+    i += 2 + len;
+  }
+  no_dht.insert(no_dht.end(), good.begin() + std::ptrdiff_t(i), good.end());
+  REQUIRE(no_dht.size() < good.size());
+  wds::jpeg_decoder dec;
+  const auto want = dec.decode(good.data(), good.size());
+  const auto opt = data_file("photo_opt.jpg");  // optimized (non-standard) tables
+  (void)dec.decode(opt.data(), opt.size());
+  CHECK(same(dec.decode(no_dht.data(), no_dht.size()), want));
+  // The encoder likewise: optimized tables must not stick to the next baseline encode.
+  wds::jpeg_encoder enc;
+  wds::jpeg_options o;
+  o.optimize = true;
+  (void)enc.encode(want.view(), o);
+  CHECK(enc.encode(want.view()) == wds::encode_jpeg(want.view()));
+}
+
+TEST_CASE("jpeg: pixel limits like Pillow's DecompressionBomb checks", "[jpeg][limits]") {
+  wds::jpeg_decoder dec;
+  const auto huge = data_file("huge.jpg");  // header claims 65000 x 65000
+  try {
+    (void)dec.decode(huge.data(), huge.size());
+    FAIL("decoded a 4 GP header");
+  } catch (const wds::limit_error& e) {
+    CHECK(e.id() == 500);
+  }
+  const auto good = data_file("photo_q75_420.jpg");  // 161 x 123 = 19803 px
+  wds::limits lim;
+  lim.max_image_pixels = 19802;
+  CHECK_THROWS_AS(dec.decode(good.data(), good.size(), {}, lim), wds::limit_error);
+  lim.max_image_pixels = 19803;
+  lim.warn_image_pixels = 19802;
+  const auto before = wds::decompression_bomb_warnings();
+  CHECK_NOTHROW(dec.decode(good.data(), good.size(), {}, lim));
+  CHECK(wds::decompression_bomb_warnings() == before + 1);
+  // decode_image passes limits and location through.
+  wds::location where{"shard-1.tar", "0001.jpg", 1536};
+  try {
+    (void)wds::decode_image(huge.data(), huge.size(), wds::pixel_mode::rgb, {}, where);
+    FAIL("no limit error");
+  } catch (const wds::limit_error& e) {
+    CHECK(std::string(e.what()).find("[wds.limit.500] \"shard-1.tar\" member \"0001.jpg\" at byte 1536") == 0);
+  }
+}
+
+TEST_CASE("jpeg: header info and draft scale choice", "[jpeg]") {
+  const auto b = data_file("cmyk.jpg");
+  const auto info = wds::read_jpeg_info(b.data(), b.size());
+  CHECK(info.width == 64);
+  CHECK(info.height == 48);
+  CHECK(info.components == 4);
+  CHECK(info.mode == wds::pixel_mode::cmyk);
+  const auto p = data_file("photo_prog.jpg");
+  CHECK(wds::read_jpeg_info(p.data(), p.size()).progressive);
+  // Pillow: scale = min(w // rw, h // rh), then the largest of 8, 4, 2, 1 not above it.
+  CHECK(wds::jpeg_draft_scale(500, 375, 224, 224) == 1);
+  CHECK(wds::jpeg_draft_scale(500, 375, 250, 187) == 2);
+  CHECK(wds::jpeg_draft_scale(1000, 750, 250, 187) == 4);
+  CHECK(wds::jpeg_draft_scale(1000, 750, 125, 90) == 8);
+  CHECK(wds::jpeg_draft_scale(4000, 3000, 100, 100) == 8);
+  CHECK(wds::jpeg_draft_scale(640, 427, 0, 10) == 1);
+}
+
+#else
+TEST_CASE("jpeg: skipped (WDS_HAS_JPEG=0)", "[jpeg]") { SUCCEED("built without libjpeg"); }
+#endif

@@ -1,0 +1,285 @@
+// PNG decode parity with Pillow 9.4 (golden data: tests/golden/gen_codecs.py),
+// encode round trips, limits and bad input.
+#include "wds/config.hpp"
+
+#include "catch.hpp"
+
+#if WDS_HAS_PNG
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+#include "wds/codec/decode.hpp"
+#include "wds/codec/png.hpp"
+
+namespace {
+
+struct npy_array {
+  std::string dtype;
+  std::vector<std::size_t> shape;
+  std::vector<std::byte> data;
+};
+
+npy_array read_npy(const std::string& path) {
+  const auto raw = wds_test::read_file(path);
+  const std::string s(reinterpret_cast<const char*>(raw.data()), raw.size());
+  if (s.size() < 10 || s.compare(0, 6, "\x93NUMPY") != 0) throw std::runtime_error("not npy: " + path);
+  const std::size_t hlen = static_cast<unsigned char>(s[8]) | (std::size_t(static_cast<unsigned char>(s[9])) << 8);
+  const std::string h = s.substr(10, hlen);
+  npy_array a;
+  const auto d = h.find("'descr': '");
+  a.dtype = h.substr(d + 10, h.find('\'', d + 10) - d - 10);
+  const auto p0 = h.find('(', h.find("'shape'")), p1 = h.find(')', p0);
+  std::stringstream ss(h.substr(p0 + 1, p1 - p0 - 1));
+  std::string tok;
+  while (std::getline(ss, tok, ','))
+    if (tok.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoul(tok));
+  a.data.assign(raw.begin() + static_cast<std::ptrdiff_t>(10 + hlen), raw.end());
+  return a;
+}
+
+std::optional<wds::pixel_mode> parse_mode(const std::string& m) {
+  using M = wds::pixel_mode;
+  if (m == "-") return std::nullopt;
+  if (m == "L") return M::l;
+  if (m == "LA") return M::la;
+  if (m == "RGB") return M::rgb;
+  if (m == "RGBA") return M::rgba;
+  if (m == "CMYK") return M::cmyk;
+  if (m == "I;16") return M::i16;
+  if (m == "I") return M::i;
+  if (m == "F") return M::f;
+  throw std::runtime_error("mode " + m);
+}
+
+std::uint64_t fnv1a64(const void* p, std::size_t n) {
+  std::uint64_t h = 0xCBF29CE484222325ull;
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001B3ull;
+  return h;
+}
+
+const char* dtype_of(const wds::any_image& im) {
+  switch (im.index()) {
+    case 0: return "|u1";
+    case 1: return "<u2";
+    case 2: return "<i4";
+    default: return "<f4";
+  }
+}
+
+// Checks `got` against "x.npy" or "fnv:<hex>:<HxWxC>:<dtype>".
+bool matches(const wds::any_image& got, const std::string& expected, std::string& why) {
+  return std::visit(
+      [&](const auto& im) {
+        std::string shape = std::to_string(im.height()) + "x" + std::to_string(im.width());
+        if (im.channels() > 1) shape += "x" + std::to_string(im.channels());
+        if (expected.rfind("fnv:", 0) == 0) {
+          std::stringstream ss(expected.substr(4));
+          std::string hex, shp, dt;
+          std::getline(ss, hex, ':');
+          std::getline(ss, shp, ':');
+          std::getline(ss, dt, ':');
+          if (shp != shape || dt != dtype_of(got)) { why = "shape/dtype " + shape; return false; }
+          const auto h = fnv1a64(im.data(), im.size_bytes());
+          if (h != std::stoull(hex, nullptr, 16)) { why = "hash differs"; return false; }
+          return true;
+        }
+        const auto want = read_npy(wds_test::data_path("codecs/" + expected));
+        std::string wshape;
+        for (std::size_t i = 0; i < want.shape.size(); ++i) wshape += (i ? "x" : "") + std::to_string(want.shape[i]);
+        if (wshape != shape || want.dtype != dtype_of(got)) { why = "shape/dtype " + shape + " vs " + wshape; return false; }
+        if (std::memcmp(im.data(), want.data.data(), want.data.size()) != 0) {
+          std::size_t i = 0;
+          const auto* a = reinterpret_cast<const unsigned char*>(im.data());
+          const auto* b = reinterpret_cast<const unsigned char*>(want.data.data());
+          while (a[i] == b[i]) ++i;
+          why = "pixels differ from byte " + std::to_string(i);
+          return false;
+        }
+        return true;
+      },
+      got);
+}
+
+struct manifest_line {
+  std::string kind;
+  std::vector<std::string> args;
+  std::string text;
+};
+
+std::vector<manifest_line> manifest(const std::string& kind, const std::string& ext) {
+  std::ifstream mf(wds_test::data_path("codecs/manifest.txt"));
+  if (!mf) throw std::runtime_error("no manifest");
+  std::vector<manifest_line> out;
+  std::string line;
+  while (std::getline(mf, line)) {
+    std::istringstream ls(line.substr(0, line.find('#')));
+    manifest_line m;
+    m.text = line;
+    ls >> m.kind;
+    if (m.kind != kind) continue;
+    std::string a;
+    while (ls >> a) m.args.push_back(a);
+    if (!ext.empty() && m.args.at(0).size() >= ext.size() &&
+        m.args[0].compare(m.args[0].size() - ext.size(), ext.size(), ext) != 0)
+      continue;
+    out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<std::byte> data_file(const std::string& name) { return wds_test::read_file(wds_test::data_path("codecs/" + name)); }
+
+template <class T>
+bool same_image(const wds::image<T>& a, const wds::image<T>& b) {
+  return a.width() == b.width() && a.height() == b.height() && a.channels() == b.channels() &&
+         std::memcmp(a.data(), b.data(), a.size_bytes()) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("png: decoded pixels equal Pillow's Image.open().convert()", "[png]") {
+  wds::png_decoder dec;
+  wds::image_decoder reused;
+  int ok = 0;
+  for (const auto& m : manifest("decode", ".png")) {
+    INFO(m.text);
+    const auto bytes = data_file(m.args[0]);
+    const auto mode = parse_mode(m.args[1]);
+    REQUIRE(m.args[3] != "error");
+    std::string why;
+    const wds::any_image got = dec.decode(bytes.data(), bytes.size(), mode);
+    CHECK(matches(got, m.args[3], why));
+    INFO(why);
+    const wds::any_image via = wds::decode_image(bytes.data(), bytes.size(), mode);
+    CHECK(matches(via, m.args[3], why));
+    CHECK(matches(reused.decode(bytes.data(), bytes.size(), mode), m.args[3], why));
+    if (!mode) {
+      const auto info = dec.read_info(bytes.data(), bytes.size());
+      CHECK(std::visit([](const auto& im) { return im.mode(); }, got) == info.mode);
+    }
+    ++ok;
+  }
+  CHECK(ok >= 160);  // the manifest must not silently shrink
+}
+
+TEST_CASE("png: header info", "[png]") {
+  const auto b = data_file("i16_interlaced.png");
+  const auto info = wds::read_png_info(b.data(), b.size());
+  CHECK(info.width == 37);
+  CHECK(info.height == 23);
+  CHECK(info.bit_depth == 16);
+  CHECK(info.color_type == 0);
+  CHECK(info.interlaced);
+  CHECK(info.mode == wds::pixel_mode::i);
+  const auto p = data_file("p8_trns.png");
+  const auto pi = wds::read_png_info(p.data(), p.size());
+  CHECK(pi.has_trns);
+  CHECK(pi.mode == wds::pixel_mode::rgba);
+}
+
+TEST_CASE("png: encode round trips (8-bit L/LA/RGB/RGBA, 16-bit gray)", "[png]") {
+  wds::png_decoder dec;
+  for (int ch = 1; ch <= 4; ++ch) {
+    wds::image<std::uint8_t> im(29, 13, ch);
+    for (std::size_t i = 0; i < im.size(); ++i) im.data()[i] = std::uint8_t(i * 31 + ch);
+    for (int level : {0, 6, 9}) {
+      wds::png_options opt;
+      opt.compression_level = level;
+      const auto png = wds::encode_png(im.view(), opt);
+      const auto back = dec.decode(png.data(), png.size());
+      REQUIRE(back.index() == 0);
+      CHECK(same_image(std::get<wds::image<std::uint8_t>>(back), im));
+    }
+    // Strided views encode like their packed copies.
+    auto v = im.view().subview(2, 1, 20, 9).flipped_up_down();
+    CHECK(wds::encode_png(v) == wds::encode_png(wds::materialize(v).view()));
+  }
+  wds::image<std::uint16_t> g(31, 7, 1);
+  for (std::size_t i = 0; i < g.size(); ++i) g.data()[i] = std::uint16_t(i * 2111);
+  const auto png = wds::encode_png(g.view());
+  const auto back = dec.decode(png.data(), png.size());  // Pillow: mode I
+  REQUIRE(back.index() == 2);
+  const auto& i32 = std::get<wds::image<std::int32_t>>(back);
+  for (std::size_t i = 0; i < g.size(); ++i) REQUIRE(i32.data()[i] == g.data()[i]);
+  // A trimap encoded and decoded is unchanged (the ETL writes and reads these).
+  const auto tri = dec.decode(data_file("l8.png").data(), data_file("l8.png").size());
+  const auto& t8 = std::get<wds::image<std::uint8_t>>(tri);
+  const auto re = wds::encode_png(t8.view());
+  CHECK(same_image(std::get<wds::image<std::uint8_t>>(dec.decode(re.data(), re.size())), t8));
+  wds::image<std::uint8_t> empty;
+  CHECK_THROWS_AS(wds::encode_png(empty.view()), wds::decode_error);
+  wds::png_options bad;
+  bad.compression_level = 10;
+  CHECK_THROWS_AS(wds::encode_png(t8.view(), bad), wds::decode_error);
+}
+
+TEST_CASE("png: bad input is a decode_error or limit_error, never a crash", "[png][bad]") {
+  wds::png_decoder dec;
+  auto expect_id = [&](const std::vector<std::byte>& b, int lo, int hi) {
+    try {
+      (void)dec.decode(b.data(), b.size());
+      FAIL("decoded bad input");
+    } catch (const wds::decode_error& e) {
+      INFO(e.what());
+      CHECK(e.id() >= lo);
+      CHECK(e.id() <= hi);
+    }
+  };
+  expect_id(data_file("bad_crc.png"), 431, 431);
+  expect_id(data_file("trunc.png"), 431, 432);
+  expect_id(data_file("zero_width.png"), 431, 431);
+  expect_id(data_file("depth3.png"), 431, 433);
+  expect_id(data_file("garbage.bin"), 430, 430);
+  expect_id({}, 430, 430);
+  try {
+    (void)dec.decode(data_file("huge.png").data(), data_file("huge.png").size());
+    FAIL("decoded a 10 GP header");
+  } catch (const wds::limit_error& e) {
+    CHECK(e.id() == 500);
+  }
+  // decode_image: unknown data is 461.
+  const auto garbage = data_file("garbage.bin");
+  try {
+    (void)wds::decode_image(garbage.data(), garbage.size(), std::nullopt);
+    FAIL("decoded garbage");
+  } catch (const wds::decode_error& e) {
+    CHECK(e.id() == 461);
+  }
+  // Every single-byte change and every truncation of a small file: error or pixels.
+  const auto good = data_file("p4_interlaced_trns.png");
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    auto b = good;
+    b[i] = std::byte(std::to_integer<int>(b[i]) ^ 0x5A);
+    try {
+      (void)dec.decode(b.data(), b.size(), wds::pixel_mode::rgba);
+    } catch (const wds::decode_error&) {
+    }
+    try {
+      (void)dec.decode(good.data(), i, wds::pixel_mode::rgba);
+    } catch (const wds::decode_error&) {
+    }
+  }
+}
+
+TEST_CASE("png: limits", "[png][limits]") {
+  wds::png_decoder dec;
+  const auto b = data_file("rgb8.png");  // 37 x 23 = 851 px
+  wds::limits lim;
+  lim.max_image_pixels = 850;
+  CHECK_THROWS_AS(dec.decode(b.data(), b.size(), std::nullopt, lim), wds::limit_error);
+  lim.max_image_pixels = 851;
+  lim.warn_image_pixels = 850;
+  const auto before = wds::decompression_bomb_warnings();
+  CHECK_NOTHROW(dec.decode(b.data(), b.size(), std::nullopt, lim));
+  CHECK(wds::decompression_bomb_warnings() == before + 1);
+}
+
+#else
+TEST_CASE("png: skipped (WDS_HAS_PNG=0)", "[png]") { SUCCEED("built without libspng"); }
+#endif
