@@ -26,6 +26,24 @@ inline constexpr int channels_of(pixel_mode m) noexcept {
   }
 }
 
+// The mode an image of sample type T with `channels` channels has unless told
+// otherwise (4 channels of uint8_t are RGBA, not CMYK).
+template <class T>
+constexpr pixel_mode default_mode_of(int channels) noexcept {
+  using U = std::remove_const_t<T>;
+  if constexpr (std::is_same_v<U, std::uint16_t>) return pixel_mode::i16;
+  else if constexpr (std::is_same_v<U, std::int32_t>) return pixel_mode::i;
+  else if constexpr (std::is_floating_point_v<U>) return pixel_mode::f;
+  else {
+    switch (channels) {
+      case 2: return pixel_mode::la;
+      case 3: return pixel_mode::rgb;
+      case 4: return pixel_mode::rgba;
+      default: return pixel_mode::l;
+    }
+  }
+}
+
 // Non-owning HWC view. Steps are in elements and may be negative, so crop and
 // flip are O(1) views (Boost.GIL's subimage_view / flipped_left_right_view).
 template <class T>
@@ -46,7 +64,23 @@ class image_view {
   // Views of non-const convert to views of const.
   template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
   image_view(const image_view<U>& o) noexcept  // NOLINT(google-explicit-constructor)
-      : image_view(o.origin(), o.width(), o.height(), o.channels(), o.x_step(), o.y_step()) {}
+      : image_view(o.origin(), o.width(), o.height(), o.channels(), o.x_step(), o.y_step()) {
+    if (o.has_mode()) set_mode(o.mode());
+  }
+
+  // Pillow mode of the pixels: the one set by with_mode()/image::view(), else
+  // the default for T and the channel count (see default_mode_of).
+  pixel_mode mode() const noexcept { return has_mode_ ? mode_ : default_mode_of<T>(channels_); }
+  bool has_mode() const noexcept { return has_mode_; }
+  image_view with_mode(pixel_mode m) const noexcept {
+    image_view v = *this;
+    v.set_mode(m);
+    return v;
+  }
+  void set_mode(pixel_mode m) noexcept {
+    mode_ = m;
+    has_mode_ = true;
+  }
 
   int width() const noexcept { return width_; }
   int height() const noexcept { return height_; }
@@ -68,21 +102,29 @@ class image_view {
   // O(1) sub-rectangle; the caller guarantees it lies inside this view.
   image_view subview(int x, int y, int w, int h) const noexcept {
     assert(x >= 0 && y >= 0 && w >= 0 && h >= 0 && x + w <= width_ && y + h <= height_);
-    return image_view(pixel(x, y), w, h, channels_, x_step_, y_step_);
+    return same_mode(image_view(pixel(x, y), w, h, channels_, x_step_, y_step_));
   }
   image_view flipped_left_right() const noexcept {
     if (empty()) return *this;
-    return image_view(pixel(width_ - 1, 0), width_, height_, channels_, -x_step_, y_step_);
+    return same_mode(image_view(pixel(width_ - 1, 0), width_, height_, channels_, -x_step_, y_step_));
   }
   image_view flipped_up_down() const noexcept {
     if (empty()) return *this;
-    return image_view(row(height_ - 1), width_, height_, channels_, x_step_, -y_step_);
+    return same_mode(image_view(row(height_ - 1), width_, height_, channels_, x_step_, -y_step_));
   }
 
  private:
+  image_view same_mode(image_view v) const noexcept {
+    v.mode_ = mode_;
+    v.has_mode_ = has_mode_;
+    return v;
+  }
+
   T* origin_ = nullptr;
   int width_ = 0, height_ = 0, channels_ = 0;
   std::ptrdiff_t x_step_ = 0, y_step_ = 0;
+  pixel_mode mode_ = pixel_mode::l;
+  bool has_mode_ = false;
 };
 
 // Owning, packed HWC image. The buffer is left uninitialized on construction
@@ -133,8 +175,16 @@ class image {
 
   void fill(T value) noexcept { std::fill(data(), data() + size(), value); }
 
-  image_view<T> view() noexcept { return {data(), width_, height_, channels_}; }
-  image_view<const T> view() const noexcept { return {data(), width_, height_, channels_}; }
+  image_view<T> view() noexcept {
+    image_view<T> v(data(), width_, height_, channels_);
+    if (mode_) v.set_mode(*mode_);
+    return v;
+  }
+  image_view<const T> view() const noexcept {
+    image_view<const T> v(data(), width_, height_, channels_);
+    if (mode_) v.set_mode(*mode_);
+    return v;
+  }
   operator image_view<T>() noexcept { return view(); }              // NOLINT
   operator image_view<const T>() const noexcept { return view(); }  // NOLINT
 
@@ -142,19 +192,7 @@ class image {
   static std::size_t size_of(int w, int h, int c) noexcept {
     return (w > 0 && h > 0 && c > 0) ? std::size_t(w) * std::size_t(h) * std::size_t(c) : 0;
   }
-  pixel_mode default_mode() const noexcept {
-    if constexpr (std::is_same_v<T, std::uint16_t>) return pixel_mode::i16;
-    else if constexpr (std::is_same_v<T, std::int32_t>) return pixel_mode::i;
-    else if constexpr (std::is_floating_point_v<T>) return pixel_mode::f;
-    else {
-      switch (channels_) {
-        case 2: return pixel_mode::la;
-        case 3: return pixel_mode::rgb;
-        case 4: return pixel_mode::rgba;
-        default: return pixel_mode::l;
-      }
-    }
-  }
+  pixel_mode default_mode() const noexcept { return default_mode_of<T>(channels_); }
 
   int width_ = 0, height_ = 0, channels_ = 0;
   std::unique_ptr<T[]> data_;
@@ -171,6 +209,7 @@ class image {
 template <class T>
 image<std::remove_const_t<T>> materialize(image_view<T> v) {
   image<std::remove_const_t<T>> out(v.width(), v.height(), v.channels());
+  if (v.has_mode()) out.set_mode(v.mode());
   const std::size_t row_len = std::size_t(std::max(v.width(), 0)) * std::size_t(v.channels());
   for (int y = 0; y < v.height(); ++y) {
     auto* dst = out.row(y);
