@@ -1,10 +1,14 @@
 // Small helpers shared by the test files.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -12,6 +16,8 @@
 
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "wds/image.hpp"
 
 namespace wds_test {
 
@@ -77,6 +83,99 @@ inline bool have_command(const std::string& name) {
   int st = 0;
   run("command -v " + name + " >/dev/null 2>&1", &st);
   return st == 0;
+}
+
+// A golden .npy file as numpy wrote it, read without the library's npy.hpp so
+// the tests do not check the library against itself.
+struct npy_array {
+  std::string descr;  // e.g. "|u1", "<u2", "<i4", "<f4"
+  std::vector<std::size_t> shape;
+  std::vector<std::byte> bytes;  // C order, exactly prod(shape) * item size
+};
+
+// Parses .npy format versions 1 and 2 (C order only); `what` names the source
+// in errors. Throws std::runtime_error on anything unexpected.
+inline npy_array parse_npy(const std::vector<std::byte>& raw, const std::string& what) {
+  const auto fail = [&](const std::string& why) { return std::runtime_error("npy " + what + ": " + why); };
+  const auto u8 = [&](std::size_t i) { return static_cast<std::size_t>(std::to_integer<unsigned char>(raw[i])); };
+  if (raw.size() < 10 || std::memcmp(raw.data(), "\x93NUMPY", 6) != 0) throw fail("no npy magic");
+  std::size_t hlen = 0, hoff = 0;
+  if (u8(6) == 1) {
+    hlen = u8(8) | (u8(9) << 8);
+    hoff = 10;
+  } else if (u8(6) == 2) {
+    if (raw.size() < 12) throw fail("truncated header");
+    for (std::size_t i = 0; i < 4; ++i) hlen |= u8(8 + i) << (8 * i);
+    hoff = 12;
+  } else {
+    throw fail("unsupported format version " + std::to_string(u8(6)));
+  }
+  if (hlen > raw.size() - hoff) throw fail("truncated header");
+  const std::string h(reinterpret_cast<const char*>(raw.data()) + hoff, hlen);
+  // The value after 'key': in the header dict.
+  const auto value_at = [&](const char* key) {
+    const auto k = h.find(std::string("'") + key + "':");
+    if (k == std::string::npos) throw fail(std::string("no ") + key + " in header");
+    const auto v = h.find_first_not_of(' ', k + std::strlen(key) + 3);
+    if (v == std::string::npos) throw fail(std::string("no value for ") + key);
+    return v;
+  };
+  npy_array a;
+  const auto d = value_at("descr");
+  const auto d_end = h.find('\'', d + 1);
+  if (h[d] != '\'' || d_end == std::string::npos) throw fail("bad descr");
+  a.descr = h.substr(d + 1, d_end - d - 1);
+  if (h.compare(value_at("fortran_order"), 5, "False") != 0) throw fail("not C order");
+  const auto p0 = value_at("shape"), p1 = h.find(')', p0);
+  if (h[p0] != '(' || p1 == std::string::npos) throw fail("bad shape");
+  const std::string dims = h.substr(p0 + 1, p1 - p0 - 1);
+  std::size_t count = 1;
+  for (std::size_t i = 0; i < dims.size();) {
+    const auto comma = std::min(dims.find(',', i), dims.size());
+    const std::string tok = dims.substr(i, comma - i);
+    const auto t0 = tok.find_first_not_of(' ');
+    if (t0 != std::string::npos) {
+      const auto t1 = tok.find_last_not_of(' ');
+      const std::string num = tok.substr(t0, t1 - t0 + 1);
+      if (num.find_first_not_of("0123456789") != std::string::npos) throw fail("bad dimension '" + num + "'");
+      a.shape.push_back(std::stoul(num));
+      count *= a.shape.back();
+    }
+    i = comma + 1;
+  }
+  const std::string itemsize = a.descr.size() > 2 ? a.descr.substr(2) : std::string();
+  if (a.descr.size() < 3 || std::string("<>|=").find(a.descr[0]) == std::string::npos ||
+      itemsize.find_first_not_of("0123456789") != std::string::npos)
+    throw fail("unsupported descr '" + a.descr + "'");
+  const std::size_t data_off = hoff + hlen;
+  if (raw.size() - data_off != count * std::stoul(itemsize)) throw fail("data size does not match shape and descr");
+  a.bytes.assign(raw.begin() + static_cast<std::ptrdiff_t>(data_off), raw.end());
+  return a;
+}
+
+inline npy_array read_npy(const std::string& path) { return parse_npy(read_file(path), path); }
+
+// Pillow's mode names as the golden manifests spell them; "-" is "no mode".
+inline std::optional<wds::pixel_mode> parse_pillow_mode(const std::string& m) {
+  using M = wds::pixel_mode;
+  if (m == "-") return std::nullopt;
+  if (m == "L") return M::l;
+  if (m == "LA") return M::la;
+  if (m == "RGB") return M::rgb;
+  if (m == "RGBA") return M::rgba;
+  if (m == "CMYK") return M::cmyk;
+  if (m == "I;16") return M::i16;
+  if (m == "I") return M::i;
+  if (m == "F") return M::f;
+  throw std::runtime_error("unknown Pillow mode " + m);
+}
+
+// 64-bit FNV-1a, as tests/golden/gen_codecs.py hashes large golden outputs.
+inline std::uint64_t fnv1a64(const void* p, std::size_t n) {
+  std::uint64_t h = 0xCBF29CE484222325ull;
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001B3ull;
+  return h;
 }
 
 }  // namespace wds_test

@@ -7,89 +7,22 @@
 #include <vector>
 
 #include "catch.hpp"
-#include "support.hpp"
+#include "codec_golden.hpp"
 #include "wds/convert.hpp"
+
+using wds_test::any_from;
+using wds_test::npy_array;
+using wds_test::read_npy;
 
 namespace {
 
-// Minimal .npy reader (version 1/2 headers, C order, little-endian dtypes).
-struct npy_array {
-  std::string dtype;  // "|u1", "<u2", "<i4", "<f4"
-  std::vector<std::size_t> shape;
-  std::vector<std::byte> data;
-};
-
-npy_array read_npy(const std::string& path) {
-  const auto raw = wds_test::read_file(path);
-  const std::string s(reinterpret_cast<const char*>(raw.data()), raw.size());
-  if (s.size() < 10 || s.compare(0, 6, "\x93NUMPY") != 0) throw std::runtime_error("not npy: " + path);
-  const int major = static_cast<unsigned char>(s[6]);
-  std::size_t hlen, hoff;
-  if (major == 1) {
-    hlen = static_cast<unsigned char>(s[8]) | (std::size_t(static_cast<unsigned char>(s[9])) << 8);
-    hoff = 10;
-  } else {
-    hlen = 0;
-    for (int i = 0; i < 4; ++i) hlen |= std::size_t(static_cast<unsigned char>(s[8 + i])) << (8 * i);
-    hoff = 12;
-  }
-  const std::string h = s.substr(hoff, hlen);
-  npy_array a;
-  const auto d = h.find("'descr': '");
-  a.dtype = h.substr(d + 10, h.find('\'', d + 10) - d - 10);
-  if (h.find("'fortran_order': False") == std::string::npos) throw std::runtime_error("fortran npy");
-  const auto p0 = h.find('(', h.find("'shape'")), p1 = h.find(')', p0);
-  std::stringstream ss(h.substr(p0 + 1, p1 - p0 - 1));
-  std::string tok;
-  while (std::getline(ss, tok, ','))
-    if (tok.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoul(tok));
-  a.data.assign(raw.begin() + static_cast<std::ptrdiff_t>(hoff + hlen), raw.end());
-  return a;
-}
-
-wds::pixel_mode parse_mode(const std::string& m) {
-  using M = wds::pixel_mode;
-  if (m == "L") return M::l;
-  if (m == "LA") return M::la;
-  if (m == "RGB") return M::rgb;
-  if (m == "RGBA") return M::rgba;
-  if (m == "CMYK") return M::cmyk;
-  if (m == "I;16") return M::i16;
-  if (m == "I") return M::i;
-  if (m == "F") return M::f;
-  throw std::runtime_error("mode " + m);
-}
-
-template <class T>
-wds::image<T> image_from(const npy_array& a, wds::pixel_mode m) {
-  const int h = int(a.shape.at(0)), w = int(a.shape.at(1)), c = a.shape.size() > 2 ? int(a.shape[2]) : 1;
-  wds::image<T> im(w, h, c);
-  REQUIRE(a.data.size() == im.size_bytes());
-  std::memcpy(im.data(), a.data.data(), im.size_bytes());
-  im.set_mode(m);
-  return im;
-}
-
-wds::any_image any_from(const npy_array& a, wds::pixel_mode m) {
-  if (a.dtype == "|u1") return image_from<std::uint8_t>(a, m);
-  if (a.dtype == "<u2") return image_from<std::uint16_t>(a, m);
-  if (a.dtype == "<i4") return image_from<std::int32_t>(a, m);
-  if (a.dtype == "<f4") return image_from<float>(a, m);
-  throw std::runtime_error("dtype " + a.dtype);
-}
+// Mode names in the convert lines are never "-".
+wds::pixel_mode parse_mode(const std::string& m) { return wds_test::parse_pillow_mode(m).value(); }
 
 // Same dtype, shape and bytes.
 bool same_pixels(const wds::any_image& got, const npy_array& want, std::string& why) {
-  const char* dt = std::visit(
-      [](const auto& im) -> const char* {
-        using T = typename std::decay_t<decltype(im)>::value_type;
-        if constexpr (std::is_same_v<T, std::uint8_t>) return "|u1";
-        else if constexpr (std::is_same_v<T, std::uint16_t>) return "<u2";
-        else if constexpr (std::is_same_v<T, std::int32_t>) return "<i4";
-        else return "<f4";
-      },
-      got);
-  if (want.dtype != dt) { why = std::string("dtype ") + dt + " != " + want.dtype; return false; }
+  const char* dt = wds_test::dtype_of(got);
+  if (want.descr != dt) { why = std::string("dtype ") + dt + " != " + want.descr; return false; }
   return std::visit(
       [&](const auto& im) {
         const std::size_t c = want.shape.size() > 2 ? want.shape[2] : 1;
@@ -98,7 +31,7 @@ bool same_pixels(const wds::any_image& got, const npy_array& want, std::string& 
           why = "shape " + std::to_string(im.height()) + "x" + std::to_string(im.width()) + "x" + std::to_string(im.channels());
           return false;
         }
-        if (im.size_bytes() != want.data.size() || std::memcmp(im.data(), want.data.data(), want.data.size()) != 0) {
+        if (im.size_bytes() != want.bytes.size() || std::memcmp(im.data(), want.bytes.data(), want.bytes.size()) != 0) {
           why = "pixels differ";
           return false;
         }

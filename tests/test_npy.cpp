@@ -8,16 +8,15 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support.hpp"
 #include "wds/npy.hpp"
 
 namespace {
 
+// wds_test::read_file, kept as one assertion per file read.
 std::vector<std::byte> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE(f.good());
-  std::vector<char> c((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> b(c.size());
-  if (!c.empty()) std::memcpy(b.data(), c.data(), c.size());
+  std::vector<std::byte> b;
+  REQUIRE_NOTHROW(b = wds_test::read_file(path));
   return b;
 }
 

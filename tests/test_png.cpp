@@ -12,128 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "support.hpp"
+#include "codec_golden.hpp"
 #include "wds/codec/decode.hpp"
 #include "wds/codec/png.hpp"
 
+using wds_test::data_file;
+using wds_test::manifest;
+using wds_test::matches;
+using wds_test::parse_pillow_mode;
+
 namespace {
-
-struct npy_array {
-  std::string dtype;
-  std::vector<std::size_t> shape;
-  std::vector<std::byte> data;
-};
-
-npy_array read_npy(const std::string& path) {
-  const auto raw = wds_test::read_file(path);
-  const std::string s(reinterpret_cast<const char*>(raw.data()), raw.size());
-  if (s.size() < 10 || s.compare(0, 6, "\x93NUMPY") != 0) throw std::runtime_error("not npy: " + path);
-  const std::size_t hlen = static_cast<unsigned char>(s[8]) | (std::size_t(static_cast<unsigned char>(s[9])) << 8);
-  const std::string h = s.substr(10, hlen);
-  npy_array a;
-  const auto d = h.find("'descr': '");
-  a.dtype = h.substr(d + 10, h.find('\'', d + 10) - d - 10);
-  const auto p0 = h.find('(', h.find("'shape'")), p1 = h.find(')', p0);
-  std::stringstream ss(h.substr(p0 + 1, p1 - p0 - 1));
-  std::string tok;
-  while (std::getline(ss, tok, ','))
-    if (tok.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoul(tok));
-  a.data.assign(raw.begin() + static_cast<std::ptrdiff_t>(10 + hlen), raw.end());
-  return a;
-}
-
-std::optional<wds::pixel_mode> parse_mode(const std::string& m) {
-  using M = wds::pixel_mode;
-  if (m == "-") return std::nullopt;
-  if (m == "L") return M::l;
-  if (m == "LA") return M::la;
-  if (m == "RGB") return M::rgb;
-  if (m == "RGBA") return M::rgba;
-  if (m == "CMYK") return M::cmyk;
-  if (m == "I;16") return M::i16;
-  if (m == "I") return M::i;
-  if (m == "F") return M::f;
-  throw std::runtime_error("mode " + m);
-}
-
-std::uint64_t fnv1a64(const void* p, std::size_t n) {
-  std::uint64_t h = 0xCBF29CE484222325ull;
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001B3ull;
-  return h;
-}
-
-const char* dtype_of(const wds::any_image& im) {
-  switch (im.index()) {
-    case 0: return "|u1";
-    case 1: return "<u2";
-    case 2: return "<i4";
-    default: return "<f4";
-  }
-}
-
-// Checks `got` against "x.npy" or "fnv:<hex>:<HxWxC>:<dtype>".
-bool matches(const wds::any_image& got, const std::string& expected, std::string& why) {
-  return std::visit(
-      [&](const auto& im) {
-        std::string shape = std::to_string(im.height()) + "x" + std::to_string(im.width());
-        if (im.channels() > 1) shape += "x" + std::to_string(im.channels());
-        if (expected.rfind("fnv:", 0) == 0) {
-          std::stringstream ss(expected.substr(4));
-          std::string hex, shp, dt;
-          std::getline(ss, hex, ':');
-          std::getline(ss, shp, ':');
-          std::getline(ss, dt, ':');
-          if (shp != shape || dt != dtype_of(got)) { why = "shape/dtype " + shape; return false; }
-          const auto h = fnv1a64(im.data(), im.size_bytes());
-          if (h != std::stoull(hex, nullptr, 16)) { why = "hash differs"; return false; }
-          return true;
-        }
-        const auto want = read_npy(wds_test::data_path("codecs/" + expected));
-        std::string wshape;
-        for (std::size_t i = 0; i < want.shape.size(); ++i) wshape += (i ? "x" : "") + std::to_string(want.shape[i]);
-        if (wshape != shape || want.dtype != dtype_of(got)) { why = "shape/dtype " + shape + " vs " + wshape; return false; }
-        if (std::memcmp(im.data(), want.data.data(), want.data.size()) != 0) {
-          std::size_t i = 0;
-          const auto* a = reinterpret_cast<const unsigned char*>(im.data());
-          const auto* b = reinterpret_cast<const unsigned char*>(want.data.data());
-          while (a[i] == b[i]) ++i;
-          why = "pixels differ from byte " + std::to_string(i);
-          return false;
-        }
-        return true;
-      },
-      got);
-}
-
-struct manifest_line {
-  std::string kind;
-  std::vector<std::string> args;
-  std::string text;
-};
-
-std::vector<manifest_line> manifest(const std::string& kind, const std::string& ext) {
-  std::ifstream mf(wds_test::data_path("codecs/manifest.txt"));
-  if (!mf) throw std::runtime_error("no manifest");
-  std::vector<manifest_line> out;
-  std::string line;
-  while (std::getline(mf, line)) {
-    std::istringstream ls(line.substr(0, line.find('#')));
-    manifest_line m;
-    m.text = line;
-    ls >> m.kind;
-    if (m.kind != kind) continue;
-    std::string a;
-    while (ls >> a) m.args.push_back(a);
-    if (!ext.empty() && m.args.at(0).size() >= ext.size() &&
-        m.args[0].compare(m.args[0].size() - ext.size(), ext.size(), ext) != 0)
-      continue;
-    out.push_back(m);
-  }
-  return out;
-}
-
-std::vector<std::byte> data_file(const std::string& name) { return wds_test::read_file(wds_test::data_path("codecs/" + name)); }
 
 template <class T>
 bool same_image(const wds::image<T>& a, const wds::image<T>& b) {
@@ -150,7 +38,7 @@ TEST_CASE("png: decoded pixels equal Pillow's Image.open().convert()", "[png]") 
   for (const auto& m : manifest("decode", ".png")) {
     INFO(m.text);
     const auto bytes = data_file(m.args[0]);
-    const auto mode = parse_mode(m.args[1]);
+    const auto mode = parse_pillow_mode(m.args[1]);
     REQUIRE(m.args[3] != "error");
     std::string why;
     const wds::any_image got = dec.decode(bytes.data(), bytes.size(), mode);

@@ -199,7 +199,7 @@ namespace {
 // Produces a header, then `size` virtual payload bytes, padding, end blocks.
 class synthetic_source {
  public:
-  synthetic_source(std::vector<std::byte> header, std::uint64_t size) : head_(std::move(header)), size_(size) {
+  synthetic_source(std::vector<std::byte> header, std::uint64_t size) : head_(std::move(header)) {
     std::uint64_t pad = (512 - size % 512) % 512;
     total_ = head_.size() + size + pad + 1024;
   }
@@ -222,7 +222,7 @@ class synthetic_source {
 
  private:
   std::vector<std::byte> head_;
-  std::uint64_t size_, total_, pos_ = 0;
+  std::uint64_t total_, pos_ = 0;
 };
 }  // namespace
 

@@ -12,53 +12,19 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "transforms_golden.hpp"
 #include "wds/transforms.hpp"
+
+using wds_test::golden_case;
+using wds_test::read_cases;
+using wds_test::read_image;
+using wds_test::read_input;
+using wds_test::same_pixels;
 
 namespace {
 
-const std::string data_dir = std::string(WDS_TEST_DATA_DIR) + "/transforms/";
-
-// Minimal .npy reader for the golden files (numpy-written, little endian).
-struct npy_array {
-  std::string descr;
-  std::vector<std::size_t> shape;
-  std::vector<char> bytes;
-};
-
-npy_array read_npy(const std::string& name) {
-  std::ifstream f(data_dir + name, std::ios::binary);
-  REQUIRE(f.good());
-  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  REQUIRE(all.size() > 10);
-  REQUIRE(all.compare(0, 6, "\x93NUMPY") == 0);
-  const int major = static_cast<unsigned char>(all[6]);
-  std::size_t header_len, off;
-  if (major == 1) {
-    header_len = std::size_t(static_cast<unsigned char>(all[8])) |
-                 std::size_t(static_cast<unsigned char>(all[9])) << 8;
-    off = 10;
-  } else {
-    header_len = 0;
-    for (int i = 0; i < 4; ++i) header_len |= std::size_t(static_cast<unsigned char>(all[8 + i])) << (8 * i);
-    off = 12;
-  }
-  const std::string header = all.substr(off, header_len);
-  npy_array a;
-  const auto d = header.find("'descr': '");
-  a.descr = header.substr(d + 10, header.find('\'', d + 10) - d - 10);
-  REQUIRE(header.find("'fortran_order': False") != std::string::npos);
-  const auto s = header.find("'shape': (");
-  std::string dims = header.substr(s + 10, header.find(')', s) - s - 10);
-  std::stringstream ss(dims);
-  std::string tok;
-  while (std::getline(ss, tok, ','))
-    if (tok.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoul(tok));
-  a.bytes.assign(all.begin() + long(off + header_len), all.end());
-  return a;
-}
-
 wds::tensor<float> read_tensor(const std::string& name) {
-  const npy_array a = read_npy(name);
+  const wds_test::npy_array a = wds_test::read_transforms_npy(name);
   REQUIRE(a.descr == "<f4");
   wds::tensor<float> t(a.shape);
   REQUIRE(a.bytes.size() == t.size() * 4);
@@ -75,7 +41,7 @@ std::vector<float> floats(const std::string& csv) {
 }
 
 std::vector<std::vector<std::string>> read_params(const std::string& op) {
-  std::ifstream f(data_dir + "params.txt");
+  std::ifstream f(wds_test::transforms_path("params.txt"));
   REQUIRE(f.good());
   std::vector<std::vector<std::string>> out;
   std::string line;
@@ -89,78 +55,11 @@ std::vector<std::vector<std::string>> read_params(const std::string& op) {
   return out;
 }
 
-wds::image<std::uint8_t> read_image(const std::string& name) {
-  const npy_array a = read_npy(name);
-  REQUIRE(a.descr == "|u1");
-  REQUIRE(a.shape.size() == 3);
-  wds::image<std::uint8_t> img(int(a.shape[1]), int(a.shape[0]), int(a.shape[2]));
-  REQUIRE(a.bytes.size() == img.size());
-  std::copy(a.bytes.begin(), a.bytes.end(), reinterpret_cast<char*>(img.data()));
-  return img;
-}
-
-struct golden_case {
-  std::string op, input, output;
-  std::map<std::string, std::string> args;
-};
-
-std::vector<golden_case> read_cases(const std::string& op) {
-  std::ifstream f(data_dir + "cases.txt");
-  REQUIRE(f.good());
-  std::vector<golden_case> out;
-  std::string line;
-  while (std::getline(f, line)) {
-    std::stringstream ss(line);
-    golden_case c;
-    ss >> c.op >> c.input >> c.output;
-    if (c.op != op) continue;
-    std::string kv;
-    while (ss >> kv) c.args[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-    out.push_back(c);
-  }
-  return out;
-}
-
-// Input images carry their Pillow mode (cases "input ... mode=RGBA").
-wds::pixel_mode input_mode(const std::string& input) {
-  static std::map<std::string, wds::pixel_mode> modes = [] {
-    std::map<std::string, wds::pixel_mode> m;
-    for (const auto& c : read_cases("input")) {
-      const std::string& s = c.args.at("mode");
-      m[c.input] = s == "L" ? wds::pixel_mode::l : s == "LA" ? wds::pixel_mode::la
-                 : s == "RGB" ? wds::pixel_mode::rgb : wds::pixel_mode::rgba;
-    }
-    return m;
-  }();
-  return modes.at(input);
-}
-
-wds::image<std::uint8_t> read_input(const std::string& name) {
-  auto img = read_image(name);
-  img.set_mode(input_mode(name));
-  return img;
-}
-
-bool same_pixels(wds::image_view<const std::uint8_t> a, wds::image_view<const std::uint8_t> b,
-                 int* max_diff = nullptr) {
-  if (a.width() != b.width() || a.height() != b.height() || a.channels() != b.channels()) return false;
-  int worst = 0;
-  for (int y = 0; y < a.height(); ++y)
-    for (int x = 0; x < a.width(); ++x)
-      for (int c = 0; c < a.channels(); ++c) worst = std::max(worst, std::abs(int(a(x, y, c)) - int(b(x, y, c))));
-  if (max_diff) *max_diff = worst;
-  return worst == 0;
-}
-
-
 wds::pad_mode pad_mode_of(const std::string& s) {
   return s == "edge" ? wds::pad_mode::edge : s == "reflect" ? wds::pad_mode::reflect
        : s == "symmetric" ? wds::pad_mode::symmetric : wds::pad_mode::constant;
 }
-wds::pixel_mode mode_of(const std::string& s) {
-  return s == "L" ? wds::pixel_mode::l : s == "LA" ? wds::pixel_mode::la
-       : s == "RGB" ? wds::pixel_mode::rgb : wds::pixel_mode::rgba;
-}
+wds::pixel_mode mode_of(const std::string& s) { return wds_test::parse_pillow_mode(s).value(); }
 int arg(const golden_case& c, const char* k) { return std::stoi(c.args.at(k)); }
 
 }  // namespace

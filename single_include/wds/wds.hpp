@@ -143,7 +143,11 @@ WDS_DEFINE_ERROR_(spec_error, error, "spec");
 // ---- begin wds/limits.hpp ----
 // SPDX-License-Identifier: MIT
 
+// #include <wds/error.hpp> (inlined above)
+
+#include <atomic>
 #include <cstdint>
+#include <string>
 
 namespace wds {
 
@@ -165,6 +169,35 @@ struct limits {
   // either way (streaming), and member/pax limits still apply inside the tar.
   std::uint64_t max_decompressed_size = 0;
 };
+
+namespace detail {
+inline std::atomic<std::uint64_t>& decompression_bomb_counter() noexcept {
+  static std::atomic<std::uint64_t> count{0};
+  return count;
+}
+}  // namespace detail
+
+// How many images were decoded whose pixel count exceeded
+// limits::warn_image_pixels (Pillow's DecompressionBombWarning), process-wide.
+inline std::uint64_t decompression_bomb_warnings() noexcept {
+  return detail::decompression_bomb_counter().load(std::memory_order_relaxed);
+}
+
+// Pillow's _decompression_bomb_check, run by every decoder on the header size
+// before any pixel buffer exists: limit_error 500 above max_image_pixels, a
+// counted warning above warn_image_pixels.
+inline void check_image_pixels(std::uint64_t width, std::uint64_t height, const limits& lim,
+                               const location& where) {
+  const bool overflow = height != 0 && width > UINT64_MAX / height;
+  const std::uint64_t pixels = overflow ? UINT64_MAX : width * height;
+  if (pixels > lim.max_image_pixels)
+    throw limit_error(500, where,
+                      "image of " + std::to_string(width) + "x" + std::to_string(height) + " = " +
+                          (overflow ? std::string("too many") : std::to_string(pixels)) +
+                          " pixels exceeds limits::max_image_pixels (" + std::to_string(lim.max_image_pixels) +
+                          ")");
+  if (pixels > lim.warn_image_pixels) detail::decompression_bomb_counter().fetch_add(1, std::memory_order_relaxed);
+}
 
 }  // namespace wds
 // ---- end wds/limits.hpp ----
@@ -4392,17 +4425,36 @@ class normalize_lut {
       detail::throw_arg(643, "normalize: mean/std size differs from the channel count");
     image<std::uint8_t> out(src.width(), src.height(), c);
     out.set_mode(default_mode_of<std::uint8_t>(c));  // what to_pil_image yields
-    for (int y = 0; y < src.height(); ++y) {
-      const std::uint8_t* in = src.row(y);
-      std::uint8_t* o = out.row(y);
-      const std::ptrdiff_t xs = src.x_step();
-      for (int x = 0; x < src.width(); ++x)
-        for (int k = 0; k < c; ++k) o[x * c + k] = table(k)[in[x * xs + k]];
+    switch (c) {
+      case 1: apply<1>(src, out); break;
+      case 2: apply<2>(src, out); break;
+      case 3: apply<3>(src, out); break;
+      case 4: apply<4>(src, out); break;
+      default: detail::throw_arg(643, "normalize: 1 to 4 channels supported");
     }
     return out;
   }
 
  private:
+  template <int C>
+  void apply(image_view<const std::uint8_t> src, image<std::uint8_t>& out) const {
+    const std::uint8_t* t[C];
+    for (int k = 0; k < C; ++k) t[k] = table(k).data();
+    const std::ptrdiff_t xs = src.x_step();
+    for (int y = 0; y < src.height(); ++y) {
+      const std::uint8_t* in = src.row(y);
+      std::uint8_t* o = out.row(y);
+      const int w = src.width();
+      if (xs == C) {
+        for (int x = 0; x < w; ++x, in += C, o += C)
+          for (int k = 0; k < C; ++k) o[k] = t[k][in[k]];
+      } else {
+        for (int x = 0; x < w; ++x, in += xs, o += C)
+          for (int k = 0; k < C; ++k) o[k] = t[k][in[k]];
+      }
+    }
+  }
+
   int channels_ = 0;
   std::array<std::array<std::uint8_t, 256>, 4> table_{};
 };
@@ -6445,40 +6497,6 @@ inline std::vector<std::byte> encode_text(std::string_view s) {
 // #include <wds/image.hpp> (inlined above)
 // #include <wds/limits.hpp> (inlined above)
 
-#ifndef WDS_DETAIL_IMAGE_PIXEL_GUARD_
-#define WDS_DETAIL_IMAGE_PIXEL_GUARD_
-namespace wds {
-namespace detail {
-inline std::atomic<std::uint64_t>& decompression_bomb_counter() noexcept {
-  static std::atomic<std::uint64_t> count{0};
-  return count;
-}
-}  // namespace detail
-
-// How many images were decoded whose pixel count exceeded
-// limits::warn_image_pixels (Pillow's DecompressionBombWarning), process-wide.
-inline std::uint64_t decompression_bomb_warnings() noexcept {
-  return detail::decompression_bomb_counter().load(std::memory_order_relaxed);
-}
-
-namespace detail {
-// Pillow's _decompression_bomb_check on the header size, before any pixel buffer
-// exists: limit_error 500 above max_image_pixels, a counted warning above
-// warn_image_pixels.
-inline void check_image_pixels(std::uint64_t width, std::uint64_t height, const limits& lim,
-                               const location& where) {
-  const std::uint64_t pixels = width * height;  // both < 2^32: no overflow
-  if (pixels > lim.max_image_pixels)
-    throw limit_error(500, where,
-                      "image of " + std::to_string(width) + "x" + std::to_string(height) + " = " +
-                          std::to_string(pixels) + " pixels exceeds limits::max_image_pixels (" +
-                          std::to_string(lim.max_image_pixels) + ")");
-  if (pixels > lim.warn_image_pixels)
-    decompression_bomb_counter().fetch_add(1, std::memory_order_relaxed);
-}
-}  // namespace detail
-}  // namespace wds
-#endif
 
 namespace wds {
 
@@ -6795,7 +6813,7 @@ class jpeg_decoder {
     start(job, data, size, where);
     const jpeg_info info = info_from_header();
     try {
-      detail::check_image_pixels(std::uint64_t(info.width), std::uint64_t(info.height), lim, where);
+      check_image_pixels(std::uint64_t(info.width), std::uint64_t(info.height), lim, where);
     } catch (...) {
       jpeg_abort_decompress(&ci_);
       throw;
@@ -7094,40 +7112,6 @@ inline std::vector<std::byte> encode_jpeg(image_view<const std::uint8_t> src, co
 // #include <wds/image.hpp> (inlined above)
 // #include <wds/limits.hpp> (inlined above)
 
-#ifndef WDS_DETAIL_IMAGE_PIXEL_GUARD_
-#define WDS_DETAIL_IMAGE_PIXEL_GUARD_
-namespace wds {
-namespace detail {
-inline std::atomic<std::uint64_t>& decompression_bomb_counter() noexcept {
-  static std::atomic<std::uint64_t> count{0};
-  return count;
-}
-}  // namespace detail
-
-// How many images were decoded whose pixel count exceeded
-// limits::warn_image_pixels (Pillow's DecompressionBombWarning), process-wide.
-inline std::uint64_t decompression_bomb_warnings() noexcept {
-  return detail::decompression_bomb_counter().load(std::memory_order_relaxed);
-}
-
-namespace detail {
-// Pillow's _decompression_bomb_check on the header size, before any pixel buffer
-// exists: limit_error 500 above max_image_pixels, a counted warning above
-// warn_image_pixels.
-inline void check_image_pixels(std::uint64_t width, std::uint64_t height, const limits& lim,
-                               const location& where) {
-  const std::uint64_t pixels = width * height;  // both < 2^32: no overflow
-  if (pixels > lim.max_image_pixels)
-    throw limit_error(500, where,
-                      "image of " + std::to_string(width) + "x" + std::to_string(height) + " = " +
-                          std::to_string(pixels) + " pixels exceeds limits::max_image_pixels (" +
-                          std::to_string(lim.max_image_pixels) + ")");
-  if (pixels > lim.warn_image_pixels)
-    decompression_bomb_counter().fetch_add(1, std::memory_order_relaxed);
-}
-}  // namespace detail
-}  // namespace wds
-#endif
 
 namespace wds {
 
@@ -7196,7 +7180,7 @@ class png_decoder {
                    const location& where = {}) {
     auto ctx = open(data, size, lim, where);
     const png_info info = info_of(ctx.get(), where);
-    detail::check_image_pixels(std::uint64_t(info.width), std::uint64_t(info.height), lim, where);
+    check_image_pixels(std::uint64_t(info.width), std::uint64_t(info.height), lim, where);
     spng_ihdr h{};
     spng_get_ihdr(ctx.get(), &h);
 
