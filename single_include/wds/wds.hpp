@@ -492,6 +492,7 @@ class fd_sink {
   }
 
   void write(const std::byte* src, std::size_t n) {
+    // Fewer, larger write() calls beat skipping the copy (measured: bench_tar).
     if (buf_.size() + n > capacity) flush();
     if (n >= capacity) {
       detail::write_fd(fd_, src, n, name_);
@@ -1059,13 +1060,29 @@ class tar_reader {
     std::int64_t stored = 0;
     if (!detail::parse_tar_number(h + 148, 8, stored))
       fail(204, at, "bad number in checksum field");
-    std::int64_t unsigned_sum = 0, signed_sum = 0;
-    for (std::size_t i = 0; i < tar_block_size; ++i) {
-      const bool in_field = i >= 148 && i < 156;
-      unsigned char u = in_field ? ' ' : static_cast<unsigned char>(h[i]);
-      unsigned_sum += u;
-      signed_sum += static_cast<signed char>(u);
+    // Sums eight bytes at a time in 16-bit lanes (fast at any -O level); the
+    // checksum field counts as spaces, and the signed sum differs by 256 for
+    // every byte >= 0x80.
+    const auto* u = reinterpret_cast<const unsigned char*>(h);
+    std::uint64_t lanes = 0, high_lanes = 0;
+    constexpr std::uint64_t even = 0x00ff00ff00ff00ffull, ones = 0x0101010101010101ull;
+    for (std::size_t i = 0; i < tar_block_size; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, u + i, 8);
+      lanes += (w & even) + ((w >> 8) & even);  // <= 64 * 510 per lane: no overflow
+      high_lanes += (w >> 7) & ones;            // <= 64 per byte lane
     }
+    auto fold16 = [](std::uint64_t v) {
+      return std::uint32_t((v & 0xffff) + ((v >> 16) & 0xffff) + ((v >> 32) & 0xffff) + (v >> 48));
+    };
+    std::uint32_t total = fold16(lanes);
+    std::uint32_t high = fold16((high_lanes & even) + ((high_lanes >> 8) & even));
+    for (std::size_t i = 148; i < 156; ++i) {
+      total -= u[i];
+      high -= u[i] >> 7;
+    }
+    const std::int64_t unsigned_sum = std::int64_t{total} + 8 * ' ';
+    const std::int64_t signed_sum = unsigned_sum - 256 * std::int64_t{high};
     if (stored != unsigned_sum && stored != signed_sum)
       fail(203, at, "bad header checksum (stored " + std::to_string(stored) + ", computed " +
                         std::to_string(unsigned_sum) + ")");
