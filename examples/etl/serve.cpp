@@ -150,8 +150,6 @@ wds::ais::transform_function shard_function(wds::etl::options base) {
   };
 }
 
-wds::compiled_pipeline compile(const std::string& spec) { return wds::compose(spec); }
-
 }  // namespace
 
 int wds_etl_serve(int argc, char** argv) {
@@ -221,6 +219,10 @@ int wds_etl_serve(int argc, char** argv) {
   }
 
   try {
+    // Request pipelines come from clients: hold them to the same pixel limits.
+    auto compile = [&eo](const std::string& s) {
+      return wds::compose(s, wds::pipeline_input::bytes, eo.limits);
+    };
     wds::ais::transform_function fn;
     std::string mode;
     if (!transform.empty() || !spec.empty()) {

@@ -237,12 +237,28 @@ class compiled_pipeline {
       if (!is_u8) return std::move(other);
       return materialize(u8);
     }
+    std::pair<int, int> size() const {  // width, height
+      if (is_u8) return {u8.width(), u8.height()};
+      return std::visit([](const auto& im) { return std::pair<int, int>(im.width(), im.height()); }, other);
+    }
   };
 
   [[noreturn]] void runtime_fail(const detail::compose_step& st, const location& where,
                                  const std::string& why) const {
     throw spec_error(620, where, "op \"" + st.name + "\" (spec \"" + spec_ + "\" at " +
                                      std::to_string(st.offset) + "): " + why);
+  }
+
+  // Specs can come from clients (the server's etl_args): an op may not build an
+  // image larger than the decoders may (limit 500, checked before allocating).
+  void check_output(const detail::compose_step& st, const location& where, long long w, long long h) const {
+    if (w <= 0 || h <= 0) return;
+    const auto pixels = static_cast<unsigned long long>(w) * static_cast<unsigned long long>(h);
+    if (static_cast<unsigned long long>(w) > limits_.max_image_pixels || pixels > limits_.max_image_pixels)
+      throw limit_error(500, where,
+                        "op \"" + st.name + "\" would make an image of " + std::to_string(w) + "x" +
+                            std::to_string(h) + " pixels, which exceeds limits::max_image_pixels (" +
+                            std::to_string(limits_.max_image_pixels) + ")");
   }
 
   const image_view<const std::uint8_t>& need_u8(const state& s, const detail::compose_step& st,
@@ -290,6 +306,7 @@ class compiled_pipeline {
                                                        : resized_size(v.height(), v.width(), st.ints[0], st.max_size);
               if (o.height == v.height() && o.width == v.width()) return materialize(v);
               if (o.height < 1 || o.width < 1) runtime_fail(st, where, "output size would be 0");
+              check_output(st, where, o.width, o.height);
               if constexpr (std::is_same_v<T, std::uint16_t>) return materialize(v);  // excluded above
               else return resize_plan(v.width(), v.height(), o.width, o.height, st.filter)(v);
             });
@@ -300,18 +317,24 @@ class compiled_pipeline {
                                              : resized_size(v.height(), v.width(), st.ints[0], st.max_size);
           if (o.height == v.height() && o.width == v.width()) break;
           if (o.height < 1 || o.width < 1) runtime_fail(st, where, "output size would be 0");
+          check_output(st, where, o.width, o.height);
           s.set_u8(resize_plan(v.width(), v.height(), o.width, o.height, st.filter)(v));
           break;
         }
         case op_code::center_crop:
+          check_output(st, where, st.ints[1], st.ints[0]);
           if (s.is_u8) s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1]));
           else map_other(s, [&](auto v) { return std::move(wds::center_crop(v, st.ints[0], st.ints[1])).take(); });
           break;
         case op_code::crop:
+          check_output(st, where, st.ints[3], st.ints[2]);
           if (s.is_u8) s.set_u8(wds::crop(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3]));
           else map_other(s, [&](auto v) { return std::move(wds::crop(v, st.ints[0], st.ints[1], st.ints[2], st.ints[3])).take(); });
           break;
-        case op_code::pad:
+        case op_code::pad: {
+          const auto [w, h] = s.size();
+          check_output(st, where, static_cast<long long>(w) + st.ints[0] + st.ints[2],
+                       static_cast<long long>(h) + st.ints[1] + st.ints[3]);
           if (s.is_u8) {
             s.set_u8(wds::pad(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, std::uint8_t(st.ints[4])));
           } else {
@@ -321,6 +344,7 @@ class compiled_pipeline {
             });
           }
           break;
+        }
         case op_code::hflip:
           if (s.is_u8) s.u8 = wds::hflip(s.u8);
           else map_other(s, [](auto v) { return materialize(wds::hflip(v)); });

@@ -148,6 +148,8 @@ class tar_reader {
   static constexpr std::size_t buffer_size = std::size_t{1} << 20;
   // Payload reads at least this large bypass the buffer (saves a copy).
   static constexpr std::size_t direct_read_min = std::size_t{64} << 10;
+  // Smallest growth of a payload buffer while its bytes arrive.
+  static constexpr std::size_t growth_step = std::size_t{1} << 20;
 
   explicit tar_reader(Source src, std::string shard_name = {}, limits lim = {})
       : src_(std::move(src)), shard_(std::move(shard_name)), limits_(lim),
@@ -263,12 +265,8 @@ class tar_reader {
       remaining_ = 0;
       return {p, n};
     }
-    if (scratch_cap_ < n) {
-      scratch_.reset(new std::byte[n]);  // uninitialised: read() overwrites it
-      scratch_cap_ = n;
-    }
-    read(scratch_.get(), n);
-    return {scratch_.get(), n};
+    read_payload(scratch_);
+    return {scratch_.data(), scratch_.size()};
   }
 
   // Reads the current member's (remaining) payload into `out`, which is
@@ -287,9 +285,15 @@ class tar_reader {
     pos_ += buffered;
     offset_ += buffered;
     remaining_ -= buffered;
-    if (buffered < n) {
-      out.resize(n);
-      read(out.data() + buffered, n - buffered);
+    // Grow with the bytes that actually arrive (at most doubling), so a header
+    // that lies about its size costs memory only for data that exists.
+    std::size_t have = buffered;
+    while (have < n) {
+      const std::size_t step = std::max(have, growth_step);
+      const std::size_t next = n - have > step ? have + step : n;
+      out.resize(next);
+      read(out.data() + have, next - have);
+      have = next;
     }
   }
 
@@ -530,8 +534,7 @@ class tar_reader {
   std::uint64_t remaining_ = 0;
   std::size_t padding_ = 0;
   std::vector<std::pair<std::string, std::string>> global_pax_;
-  std::unique_ptr<std::byte[]> scratch_;
-  std::size_t scratch_cap_ = 0;
+  std::vector<std::byte> scratch_;
 };
 
 template <class Source>

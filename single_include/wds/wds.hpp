@@ -815,6 +815,8 @@ class tar_reader {
   static constexpr std::size_t buffer_size = std::size_t{1} << 20;
   // Payload reads at least this large bypass the buffer (saves a copy).
   static constexpr std::size_t direct_read_min = std::size_t{64} << 10;
+  // Smallest growth of a payload buffer while its bytes arrive.
+  static constexpr std::size_t growth_step = std::size_t{1} << 20;
 
   explicit tar_reader(Source src, std::string shard_name = {}, limits lim = {})
       : src_(std::move(src)), shard_(std::move(shard_name)), limits_(lim),
@@ -930,12 +932,8 @@ class tar_reader {
       remaining_ = 0;
       return {p, n};
     }
-    if (scratch_cap_ < n) {
-      scratch_.reset(new std::byte[n]);  // uninitialised: read() overwrites it
-      scratch_cap_ = n;
-    }
-    read(scratch_.get(), n);
-    return {scratch_.get(), n};
+    read_payload(scratch_);
+    return {scratch_.data(), scratch_.size()};
   }
 
   // Reads the current member's (remaining) payload into `out`, which is
@@ -954,9 +952,15 @@ class tar_reader {
     pos_ += buffered;
     offset_ += buffered;
     remaining_ -= buffered;
-    if (buffered < n) {
-      out.resize(n);
-      read(out.data() + buffered, n - buffered);
+    // Grow with the bytes that actually arrive (at most doubling), so a header
+    // that lies about its size costs memory only for data that exists.
+    std::size_t have = buffered;
+    while (have < n) {
+      const std::size_t step = std::max(have, growth_step);
+      const std::size_t next = n - have > step ? have + step : n;
+      out.resize(next);
+      read(out.data() + have, next - have);
+      have = next;
     }
   }
 
@@ -1197,8 +1201,7 @@ class tar_reader {
   std::uint64_t remaining_ = 0;
   std::size_t padding_ = 0;
   std::vector<std::pair<std::string, std::string>> global_pax_;
-  std::unique_ptr<std::byte[]> scratch_;
-  std::size_t scratch_cap_ = 0;
+  std::vector<std::byte> scratch_;
 };
 
 template <class Source>
@@ -6792,7 +6795,7 @@ class jpeg_decoder {
   void start(detail::jpeg_decode_job& job, const std::byte* data, std::size_t size,
              const location& where) {
     if (size == 0 || data == nullptr) throw decode_error(400, where, "empty JPEG data");
-    if (size > 0xffffffffu) throw limit_error(501, where, "JPEG data larger than 4 GiB");
+    if (size > 0xffffffffu) throw limit_error(505, where, "JPEG data larger than 4 GiB");
     job.data = reinterpret_cast<const unsigned char*>(data);
     job.size = static_cast<unsigned long>(size);
     if (used_ && !detail::jpeg_defines_tables(job.data, size)) {  // start from no tables
@@ -7164,7 +7167,7 @@ using spng_ctx_ptr = std::unique_ptr<spng_ctx, spng_ctx_deleter>;
   std::string reason = id == 432 ? "truncated PNG (" : id == 433 ? "unsupported PNG (" : id == 430 ? "not a PNG (" : "corrupt PNG (";
   reason.append(during).append("): ").append(spng_strerror(err));
   if (err == SPNG_ECHUNK_LIMITS || err == SPNG_EUSER_WIDTH || err == SPNG_EUSER_HEIGHT)
-    throw limit_error(502, where, "PNG exceeds a limit (" + std::string(during) + "): " + spng_strerror(err));
+    throw limit_error(506, where, "PNG exceeds a limit (" + std::string(during) + "): " + spng_strerror(err));
   throw decode_error(id, where, reason);
 }
 
@@ -7365,7 +7368,10 @@ class png_decoder {
     info.color_type = h.color_type;
     info.interlaced = h.interlace_method != 0;
     spng_trns t{};
-    info.has_trns = spng_get_trns(ctx, &t) == 0;
+    // Reading tRNS parses the chunks before IDAT: their errors surface here.
+    const int te = spng_get_trns(ctx, &t);
+    if (te && te != SPNG_ECHUNKAVAIL) detail::throw_png(te, where, "chunks");
+    info.has_trns = te == 0;
     info.mode = detail::png_native_mode(h, info.has_trns);
     return info;
   }
@@ -7815,12 +7821,28 @@ class compiled_pipeline {
       if (!is_u8) return std::move(other);
       return materialize(u8);
     }
+    std::pair<int, int> size() const {  // width, height
+      if (is_u8) return {u8.width(), u8.height()};
+      return std::visit([](const auto& im) { return std::pair<int, int>(im.width(), im.height()); }, other);
+    }
   };
 
   [[noreturn]] void runtime_fail(const detail::compose_step& st, const location& where,
                                  const std::string& why) const {
     throw spec_error(620, where, "op \"" + st.name + "\" (spec \"" + spec_ + "\" at " +
                                      std::to_string(st.offset) + "): " + why);
+  }
+
+  // Specs can come from clients (the server's etl_args): an op may not build an
+  // image larger than the decoders may (limit 500, checked before allocating).
+  void check_output(const detail::compose_step& st, const location& where, long long w, long long h) const {
+    if (w <= 0 || h <= 0) return;
+    const auto pixels = static_cast<unsigned long long>(w) * static_cast<unsigned long long>(h);
+    if (static_cast<unsigned long long>(w) > limits_.max_image_pixels || pixels > limits_.max_image_pixels)
+      throw limit_error(500, where,
+                        "op \"" + st.name + "\" would make an image of " + std::to_string(w) + "x" +
+                            std::to_string(h) + " pixels, which exceeds limits::max_image_pixels (" +
+                            std::to_string(limits_.max_image_pixels) + ")");
   }
 
   const image_view<const std::uint8_t>& need_u8(const state& s, const detail::compose_step& st,
@@ -7868,6 +7890,7 @@ class compiled_pipeline {
                                                        : resized_size(v.height(), v.width(), st.ints[0], st.max_size);
               if (o.height == v.height() && o.width == v.width()) return materialize(v);
               if (o.height < 1 || o.width < 1) runtime_fail(st, where, "output size would be 0");
+              check_output(st, where, o.width, o.height);
               if constexpr (std::is_same_v<T, std::uint16_t>) return materialize(v);  // excluded above
               else return resize_plan(v.width(), v.height(), o.width, o.height, st.filter)(v);
             });
@@ -7878,18 +7901,24 @@ class compiled_pipeline {
                                              : resized_size(v.height(), v.width(), st.ints[0], st.max_size);
           if (o.height == v.height() && o.width == v.width()) break;
           if (o.height < 1 || o.width < 1) runtime_fail(st, where, "output size would be 0");
+          check_output(st, where, o.width, o.height);
           s.set_u8(resize_plan(v.width(), v.height(), o.width, o.height, st.filter)(v));
           break;
         }
         case op_code::center_crop:
+          check_output(st, where, st.ints[1], st.ints[0]);
           if (s.is_u8) s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1]));
           else map_other(s, [&](auto v) { return std::move(wds::center_crop(v, st.ints[0], st.ints[1])).take(); });
           break;
         case op_code::crop:
+          check_output(st, where, st.ints[3], st.ints[2]);
           if (s.is_u8) s.set_u8(wds::crop(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3]));
           else map_other(s, [&](auto v) { return std::move(wds::crop(v, st.ints[0], st.ints[1], st.ints[2], st.ints[3])).take(); });
           break;
-        case op_code::pad:
+        case op_code::pad: {
+          const auto [w, h] = s.size();
+          check_output(st, where, static_cast<long long>(w) + st.ints[0] + st.ints[2],
+                       static_cast<long long>(h) + st.ints[1] + st.ints[3]);
           if (s.is_u8) {
             s.set_u8(wds::pad(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, std::uint8_t(st.ints[4])));
           } else {
@@ -7899,6 +7928,7 @@ class compiled_pipeline {
             });
           }
           break;
+        }
         case op_code::hflip:
           if (s.is_u8) s.u8 = wds::hflip(s.u8);
           else map_other(s, [](auto v) { return materialize(wds::hflip(v)); });

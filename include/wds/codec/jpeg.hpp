@@ -307,7 +307,7 @@ class jpeg_decoder {
   void start(detail::jpeg_decode_job& job, const std::byte* data, std::size_t size,
              const location& where) {
     if (size == 0 || data == nullptr) throw decode_error(400, where, "empty JPEG data");
-    if (size > 0xffffffffu) throw limit_error(501, where, "JPEG data larger than 4 GiB");
+    if (size > 0xffffffffu) throw limit_error(505, where, "JPEG data larger than 4 GiB");
     job.data = reinterpret_cast<const unsigned char*>(data);
     job.size = static_cast<unsigned long>(size);
     if (used_ && !detail::jpeg_defines_tables(job.data, size)) {  // start from no tables

@@ -66,7 +66,7 @@ using spng_ctx_ptr = std::unique_ptr<spng_ctx, spng_ctx_deleter>;
   std::string reason = id == 432 ? "truncated PNG (" : id == 433 ? "unsupported PNG (" : id == 430 ? "not a PNG (" : "corrupt PNG (";
   reason.append(during).append("): ").append(spng_strerror(err));
   if (err == SPNG_ECHUNK_LIMITS || err == SPNG_EUSER_WIDTH || err == SPNG_EUSER_HEIGHT)
-    throw limit_error(502, where, "PNG exceeds a limit (" + std::string(during) + "): " + spng_strerror(err));
+    throw limit_error(506, where, "PNG exceeds a limit (" + std::string(during) + "): " + spng_strerror(err));
   throw decode_error(id, where, reason);
 }
 
@@ -267,7 +267,10 @@ class png_decoder {
     info.color_type = h.color_type;
     info.interlaced = h.interlace_method != 0;
     spng_trns t{};
-    info.has_trns = spng_get_trns(ctx, &t) == 0;
+    // Reading tRNS parses the chunks before IDAT: their errors surface here.
+    const int te = spng_get_trns(ctx, &t);
+    if (te && te != SPNG_ECHUNKAVAIL) detail::throw_png(te, where, "chunks");
+    info.has_trns = te == 0;
     info.mode = detail::png_native_mode(h, info.has_trns);
     return info;
   }
