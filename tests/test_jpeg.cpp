@@ -6,6 +6,7 @@
 
 #if WDS_HAS_JPEG
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -56,6 +57,9 @@ TEST_CASE("jpeg: decoded pixels equal Pillow's Image.open().convert()", "[jpeg]"
       ++errors;
       continue;
     }
+    // Pixels decoded from corrupt entropy data depend on libjpeg-turbo's IDCT code
+    // path; the golden ones come from its SIMD path, which valgrind runs switch off.
+    if (std::getenv("JSIMD_FORCENONE") && m.args[0].rfind("corrupt_", 0) == 0) continue;
     std::string why;
     if (scale == 1) {
       const wds::any_image got = wds::decode_image(bytes.data(), bytes.size(), mode);
