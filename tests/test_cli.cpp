@@ -2,6 +2,7 @@
 // The wds-etl binary, run as a user would (WDS_ETL_BINARY is defined by
 // tests/CMakeLists.txt when the wds-etl target exists).
 #include "catch.hpp"
+#include "support.hpp"
 
 #ifdef WDS_ETL_BINARY
 
@@ -39,16 +40,7 @@ std::string slurp(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/wds-cli-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
-  std::string operator/(const std::string& n) const { return path + "/" + n; }
-};
+using wds_test::temp_dir;
 
 struct result {
   int status = -1;

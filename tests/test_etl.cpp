@@ -3,6 +3,7 @@
 // (tests/golden/gen_reference_etl.py: webdataset TarWriter semantics + Pillow
 // 9.4 + torchvision 0.14).
 #include "catch.hpp"
+#include "support.hpp"
 
 #include <wds/etl.hpp>
 #include <wds/pipeline.hpp>
@@ -24,11 +25,8 @@ namespace {
 std::string data_path(const std::string& name) { return std::string(WDS_TEST_DATA_DIR) + "/etl/" + name; }
 
 std::vector<std::byte> read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE(f.good());
-  std::vector<char> c((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> out(c.size());
-  if (!c.empty()) std::memcpy(out.data(), c.data(), c.size());
+  std::vector<std::byte> out;
+  REQUIRE_NOTHROW(out = wds_test::read_file(path));
   return out;
 }
 
@@ -75,15 +73,7 @@ std::vector<std::byte> run_etl(const std::vector<std::byte>& in, const wds::etl:
   return sink.take();
 }
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/wds-etl-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
+using wds_test::temp_dir;
 
 bool exists(const std::string& p) {
   struct stat st {};

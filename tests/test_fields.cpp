@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "support.hpp"
 #include "wds/fields.hpp"
 
 namespace {
@@ -23,11 +24,8 @@ std::vector<std::byte> unhex_bytes(const std::string& h) {
 }
 
 std::vector<std::byte> file_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE(f.good());
-  std::vector<char> c((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> b(c.size());
-  if (!c.empty()) std::memcpy(b.data(), c.data(), c.size());
+  std::vector<std::byte> b;
+  REQUIRE_NOTHROW(b = wds_test::read_file(path));
   return b;
 }
 
