@@ -10,9 +10,14 @@ for g in "${groups[@]}"; do
   case "$g" in
     build) pkgs+=(cmake ninja-build make g++ clang libclang-rt-14-dev pkg-config python3 tar
                   zlib1g-dev libjpeg62-turbo-dev libspng-dev catch2 libcpp-httplib-dev
-                  libbenchmark-dev meson libarchive-tools valgrind) ;;
+                  libbenchmark-dev meson libarchive-tools valgrind
+                  libboost1.81-dev libboost-url1.81-dev libssl-dev
+                  libbz2-dev liblzma-dev libzstd-dev libisal-dev libdeflate-dev) ;;
     bench) pkgs+=(libopencv-dev hyperfine) ;;
-    oracle) pkgs+=(python3-torchvision python3-pil python3-numpy python3-skimage) ;;
+    # python3-skimage is left out: it depends on libboost1.74-dev, which conflicts
+    # with libboost1.81-dev; its photos are taken with 'apt-get download' instead.
+    oracle) pkgs+=(python3-torchvision python3-pil python3-numpy libjpeg-turbo-progs
+                   python3-websocket python3-requests) ;;
     *) echo "install-deps: unknown group '$g' (build, bench, oracle)" >&2; exit 2 ;;
   esac
 done
