@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh build
 dir=${WDS_BUILD_DIR:-build}
-# shellcheck disable=SC2086
 # Tests, examples and the full test glob are forced on: a build dir configured
 # before (tools/demo.sh turns tests off) must not switch tests off here.
+# shellcheck disable=SC2086
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWDS_WARNINGS_AS_ERRORS=ON \
   -DWDS_BUILD_TESTS=ON -DWDS_BUILD_EXAMPLES=ON -DWDS_TEST_GLOB='test_*.cpp' \
   -DWDS_BUILD_BENCHMARKS=OFF ${WDS_CMAKE_ARGS:-} >/dev/null
