@@ -336,7 +336,7 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, SIG_DFL);
     return wds_etl_serve(argc - 1, argv + 1);
 #else
-    std::fputs("wds-etl: built without cpp-httplib (serve is not available)\n", stderr);
+    std::fputs("wds-etl: built without Boost.Beast/Boost.URL (serve is not available)\n", stderr);
     return 2;
 #endif
   }
