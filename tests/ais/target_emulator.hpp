@@ -381,17 +381,18 @@ class pod_client {
 
   // Sends one request the way net/http writes it: Host, User-Agent,
   // Content-Length (always for PUT, even 0; never for a bodiless GET:
-  // transfer.go shouldSendContentLength), the caller's headers, then
-  // Accept-Encoding: gzip added by the transport.
+  // transfer.go shouldSendContentLength), the caller's headers. No
+  // Accept-Encoding: the target's transports set DisableCompression
+  // (cmn/client.go:91, cloned for ETL at communicator.go:146), so a gzip
+  // Content-Encoding would reach the object as is.
   exchange send(http::verb method, const std::string& target, const fields& extra, const std::string& body,
-                std::chrono::seconds timeout = std::chrono::seconds(60)) {
+                std::chrono::seconds timeout = std::chrono::seconds(20), bool as_go = true) {
     http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, host_port_);
-    req.set(http::field::user_agent, "Go-http-client/1.1");
+    if (as_go) req.set(http::field::user_agent, "Go-http-client/1.1");
     if (method == http::verb::put || method == http::verb::post || !body.empty())
       req.set(http::field::content_length, std::to_string(body.size()));
     for (const auto& [k, v] : extra) req.insert(k, v);
-    req.set(http::field::accept_encoding, "gzip");
     req.body() = body;
     exchange x;
     x.method = std::string(req.method_string());
@@ -539,7 +540,8 @@ struct ws_answer {
     error         // any other close status or read error: the target records an error (:409-412)
   } kind = error;
   std::string data;
-  int close_code = 0;  // when closed with a close frame
+  bool close_frame = false;  // the pod sent a close frame (with close_code)
+  int close_code = 0;
   std::string what;
 };
 
@@ -565,7 +567,7 @@ class ws_connection {
     low.expires_never();
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(10);
-    t.idle_timeout = std::chrono::seconds(60);
+    t.idle_timeout = std::chrono::seconds(20);
     t.keep_alive_pings = false;
     ws_.set_option(t);
     ws_.set_option(websocket::stream_base::decorator(
@@ -602,6 +604,7 @@ class ws_connection {
     if (r.ec) {
       a.what = r.ec.message();
       if (r.ec == websocket::error::closed) {
+        a.close_frame = true;
         a.close_code = ws_.reason().code;
         a.what = "close " + std::to_string(a.close_code) + " " + std::string(ws_.reason().reason.c_str());
         const bool clean = a.close_code == websocket::close_code::normal || a.close_code == websocket::close_code::going_away ||
@@ -754,7 +757,9 @@ class target {
     std::string mountpath;           // a directory; objects are files under it
   };
 
-  explicit target(options o) : opt_(std::move(o)), server_([this](const auto& req) { return handle(req); }) {}
+  explicit target(options o) : opt_(std::move(o)), server_([this](const auto& req) { return handle(req); }) {
+    ::mkdir(opt_.mountpath.c_str(), 0750);
+  }
 
   const std::string& id() const { return opt_.id; }
   const options& opts() const { return opt_; }
@@ -942,12 +947,11 @@ class recording_proxy {
     fields extra;
     for (const auto& f : req)
       if (f.name() != http::field::host && f.name() != http::field::content_length &&
-          f.name() != http::field::user_agent && f.name() != http::field::accept_encoding &&
           f.name() != http::field::transfer_encoding && f.name() != http::field::connection)
         extra.emplace_back(std::string(f.name_string()), std::string(f.value()));
     exchange x;
     try {
-      x = pod_.send(req.method(), std::string(req.target()), extra, req.body());
+      x = pod_.send(req.method(), std::string(req.target()), extra, req.body(), std::chrono::seconds(20), false);
     } catch (const std::exception&) {
       return {0, {}, {}, true};
     }
