@@ -68,7 +68,10 @@ namespace etl {
 enum class error_policy { fail, skip };
 
 struct field_map {
-  std::string ext;   // full lower-cased ext ("jpg" does not match "image.jpg")
+  // The field's whole ext, case-insensitive: "jpg" matches "x.jpg" but not
+  // "x.image.jpg". "*.jpg" matches on the last dot-part of the ext (webdataset's
+  // decoder rule), so it matches both. A field goes through the first match.
+  std::string ext;
   std::string spec;  // wds::compose spec, e.g. "decode|resize(256)|jpeg(90)"
 };
 struct field_rename {
@@ -87,6 +90,11 @@ struct options {
   std::string shard_name;
   // Checked between samples; when set the shard fails with etl error 803.
   const std::atomic<bool>* cancel = nullptr;
+  // A map that transformed no field in the whole shard fails it (etl error
+  // 810) instead of only showing 0 in stats::map_fields.
+  bool strict_maps = false;
+  // A 0-byte shard is an empty shard instead of tar error 208.
+  bool allow_empty = false;
 };
 
 struct stats {
@@ -96,6 +104,7 @@ struct stats {
   std::uint64_t bytes_in = 0;   // tar bytes read (uncompressed)
   std::uint64_t bytes_out = 0;  // tar bytes written (uncompressed)
   std::vector<std::string> skip_reasons;  // the first few, for the summary
+  std::vector<std::uint64_t> map_fields;  // fields transformed, per options::maps entry
 
   static constexpr std::size_t max_reasons = 8;
   void add(const stats& o) {
@@ -106,6 +115,8 @@ struct stats {
     bytes_out += o.bytes_out;
     for (const auto& r : o.skip_reasons)
       if (skip_reasons.size() < max_reasons) skip_reasons.push_back(r);
+    if (map_fields.size() < o.map_fields.size()) map_fields.resize(o.map_fields.size());
+    for (std::size_t i = 0; i < o.map_fields.size(); ++i) map_fields[i] += o.map_fields[i];
   }
 };
 
@@ -353,6 +364,21 @@ inline std::string lower_ascii(std::string s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return s;
 }
+
+// A compiled field_map: `ext` lower-cased, without the "*." of a suffix rule.
+struct compiled_map {
+  std::string ext;
+  bool last_part = false;  // "*.EXT": compare the last dot-part of the field's ext
+  compiled_pipeline pipeline;
+
+  bool matches(std::string_view field_ext) const noexcept {
+    if (last_part) {
+      const auto dot = field_ext.rfind('.');
+      if (dot != std::string_view::npos) field_ext.remove_prefix(dot + 1);
+    }
+    return field_ext == ext;
+  }
+};
 }  // namespace detail
 
 // Transforms shards one after the other, reusing its codec state. Building it
@@ -366,9 +392,13 @@ class shard_transformer {
         throw etl_error(806, {}, "--rename needs EXT=NEWEXT with both sides non-empty");
     }
     for (const auto& m : opt_.maps) {
-      if (m.ext.empty()) throw etl_error(806, {}, "--map needs EXT=SPEC with a non-empty EXT");
-      maps_.emplace_back(detail::lower_ascii(m.ext), compose(m.spec, pipeline_input::bytes, opt_.limits));
+      const bool last_part = m.ext.compare(0, 2, "*.") == 0;
+      std::string ext = detail::lower_ascii(last_part ? m.ext.substr(2) : m.ext);
+      if (ext.empty() || (last_part && ext.find('.') != std::string::npos))
+        throw etl_error(806, {}, "--map needs EXT=SPEC or *.EXT=SPEC with a non-empty EXT (*.EXT: one dot-part)");
+      maps_.push_back({std::move(ext), last_part, compose(m.spec, pipeline_input::bytes, opt_.limits)});
     }
+    map_counts_.assign(maps_.size(), 0);
   }
 
   const options& opts() const noexcept { return opt_; }
@@ -380,7 +410,10 @@ class shard_transformer {
   stats run(Source& in, Sink& out) {
     std::string name = name_of(in);
     if (name.empty()) name = opt_.shard_name;
-    sample_reader reader(detail::source_ref<Source>(in, name), name, opt_.limits);
+    sample_reader_options ro;
+    ro.allow_empty = opt_.allow_empty;
+    sample_reader reader(detail::source_ref<Source>(in, name), name, opt_.limits, ro);
+    std::fill(map_counts_.begin(), map_counts_.end(), 0);
     tar_writer_options wo;
     wo.mtime = opt_.mtime;
     tar_writer writer(detail::sink_ref<Sink>(out), wo);
@@ -404,6 +437,12 @@ class shard_transformer {
       reader.recycle(std::move(*s));
     }
     st.bytes_in = reader.tar().offset();
+    st.map_fields = map_counts_;
+    if (opt_.strict_maps)
+      for (std::size_t i = 0; i < maps_.size(); ++i)
+        if (map_counts_[i] == 0)  // before finish(): the output is not committed
+          throw etl_error(810, {name, {}, location::unknown_offset},
+                          "map \"" + opt_.maps[i].ext + "\" matched no field in the shard");
     writer.finish();
     st.bytes_out = writer.bytes_written();
     return st;
@@ -415,9 +454,10 @@ class shard_transformer {
       reference_(s, opt_.limits);
     } else {
       for (auto& f : s.fields())
-        for (auto& m : maps_)
-          if (f.ext == m.first) {
-            f.data = m.second.apply(f.data.data(), f.data.size(), location{s.url(), f.member, f.offset});
+        for (std::size_t i = 0; i < maps_.size(); ++i)
+          if (maps_[i].matches(f.ext)) {
+            f.data = maps_[i].pipeline.apply(f.data.data(), f.data.size(), location{s.url(), f.member, f.offset});
+            ++map_counts_[i];
             break;
           }
     }
@@ -434,7 +474,8 @@ class shard_transformer {
  private:
   options opt_;
   reference_pipeline reference_;
-  std::vector<std::pair<std::string, compiled_pipeline>> maps_;
+  std::vector<detail::compiled_map> maps_;
+  std::vector<std::uint64_t> map_counts_;  // fields transformed per map, this shard
 };
 
 // One shard, `in` to `out` (see shard_transformer::run).
