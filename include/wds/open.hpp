@@ -50,24 +50,29 @@ inline bool ends_with(std::string_view s, std::string_view suffix) noexcept {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Opens a shard for reading: a path, or "-" for stdin. A gzip stream is
-// inflated transparently (io_error 115 when built without zlib).
-inline any_source open_input(const std::string& path, const limits& lim = {}) {
-  auto sniff = [&](auto src) -> any_source {
-    std::array<std::byte, 2> magic{};
-    std::size_t n = read_full(src, magic.data(), magic.size());
-    const bool gz = n == 2 && magic[0] == std::byte{0x1f} && magic[1] == std::byte{0x8b};
-    prefixed_source<decltype(src)> replay(std::move(src), magic.data(), n);
-    if (!gz) return any_source(std::move(replay));
+// Inflates a gzip stream transparently, recognised by its magic bytes (io_error
+// 115 when built without zlib); any other stream is passed through.
+template <class Source>
+any_source gunzip_if_gzip(Source src, const std::string& name, const limits& lim = {}) {
+  std::array<std::byte, 2> magic{};
+  std::size_t n = read_full(src, magic.data(), magic.size());
+  const bool gz = n == 2 && magic[0] == std::byte{0x1f} && magic[1] == std::byte{0x8b};
+  prefixed_source<Source> replay(std::move(src), magic.data(), n);
+  if (!gz) return any_source(std::move(replay));
 #if WDS_HAS_ZLIB
-    return any_source(gzip_source<decltype(replay)>(std::move(replay), path, lim));
+  return any_source(gzip_source<decltype(replay)>(std::move(replay), name, lim));
 #else
-    (void)lim;
-    throw io_error(115, {path, {}, 0}, "input is gzip-compressed but wds was built without zlib");
+  (void)lim;
+  throw io_error(115, {name, {}, 0}, "input is gzip-compressed but wds was built without zlib");
 #endif
-  };
-  if (path == "-") return sniff(fd_source(0, "-"));
-  return sniff(file_source(path));
+}
+
+// Opens a shard for reading: a path, or "-" for stdin. A gzip stream is
+// inflated transparently (io_error 115 when built without zlib). For URLs
+// (pipe:, http://, ais://) see wds/url.hpp's open_url.
+inline any_source open_input(const std::string& path, const limits& lim = {}) {
+  if (path == "-") return gunzip_if_gzip(fd_source(0, "-"), path, lim);
+  return gunzip_if_gzip(file_source(path), path, lim);
 }
 
 // Opens an output: "-" is stdout; any other path is written atomically
