@@ -10,6 +10,7 @@
 #include <wds/open.hpp>
 #include <wds/pipeline.hpp>
 #include <wds/sample.hpp>
+#include <wds/url.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -34,6 +35,8 @@ const char* const usage_text =
     "       wds-etl transform INPUT -o OUTPUT [options]\n"
     "       wds-etl transform 'dir/shard-{000..099}.tar' [MORE...] -o OUTDIR/ [options]\n"
     "       wds-etl serve [--port 8000] [--host 0.0.0.0] ...\n"
+    "       wds-etl pack DIR -o 'out-%06d.tar' [--maxcount N] [--maxsize SIZE] [--index] [--wids F]\n"
+    "       wds-etl index SHARD... [-o wids.json]\n"
     "\n"
     "SHARD, INPUT and OUTPUT may be '-' (stdin/stdout). gzip input is detected by its\n"
     "magic bytes; gzip output is chosen by a .gz name. Without --map every sample goes\n"
@@ -214,8 +217,10 @@ int run_single(const cli& c, const std::string& input) {
   if (input != "-" && c.output != "-" && same_file(input, c.output))
     throw wds::etl::etl_error(802, {c.output, {}, wds::location::unknown_offset},
                               "output is the input file");
-  wds::any_source in = wds::open_input(input, c.opt.limits);
-  wds::any_sink out = wds::open_output(c.output);
+  wds::url_options uo;
+  uo.lim = c.opt.limits;
+  wds::any_source in = wds::open_url(input, uo);  // paths, -, pipe:, http(s)://, ais://
+  wds::any_sink out = wds::open_url_output(c.output);
   wds::etl::stats st = t.run(in, out);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!c.quiet) {
@@ -294,7 +299,7 @@ int cmd_transform(int argc, char** argv) {
 
 int cmd_ls(int argc, char** argv) {
   if (argc != 2) usage_fail("ls takes exactly one SHARD");
-  wds::any_source in = wds::open_input(argv[1]);
+  wds::any_source in = wds::open_url(argv[1]);
   wds::sample_reader reader(std::move(in), argv[1]);
   std::string buf;
   while (auto s = reader.next()) {
@@ -342,6 +347,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (cmd == "ls") return cmd_ls(argc - 1, argv + 1);
+    if (cmd == "pack") return wds_etl_pack(argc - 1, argv + 1);
+    if (cmd == "index") return wds_etl_index(argc - 1, argv + 1);
     if (cmd == "transform") return cmd_transform(argc - 1, argv + 1);
     usage_fail("unknown command \"" + std::string(cmd) + "\"");
   } catch (const wds::spec_error& e) {  // a bad --map spec: nothing was read or written

@@ -159,6 +159,16 @@ class pipe_source {
     }
     return got;
   }
+  // Called by the tar reader at the end of the archive: reads what the
+  // command still writes (record padding) and checks its exit status.
+  void verify_end() {
+    std::byte buf[1 << 16];
+    std::uint64_t trailing = 0;
+    while (read(buf, sizeof buf) > 0)
+      if ((trailing += sizeof buf) > (std::uint64_t{64} << 20))
+        throw io_error(150, {child_->url(), {}, location::unknown_offset},
+                       "command keeps writing after the end of the archive");
+  }
   const std::string& name() const noexcept { return child_->url(); }
 
  private:
