@@ -19,8 +19,13 @@
 #ifndef WDS_HAS_PNG
 #define WDS_HAS_PNG 0
 #endif
-#ifndef WDS_HAS_HTTPLIB
-#define WDS_HAS_HTTPLIB 0
+// wds::http (wds/http.hpp, wds/ais.hpp): Boost.Beast + Boost.URL; OpenSSL
+// for https:// and TLS to AIStore targets.
+#ifndef WDS_HAS_HTTP
+#define WDS_HAS_HTTP 0
+#endif
+#ifndef WDS_HAS_OPENSSL
+#define WDS_HAS_OPENSSL 0
 #endif
 
 namespace wds {
@@ -31,6 +36,7 @@ inline constexpr int version_patch = WDS_VERSION_PATCH;
 inline constexpr bool has_zlib = WDS_HAS_ZLIB != 0;
 inline constexpr bool has_jpeg = WDS_HAS_JPEG != 0;
 inline constexpr bool has_png = WDS_HAS_PNG != 0;
-inline constexpr bool has_httplib = WDS_HAS_HTTPLIB != 0;
+inline constexpr bool has_http = WDS_HAS_HTTP != 0;
+inline constexpr bool has_openssl = WDS_HAS_OPENSSL != 0;
 }  // namespace config
 }  // namespace wds
