@@ -13,3 +13,7 @@ int wds_etl_serve(int argc, char** argv);
 // -V/--version for every subcommand.
 #include <string>
 int wds_etl_usage_error(const char* subcommand, const std::string& message);
+// `wds-etl pack DIR -o PATTERN ...`: a folder to shards (examples/etl/pack.cpp).
+int wds_etl_pack(int argc, char** argv);
+// `wds-etl index SHARD... [-o wids.json]`: DALI .idx + wids JSON (examples/etl/index.cpp).
+int wds_etl_index(int argc, char** argv);

@@ -10,6 +10,7 @@
 #include <wds/open.hpp>
 #include <wds/pipeline.hpp>
 #include <wds/sample.hpp>
+#include <wds/url.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -39,6 +40,34 @@ const char* const ls_usage =
     "options:\n"
     "  --allow-empty             a 0-byte SHARD is an empty shard (default: an error)\n"
     "  --max-member-size BYTES   refuse larger members (default 4G; k/M/G suffixes)\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             the version\n";
+
+const char* const pack_usage =
+    "usage: wds-etl pack DIR -o 'out-%06d.tar' [options]\n"
+    "\n"
+    "Groups the files under DIR into samples (key = path relative to DIR up to the\n"
+    "basename's first dot, members KEY.EXT), in byte-wise key order, and writes\n"
+    "them as shards with webdataset ShardWriter's rules.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output PATTERN      shard names, printf-style (e.g. out-%06d.tar)\n"
+    "  --maxcount N              samples per shard (default 100000)\n"
+    "  --maxsize SIZE            bytes per shard as webdataset counts them (default 3e9)\n"
+    "  --exact-size              count headers and padding: a shard never exceeds --maxsize\n"
+    "  --index                   write a DALI .idx beside each shard\n"
+    "  --wids FILE.json          write a wids JSON shard list\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             the version\n";
+
+const char* const index_usage =
+    "usage: wds-etl index SHARD... [-o wids.json]\n"
+    "\n"
+    "Writes x.idx (DALI index v1.2) beside each x.tar, and with -o one wids JSON\n"
+    "shard list (nsamples, filesize, md5sum) for the shards given.\n"
+    "\n"
+    "options:\n"
+    "  -o FILE                   the wids JSON shard list to write\n"
     "  -h, --help                this text\n"
     "  -V, --version             the version\n";
 
@@ -263,8 +292,10 @@ int run_single(const cli& c, const std::string& input) {
   if (input != "-" && c.output != "-" && same_file(input, c.output))
     throw wds::etl::etl_error(802, {c.output, {}, wds::location::unknown_offset},
                               "output is the input file");
-  wds::any_source in = wds::open_input(input, c.opt.limits);
-  wds::any_sink out = wds::open_output(c.output);
+  wds::url_options uo;
+  uo.lim = c.opt.limits;
+  wds::any_source in = wds::open_url(input, uo);  // paths, -, pipe:, http(s)://, ais://
+  wds::any_sink out = wds::open_url_output(c.output);
   wds::etl::stats st = t.run(in, out);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!c.quiet) {
@@ -372,7 +403,9 @@ int cmd_ls(int argc, char** argv) {
   }
   if (shards.size() != 1) usage_fail("takes exactly one SHARD");
   const std::string& shard = shards[0];
-  wds::any_source in = wds::open_input(shard, lim);
+  wds::url_options uo;
+  uo.lim = lim;
+  wds::any_source in = wds::open_url(shard, uo);
   wds::sample_reader reader(std::move(in), shard, lim, ro);
   std::string buf;
   while (auto s = reader.next()) {
@@ -416,6 +449,8 @@ struct subcommand {
 const subcommand subcommands[] = {
     {"ls", "list the samples of a shard, one JSON line each", ls_usage, cmd_ls},
     {"transform", "shard to shard transform (reference pipeline or --map specs)", transform_usage, cmd_transform},
+    {"pack", "a folder of files to shards (webdataset ShardWriter rules)", pack_usage, wds_etl_pack},
+    {"index", "DALI .idx beside each shard and one wids JSON shard list", index_usage, wds_etl_index},
 #if WDS_ETL_HAS_SERVE
     {"serve", "the AIStore ETL server (hpush, hpull, direct put)", nullptr, cmd_serve},
 #else

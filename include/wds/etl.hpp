@@ -24,6 +24,7 @@
 #include <wds/io.hpp>
 #include <wds/limits.hpp>
 #include <wds/open.hpp>
+#include <wds/url.hpp>
 #include <wds/sample.hpp>
 #include <wds/tar.hpp>
 #include <wds/transforms.hpp>
@@ -638,7 +639,9 @@ inline batch_report transform_shards(const std::vector<std::string>& inputs, con
           r.state = shard_result::status::exists;
         } else {
           detail::remove_stale_temporaries(r.output);
-          any_source in = open_input(r.input, opt.limits);
+          url_options uo;
+          uo.lim = opt.limits;
+          any_source in = open_url(r.input, uo);
           any_sink out = open_output(r.output);
           r.counts = t.run(in, out);
           r.state = shard_result::status::done;
