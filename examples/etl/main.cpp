@@ -84,7 +84,8 @@ const char* const transform_usage =
     "  -o, --output PATH         output shard, or a directory (ends in '/' or exists):\n"
     "                            one output per input, same file name; complete\n"
     "                            outputs are skipped (resume)\n"
-    "  -j, --jobs N              worker threads in directory mode (default: all cores)\n"
+    "  -j, --jobs N              threads in all, for one shard or many (default: all\n"
+    "                            cores; output is the same for every N)\n"
     "  --on-error fail|skip      a bad sample fails the shard (default) or is skipped\n"
     "  --map EXT=SPEC            transform fields whose whole ext is EXT (image.jpg) by a\n"
     "                            wds::compose spec, e.g.\n"
@@ -243,6 +244,7 @@ cli parse_transform_args(int argc, char** argv) {
   }
   if (!have_output || c.output.empty()) usage_fail("needs -o OUTPUT");
   c.opt.cancel = &g_cancel;
+  c.opt.threads = c.jobs;  // 0: all cores; directory mode splits the same budget
   if (c.positional.empty()) usage_fail("needs an INPUT");
   return c;
 }
