@@ -10,6 +10,7 @@
 #include <wds/open.hpp>
 #include <wds/pipeline.hpp>
 #include <wds/sample.hpp>
+#include <wds/url.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -42,6 +43,34 @@ const char* const ls_usage =
     "  -h, --help                this text\n"
     "  -V, --version             the version\n";
 
+const char* const pack_usage =
+    "usage: wds-etl pack DIR -o 'out-%06d.tar' [options]\n"
+    "\n"
+    "Groups the files under DIR into samples (key = path relative to DIR up to the\n"
+    "basename's first dot, members KEY.EXT), in byte-wise key order, and writes\n"
+    "them as shards with webdataset ShardWriter's rules.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output PATTERN      shard names, printf-style (e.g. out-%06d.tar)\n"
+    "  --maxcount N              samples per shard (default 100000)\n"
+    "  --maxsize SIZE            bytes per shard as webdataset counts them (default 3e9)\n"
+    "  --exact-size              count headers and padding: a shard never exceeds --maxsize\n"
+    "  --index                   write a DALI .idx beside each shard\n"
+    "  --wids FILE.json          write a wids JSON shard list\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             the version\n";
+
+const char* const index_usage =
+    "usage: wds-etl index SHARD... [-o wids.json]\n"
+    "\n"
+    "Writes x.idx (DALI index v1.2) beside each x.tar, and with -o one wids JSON\n"
+    "shard list (nsamples, filesize, md5sum) for the shards given.\n"
+    "\n"
+    "options:\n"
+    "  -o FILE                   the wids JSON shard list to write\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             the version\n";
+
 const char* const transform_usage =
     "usage: wds-etl transform INPUT -o OUTPUT [options]\n"
     "       wds-etl transform 'dir/shard-{000..099}.tar' [MORE...] -o OUTDIR/ [options]\n"
@@ -55,7 +84,8 @@ const char* const transform_usage =
     "  -o, --output PATH         output shard, or a directory (ends in '/' or exists):\n"
     "                            one output per input, same file name; complete\n"
     "                            outputs are skipped (resume)\n"
-    "  -j, --jobs N              worker threads in directory mode (default: all cores)\n"
+    "  -j, --jobs N              threads in all, for one shard or many (default: all\n"
+    "                            cores; output is the same for every N)\n"
     "  --on-error fail|skip      a bad sample fails the shard (default) or is skipped\n"
     "  --map EXT=SPEC            transform fields whose whole ext is EXT (image.jpg) by a\n"
     "                            wds::compose spec, e.g.\n"
@@ -214,6 +244,7 @@ cli parse_transform_args(int argc, char** argv) {
   }
   if (!have_output || c.output.empty()) usage_fail("needs -o OUTPUT");
   c.opt.cancel = &g_cancel;
+  c.opt.threads = c.jobs;  // 0: all cores; directory mode splits the same budget
   if (c.positional.empty()) usage_fail("needs an INPUT");
   return c;
 }
@@ -263,8 +294,10 @@ int run_single(const cli& c, const std::string& input) {
   if (input != "-" && c.output != "-" && same_file(input, c.output))
     throw wds::etl::etl_error(802, {c.output, {}, wds::location::unknown_offset},
                               "output is the input file");
-  wds::any_source in = wds::open_input(input, c.opt.limits);
-  wds::any_sink out = wds::open_output(c.output);
+  wds::url_options uo;
+  uo.lim = c.opt.limits;
+  wds::any_source in = wds::open_url(input, uo);  // paths, -, pipe:, http(s)://, ais://
+  wds::any_sink out = wds::open_url_output(c.output);
   wds::etl::stats st = t.run(in, out);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!c.quiet) {
@@ -372,7 +405,9 @@ int cmd_ls(int argc, char** argv) {
   }
   if (shards.size() != 1) usage_fail("takes exactly one SHARD");
   const std::string& shard = shards[0];
-  wds::any_source in = wds::open_input(shard, lim);
+  wds::url_options uo;
+  uo.lim = lim;
+  wds::any_source in = wds::open_url(shard, uo);
   wds::sample_reader reader(std::move(in), shard, lim, ro);
   std::string buf;
   while (auto s = reader.next()) {
@@ -416,6 +451,8 @@ struct subcommand {
 const subcommand subcommands[] = {
     {"ls", "list the samples of a shard, one JSON line each", ls_usage, cmd_ls},
     {"transform", "shard to shard transform (reference pipeline or --map specs)", transform_usage, cmd_transform},
+    {"pack", "a folder of files to shards (webdataset ShardWriter rules)", pack_usage, wds_etl_pack},
+    {"index", "DALI .idx beside each shard and one wids JSON shard list", index_usage, wds_etl_index},
 #if WDS_ETL_HAS_SERVE
     {"serve", "the AIStore ETL server (hpush, hpull, direct put)", nullptr, cmd_serve},
 #else

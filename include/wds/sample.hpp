@@ -7,6 +7,7 @@
 #include <wds/error.hpp>
 #include <wds/limits.hpp>
 #include <wds/tar.hpp>
+#include <wds/unicode.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -146,27 +147,8 @@ inline bool is_meta_name(std::string_view name) noexcept {
 }
 
 namespace detail {
-// Python's str.lower() for ASCII, Latin-1 and Cyrillic capitals; other code
-// points are left as they are (Greek needs Python's final-sigma context).
-inline std::string lower_ext(std::string_view s) {
-  std::string out(s);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    auto c = static_cast<unsigned char>(out[i]);
-    if (c >= 'A' && c <= 'Z') {
-      out[i] = static_cast<char>(c + 32);
-    } else if ((c == 0xc3 || c == 0xd0) && i + 1 < out.size() &&
-               (static_cast<unsigned char>(out[i + 1]) & 0xc0) == 0x80) {
-      unsigned cp = ((c & 0x1fu) << 6) | (static_cast<unsigned char>(out[i + 1]) & 0x3fu);
-      unsigned lo = cp;
-      if ((cp >= 0xc0 && cp <= 0xde && cp != 0xd7) || (cp >= 0x410 && cp <= 0x42f)) lo = cp + 0x20;
-      else if (cp >= 0x400 && cp <= 0x40f) lo = cp + 0x50;
-      out[i] = static_cast<char>(0xc0 | (lo >> 6));
-      out[i + 1] = static_cast<char>(0x80 | (lo & 0x3f));
-      ++i;
-    }
-  }
-  return out;
-}
+// webdataset's lcase: Python's str.lower() (wds/unicode.hpp).
+inline std::string lower_ext(std::string_view s) { return unicode::lower(s); }
 }  // namespace detail
 
 struct sample_reader_options {
@@ -192,7 +174,9 @@ class sample_reader {
       if (!pending_) fetch();
       if (!pending_) {
         if (!current_) return std::nullopt;
-        return take();
+        std::optional<sample> out = take();
+        if (out) return out;
+        continue;
       }
       if (!current_ || pending_key_ != current_->key()) {
         std::optional<sample> out;
@@ -243,9 +227,15 @@ class sample_reader {
   iterator end() { return iterator(); }
 
  private:
-  sample take() {
+  // The finished sample, unless webdataset's valid_sample() drops it: a
+  // non-empty "__bad__" field is truthy there.
+  std::optional<sample> take() {
     sample s = std::move(*current_);
     current_.reset();
+    if (const field* bad = s.find("__bad__"); bad && !bad->data.empty()) {
+      recycle(std::move(s));
+      return std::nullopt;
+    }
     return s;
   }
 
@@ -270,6 +260,11 @@ class sample_reader {
   void add_pending() {
     pending_ = false;
     sample& s = *current_;
+    // webdataset's sample dict starts with these keys: "duplicate file name".
+    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
+      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
+                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
+                             "\" clashes with webdataset's " + pending_ext_);
     for (const auto& f : s.fields())
       if (f.ext == pending_ext_)
         throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},

@@ -8,6 +8,7 @@
 #include <wds/error.hpp>
 #include <wds/io.hpp>
 #include <wds/limits.hpp>
+#include <wds/unicode.hpp>
 
 #include <algorithm>
 #include <array>
@@ -591,18 +592,8 @@ inline bool is_ascii(std::string_view s) noexcept {
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 when invalid.
 inline std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
-  auto u = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = u(i);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((u(i + k) & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (u(i + k) & 0x3f);
-  }
-  static constexpr std::uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return n;
+  std::uint32_t cp = 0;
+  return unicode::decode_utf8(s, i, cp);
 }
 
 inline bool is_utf8(std::string_view s) noexcept {
