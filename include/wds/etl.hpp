@@ -668,9 +668,9 @@ class shard_transformer {
 
   options opt_;
   reference_pipeline reference_;
-  c.opt.threads = c.jobs;  // 0: all cores; directory mode splits the same budget
   std::vector<detail::compiled_map> maps_;
   std::vector<std::uint64_t> map_counts_;  // fields transformed per map, this shard
+  std::vector<std::unique_ptr<shard_transformer>> helpers_;  // per-thread state of run_ordered
 };
 
 // One shard, `in` to `out` (see shard_transformer::run).
