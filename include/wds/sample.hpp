@@ -303,4 +303,7 @@ class sample_reader {
 template <class Source>
 sample_reader(Source, std::string = {}, limits = {}, sample_reader_options = {}) -> sample_reader<Source>;
 
+// The type-erased sample reader (over open_input()'s any_source).
+using any_sample_reader = sample_reader<any_source>;
+
 }  // namespace wds

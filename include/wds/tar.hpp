@@ -810,4 +810,10 @@ class tar_writer {
 template <class Sink>
 tar_writer(Sink, tar_writer_options = {}) -> tar_writer<Sink>;
 
+// The type-erased reader and writer, for members and containers
+// (std::unique_ptr<wds::any_tar_writer>) and for run-time choices of the
+// source or sink (open_input, open_output).
+using any_tar_reader = tar_reader<any_source>;
+using any_tar_writer = tar_writer<any_sink>;
+
 }  // namespace wds
