@@ -380,6 +380,8 @@ class compiled_pipeline {
           else map_other(s, [](auto v) { return materialize(wds::vflip(v)); });
           break;
         case op_code::grayscale:
+          // torchvision's Grayscale is convert("L") first, from any mode.
+          if (!s.is_u8) s.set_image(wds::convert(s.take_image(), pixel_mode::l));
           s.set_u8(wds::grayscale(need_u8(s, st, where), st.ints[0]));
           s.has_palette = false;
           if (st.ints[0] == 3) s.comment.reset();  // torchvision: Image.fromarray of the stacked L
@@ -425,6 +427,7 @@ class compiled_pipeline {
           jpeg_options opt;
           if (!st.ints.empty()) opt.quality = st.ints[0];
           if (s.comment) opt.comment = *s.comment;  // Pillow's save writes info["comment"]
+          if (s.has_palette) runtime_fail(st, where, "cannot write a palette image (mode P) as JPEG (Pillow refuses too); add convert(rgb)");
           s.bytes = encode_jpeg(need_u8(s, st, where), opt);
           s.kind = detail::value_kind::encoded;
 #endif
@@ -682,7 +685,6 @@ inline compiled_pipeline compose(std::string_view spec, pipeline_input input, co
         else if (m == "symmetric") st.padding = pad_mode::symmetric;
         else spec_fail(604, args[k].offset, spec, "pad: expected a number, constant, edge, reflect or symmetric");
         if (k + 1 < args.size()) spec_fail(603, args[k + 1].offset, spec, "pad: too many arguments");
-        if (nums.size() == 4 && args.size() == 6) spec_fail(603, args[5].offset, spec, "pad: too many arguments");
       }
       if (nums.size() == 1) nums = {nums[0], nums[0], nums[0], nums[0]};
       else if (nums.size() == 2) nums = {nums[0], nums[1], nums[0], nums[1]};
