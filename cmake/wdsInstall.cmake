@@ -27,9 +27,10 @@ export(EXPORT wdsTargets NAMESPACE wds:: FILE "${PROJECT_BINARY_DIR}/wdsTargets.
 
 # wdsConfig.cmake replays cmake/wdsDependencies.cmake with the choices made
 # here, so the exported link line (ZLIB::ZLIB, libjpeg-turbo::jpeg, ...) resolves.
-foreach(_dep ZLIB BZIP2 LZMA ZSTD JPEG PNG HTTPLIB)
+foreach(_dep ZLIB BZIP2 LZMA ZSTD JPEG PNG HTTP)
   set(WDS_CONFIG_HAS_${_dep} ${WDS_HAS_${_dep}})
 endforeach()
+set(WDS_CONFIG_HAS_OPENSSL ${WDS_HAS_OPENSSL})
 configure_package_config_file(
   "${CMAKE_CURRENT_LIST_DIR}/wdsConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/wds-install/wdsConfig.cmake"
@@ -111,15 +112,15 @@ configure_file("${CMAKE_CURRENT_LIST_DIR}/wds.pc.in" "${PROJECT_BINARY_DIR}/wds.
 install(FILES "${PROJECT_BINARY_DIR}/wds.pc" DESTINATION "${WDS_INSTALL_PKGCONFIGDIR}")
 
 if(TARGET wds_http)
+  # Boost ships no .pc files: its libraries go on Libs; OpenSSL has openssl.pc.
   set(WDS_PC_NAME wds-http)
-  set(WDS_PC_DESCRIPTION "wds AIStore ETL server part (cpp-httplib)")
-  if(_wds_pc_cpp-httplib_MODULE_NAME)
-    set(WDS_PC_REQUIRES "wds = ${PROJECT_VERSION}, ${_wds_pc_cpp-httplib_MODULE_NAME}")
-  else()
-    set(WDS_PC_REQUIRES "wds = ${PROJECT_VERSION}, cpp-httplib")
+  set(WDS_PC_DESCRIPTION "wds HTTP client and AIStore ETL server (Boost.Beast, Boost.URL)")
+  set(WDS_PC_REQUIRES "wds = ${PROJECT_VERSION}")
+  if(WDS_HAS_OPENSSL)
+    string(APPEND WDS_PC_REQUIRES ", openssl")
   endif()
-  set(WDS_PC_CFLAGS "-DWDS_HAS_HTTPLIB=1")
-  set(WDS_PC_LIBS "")
+  set(WDS_PC_CFLAGS "-DWDS_HAS_HTTP=1 -DWDS_HAS_OPENSSL=${WDS_HAS_OPENSSL}")
+  set(WDS_PC_LIBS "-lboost_url ${CMAKE_THREAD_LIBS_INIT}")
   configure_file("${CMAKE_CURRENT_LIST_DIR}/wds.pc.in" "${PROJECT_BINARY_DIR}/wds-http.pc" @ONLY)
   install(FILES "${PROJECT_BINARY_DIR}/wds-http.pc" DESTINATION "${WDS_INSTALL_PKGCONFIGDIR}")
 endif()

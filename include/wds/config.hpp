@@ -28,8 +28,13 @@
 #ifndef WDS_HAS_PNG
 #define WDS_HAS_PNG 0
 #endif
-#ifndef WDS_HAS_HTTPLIB
-#define WDS_HAS_HTTPLIB 0
+// wds::http (wds/http.hpp, wds/ais.hpp): Boost.Beast + Boost.URL; OpenSSL
+// for https:// and TLS to AIStore targets.
+#ifndef WDS_HAS_HTTP
+#define WDS_HAS_HTTP 0
+#endif
+#ifndef WDS_HAS_OPENSSL
+#define WDS_HAS_OPENSSL 0
 #endif
 
 namespace wds {
@@ -43,6 +48,7 @@ inline constexpr bool has_lzma = WDS_HAS_LZMA != 0;
 inline constexpr bool has_zstd = WDS_HAS_ZSTD != 0;
 inline constexpr bool has_jpeg = WDS_HAS_JPEG != 0;
 inline constexpr bool has_png = WDS_HAS_PNG != 0;
-inline constexpr bool has_httplib = WDS_HAS_HTTPLIB != 0;
+inline constexpr bool has_http = WDS_HAS_HTTP != 0;
+inline constexpr bool has_openssl = WDS_HAS_OPENSSL != 0;
 }  // namespace config
 }  // namespace wds

@@ -23,6 +23,10 @@ struct limits {
   std::uint64_t max_image_pixels = 2 * 89'478'485ull;
   // Largest PNG chunk (spng chunk limits).
   std::uint64_t max_png_chunk_size = std::uint64_t{64} << 20;
+  // PNG: also apply libspng's checks that Pillow 9.4 does not make (CRCs of
+  // every chunk, IDAT/IEND included, Adler-32 always, chunk order and
+  // contents). Off: accept and refuse exactly what Pillow does.
+  bool png_strict = false;
   // Total bytes a compressed stream (gzip, bzip2, xz, zstd) may inflate to; 0 = unlimited. Memory stays bounded
   // either way (streaming), and member/pax limits still apply inside the tar.
   std::uint64_t max_decompressed_size = 0;

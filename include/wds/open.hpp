@@ -122,35 +122,39 @@ namespace detail {
 }
 }  // namespace detail
 
-// Opens a shard for reading: a path, or "-" for stdin. A compressed stream is
-// decompressed transparently (io.115 when this build lacks the codec).
-inline any_source open_input(const std::string& path, const limits& lim = {}) {
-  auto sniff = [&](auto src) -> any_source {
-    std::array<std::byte, 10> magic{};
-    std::size_t n = read_full(src, magic.data(), magic.size());
-    const compression c = detect_compression(magic.data(), n);
-    prefixed_source<decltype(src)> replay(std::move(src), magic.data(), n);
-    using replay_t [[maybe_unused]] = decltype(replay);
-    (void)lim;
-    switch (c) {
-      case compression::none: return any_source(std::move(replay));
+// Decompresses a stream transparently, recognised by its magic bytes (io.115
+// when this build lacks the codec); any other stream is passed through.
+template <class Source>
+any_source decompress_by_magic(Source src, const std::string& path, const limits& lim = {}) {
+  std::array<std::byte, 10> magic{};
+  std::size_t n = read_full(src, magic.data(), magic.size());
+  const compression c = detect_compression(magic.data(), n);
+  prefixed_source<Source> replay(std::move(src), magic.data(), n);
+  using replay_t [[maybe_unused]] = decltype(replay);
+  (void)lim;
+  switch (c) {
+    case compression::none: return any_source(std::move(replay));
 #if WDS_HAS_ZLIB
-      case compression::gzip: return any_source(gzip_source<replay_t>(std::move(replay), path, lim));
+    case compression::gzip: return any_source(gzip_source<replay_t>(std::move(replay), path, lim));
 #endif
 #if WDS_HAS_BZIP2
-      case compression::bzip2: return any_source(bzip2_source<replay_t>(std::move(replay), path, lim));
+    case compression::bzip2: return any_source(bzip2_source<replay_t>(std::move(replay), path, lim));
 #endif
 #if WDS_HAS_LZMA
-      case compression::xz: return any_source(xz_source<replay_t>(std::move(replay), path, lim));
+    case compression::xz: return any_source(xz_source<replay_t>(std::move(replay), path, lim));
 #endif
 #if WDS_HAS_ZSTD
-      case compression::zstd: return any_source(zstd_source<replay_t>(std::move(replay), path, lim));
+    case compression::zstd: return any_source(zstd_source<replay_t>(std::move(replay), path, lim));
 #endif
-      default: detail::no_codec(c, path, true);
-    }
-  };
-  if (path == "-") return sniff(fd_source(0, "-"));
-  return sniff(file_source(path));
+    default: detail::no_codec(c, path, true);
+  }
+}
+
+// Opens a shard for reading: a path, or "-" for stdin, decompressed by magic.
+// For URLs (pipe:, http://, ais://) see wds/url.hpp's open_url.
+inline any_source open_input(const std::string& path, const limits& lim = {}) {
+  if (path == "-") return decompress_by_magic(fd_source(0, "-"), path, lim);
+  return decompress_by_magic(file_source(path), path, lim);
 }
 
 // Opens an output: "-" is stdout; any other path is written atomically
@@ -160,18 +164,18 @@ inline any_sink open_output(const std::string& path, compression c) {
   auto wrap = [&](auto sink) -> any_sink {
     using sink_t [[maybe_unused]] = decltype(sink);
     switch (c) {
-      case compression::none: return any_sink(std::move(sink));
+    case compression::none: return any_sink(std::move(sink));
 #if WDS_HAS_ZLIB
-      case compression::gzip: return any_sink(gzip_sink<sink_t>(std::move(sink)));
+    case compression::gzip: return any_sink(gzip_sink<sink_t>(std::move(sink)));
 #endif
 #if WDS_HAS_BZIP2
-      case compression::bzip2: return any_sink(bzip2_sink<sink_t>(std::move(sink)));
+    case compression::bzip2: return any_sink(bzip2_sink<sink_t>(std::move(sink)));
 #endif
 #if WDS_HAS_LZMA
-      case compression::xz: return any_sink(xz_sink<sink_t>(std::move(sink)));
+    case compression::xz: return any_sink(xz_sink<sink_t>(std::move(sink)));
 #endif
 #if WDS_HAS_ZSTD
-      case compression::zstd: return any_sink(zstd_sink<sink_t>(std::move(sink)));
+    case compression::zstd: return any_sink(zstd_sink<sink_t>(std::move(sink)));
 #endif
       default: detail::no_codec(c, path, false);
     }

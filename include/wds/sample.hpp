@@ -155,6 +155,7 @@ struct sample_reader_options {
   bool lowercase_ext = true;        // webdataset's lcase=True
   bool skip_meta = true;            // drop "__*__" members (webdataset's skip_meta)
   std::vector<std::string> suffixes;  // when not empty, keep only these exts (webdataset's `suffixes`)
+  bool allow_empty = false;         // a 0-byte shard is empty, not tar error 208 (tar_reader_options)
 };
 
 // Groups a tar_reader's members into samples, one at a time:
@@ -165,7 +166,7 @@ template <class Source>
 class sample_reader {
  public:
   explicit sample_reader(Source src, std::string url = {}, limits lim = {}, sample_reader_options opts = {})
-      : tar_(std::move(src), std::move(url), lim), opts_(std::move(opts)) {}
+      : tar_(std::move(src), std::move(url), lim, tar_reader_options{opts.allow_empty}), opts_(std::move(opts)) {}
 
   // The next sample in tar order, or nullopt at the end of the shard.
   std::optional<sample> next() {
