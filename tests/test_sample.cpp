@@ -293,3 +293,76 @@ TEST_CASE("borrowed samples: same grouping and errors as owned ones", "[sample][
     CHECK(got == c.samples);
   }
 }
+
+TEST_CASE("__key__ and __url__ as field names raise like webdataset", "[sample]") {
+  // webdataset's group_by_keys starts each sample as {__key__, __url__}, so a member
+  // "w.__key__" is a "duplicate file name" ValueError, after the samples before it.
+  for (const std::string ext : {"__key__", "__url__", "__KEY__", "__Url__"}) {
+    INFO(ext);
+    auto archive = archive_of({"a.txt", "w.txt", "w." + ext, "z.txt"});
+    wds::sample_reader reader{wds::memory_source(archive), "x.tar"};
+    auto first = reader.next();
+    REQUIRE(first);
+    CHECK(first->key() == "a");
+    try {
+      reader.next();
+      FAIL("expected sample_error 303");
+    } catch (const wds::sample_error& e) {
+      CHECK(e.id() == 303);
+      CHECK(e.member() == "w." + ext);
+      CHECK(std::string(e.what()).find("duplicate file name") != std::string::npos);
+    }
+  }
+  SECTION("raised before the suffix filter, as in webdataset") {
+    wds::sample_reader_options opts;
+    opts.suffixes = {"txt"};
+    auto archive = archive_of({"w.txt", "w.__url__"});
+    wds::sample_reader reader{wds::memory_source(archive), "x.tar", wds::limits{}, opts};
+    CHECK_THROWS_AS(reader.next(), wds::sample_error);
+  }
+  SECTION("without lower-casing, __KEY__ is an ordinary field") {
+    wds::sample_reader_options opts;
+    opts.lowercase_ext = false;
+    auto archive = archive_of({"w.txt", "w.__KEY__"});
+    wds::sample_reader reader{wds::memory_source(archive), "x.tar", wds::limits{}, opts};
+    auto s = reader.next();
+    REQUIRE(s);
+    CHECK(s->contains("__KEY__"));
+  }
+}
+
+TEST_CASE("a sample with a non-empty __bad__ field is dropped, as webdataset's valid_sample does", "[sample]") {
+  wds::tar_writer w(wds::memory_sink{});
+  w.write("a.txt", bytes("1"));
+  w.write("a.__bad__", bytes("yes"));
+  w.write("b.txt", bytes("2"));
+  w.write("b.__bad__", bytes(""));  // empty bytes are falsy: kept
+  w.finish();
+  auto archive = w.sink().take();
+  wds::sample_reader reader{wds::memory_source(archive)};
+  std::vector<std::string> keys;
+  while (auto s = reader.next()) keys.push_back(s->key());
+  CHECK(keys == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("borrowed samples follow the __bad__ and __key__ rules too", "[sample][borrowed]") {
+  wds::tar_writer w(wds::memory_sink{});
+  w.write("a.txt", bytes("1"));
+  w.write("a.__bad__", bytes("yes"));
+  w.write("b.txt", bytes("2"));
+  w.write("b.__bad__", bytes(""));
+  w.write("c.txt", bytes("3"));
+  w.write("c.__key__", bytes("x"));
+  w.finish();
+  auto archive = w.sink().take();
+  wds::sample_reader reader{wds::memory_source(archive)};
+  const auto* s = reader.next_borrowed();
+  REQUIRE(s);
+  CHECK(s->key() == "b");
+  try {
+    reader.next_borrowed();
+    FAIL("expected sample_error 303");
+  } catch (const wds::sample_error& e) {
+    CHECK(e.id() == 303);
+  }
+}

@@ -268,7 +268,7 @@ TEST_CASE("tar reader: missing end marker at EOF is accepted like GNU tar", "[ta
   auto got = read_all(a);
   REQUIRE(got.size() == 1);
   CHECK(got[0].second == pattern("a.txt", 700));
-  CHECK(read_all({}).empty());  // a zero-byte input is an empty archive
+  CHECK(read_all(std::vector<std::byte>(1024)).empty());  // end blocks alone: an empty archive
 }
 
 TEST_CASE("tar reader: bad input gives wds errors with offsets", "[tar][bad]") {

@@ -24,6 +24,7 @@
 #include <wds/io.hpp>
 #include <wds/limits.hpp>
 #include <wds/open.hpp>
+#include <wds/url.hpp>
 #include <wds/sample.hpp>
 #include <wds/tar.hpp>
 #include <wds/transforms.hpp>
@@ -71,7 +72,10 @@ namespace etl {
 enum class error_policy { fail, skip };
 
 struct field_map {
-  std::string ext;   // full lower-cased ext ("jpg" does not match "image.jpg")
+  // The field's whole ext, case-insensitive: "jpg" matches "x.jpg" but not
+  // "x.image.jpg". "*.jpg" matches on the last dot-part of the ext (webdataset's
+  // decoder rule), so it matches both. A field goes through the first match.
+  std::string ext;
   std::string spec;  // wds::compose spec, e.g. "decode|resize(256)|jpeg(90)"
 };
 struct field_rename {
@@ -90,6 +94,11 @@ struct options {
   std::string shard_name;
   // Checked between samples; when set the shard fails with etl error 803.
   const std::atomic<bool>* cancel = nullptr;
+  // A map that transformed no field in the whole shard fails it (etl error
+  // 810) instead of only showing 0 in stats::map_fields.
+  bool strict_maps = false;
+  // A 0-byte shard is an empty shard instead of tar error 208.
+  bool allow_empty = false;
   // Threads transforming ONE shard (the calling thread counts; 0 = all
   // cores). Samples are transformed in parallel and written in input order:
   // the output bytes, the stats and the error raised are those of 1 thread.
@@ -107,6 +116,7 @@ struct stats {
   std::uint64_t bytes_in = 0;   // tar bytes read (uncompressed)
   std::uint64_t bytes_out = 0;  // tar bytes written (uncompressed)
   std::vector<std::string> skip_reasons;  // the first few, for the summary
+  std::vector<std::uint64_t> map_fields;  // fields transformed, per options::maps entry
 
   static constexpr std::size_t max_reasons = 8;
   void add(const stats& o) {
@@ -117,6 +127,8 @@ struct stats {
     bytes_out += o.bytes_out;
     for (const auto& r : o.skip_reasons)
       if (skip_reasons.size() < max_reasons) skip_reasons.push_back(r);
+    if (map_fields.size() < o.map_fields.size()) map_fields.resize(o.map_fields.size());
+    for (std::size_t i = 0; i < o.map_fields.size(); ++i) map_fields[i] += o.map_fields[i];
   }
 };
 
@@ -364,6 +376,21 @@ inline std::string lower_ascii(std::string s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return s;
 }
+
+// A compiled field_map: `ext` lower-cased, without the "*." of a suffix rule.
+struct compiled_map {
+  std::string ext;
+  bool last_part = false;  // "*.EXT": compare the last dot-part of the field's ext
+  compiled_pipeline pipeline;
+
+  bool matches(std::string_view field_ext) const noexcept {
+    if (last_part) {
+      const auto dot = field_ext.rfind('.');
+      if (dot != std::string_view::npos) field_ext.remove_prefix(dot + 1);
+    }
+    return field_ext == ext;
+  }
+};
 }  // namespace detail
 
 // Transforms shards one after the other, reusing its codec state. Building it
@@ -377,9 +404,13 @@ class shard_transformer {
         throw etl_error(806, {}, "--rename needs EXT=NEWEXT with both sides non-empty");
     }
     for (const auto& m : opt_.maps) {
-      if (m.ext.empty()) throw etl_error(806, {}, "--map needs EXT=SPEC with a non-empty EXT");
-      maps_.emplace_back(detail::lower_ascii(m.ext), compose(m.spec, pipeline_input::bytes, opt_.limits));
+      const bool last_part = m.ext.compare(0, 2, "*.") == 0;
+      std::string ext = detail::lower_ascii(last_part ? m.ext.substr(2) : m.ext);
+      if (ext.empty() || (last_part && ext.find('.') != std::string::npos))
+        throw etl_error(806, {}, "--map needs EXT=SPEC or *.EXT=SPEC with a non-empty EXT (*.EXT: one dot-part)");
+      maps_.push_back({std::move(ext), last_part, compose(m.spec, pipeline_input::bytes, opt_.limits)});
     }
+    map_counts_.assign(maps_.size(), 0);
   }
 
   const options& opts() const noexcept { return opt_; }
@@ -393,14 +424,20 @@ class shard_transformer {
   stats run(Source& in, Sink& out) {
     std::string name = name_of(in);
     if (name.empty()) name = opt_.shard_name;
-    sample_reader reader(detail::source_ref<Source>(in, name), name, opt_.limits);
+    sample_reader_options ro;
+    ro.allow_empty = opt_.allow_empty;
+    sample_reader reader(detail::source_ref<Source>(in, name), name, opt_.limits, ro);
+    std::fill(map_counts_.begin(), map_counts_.end(), 0);
     tar_writer_options wo;
     wo.mtime = opt_.mtime;
     tar_writer writer(detail::sink_ref<Sink>(out), wo);
     stats st;
     unsigned threads = opt_.threads ? opt_.threads : std::max(1u, std::thread::hardware_concurrency());
     if (threads > 1) {
+      for (auto& h : helpers_) std::fill(h->map_counts_.begin(), h->map_counts_.end(), 0);
       run_ordered(reader, writer, st, threads, name);
+      for (auto& h : helpers_)  // helpers count the fields they transformed
+        for (std::size_t i = 0; i < map_counts_.size(); ++i) map_counts_[i] += h->map_counts_[i];
     } else {
       while (auto s = reader.next()) {
         if (opt_.cancel && opt_.cancel->load(std::memory_order_relaxed))
@@ -416,6 +453,12 @@ class shard_transformer {
       }
     }
     st.bytes_in = reader.tar().offset();
+    st.map_fields = map_counts_;
+    if (opt_.strict_maps)
+      for (std::size_t i = 0; i < maps_.size(); ++i)
+        if (map_counts_[i] == 0)  // before finish(): the output is not committed
+          throw etl_error(810, {name, {}, location::unknown_offset},
+                          "map \"" + opt_.maps[i].ext + "\" matched no field in the shard");
     writer.finish();
     st.bytes_out = writer.bytes_written();
     return st;
@@ -427,9 +470,10 @@ class shard_transformer {
       reference_(s, opt_.limits);
     } else {
       for (auto& f : s.fields())
-        for (auto& m : maps_)
-          if (f.ext == m.first) {
-            f.data = m.second.apply(f.data.data(), f.data.size(), location{s.url(), f.member, f.offset});
+        for (std::size_t i = 0; i < maps_.size(); ++i)
+          if (maps_[i].matches(f.ext)) {
+            f.data = maps_[i].pipeline.apply(f.data.data(), f.data.size(), location{s.url(), f.member, f.offset});
+            ++map_counts_[i];
             break;
           }
     }
@@ -624,8 +668,9 @@ class shard_transformer {
 
   options opt_;
   reference_pipeline reference_;
-  std::vector<std::pair<std::string, compiled_pipeline>> maps_;
-  std::vector<std::unique_ptr<shard_transformer>> helpers_;  // per-thread state of run_ordered
+  c.opt.threads = c.jobs;  // 0: all cores; directory mode splits the same budget
+  std::vector<detail::compiled_map> maps_;
+  std::vector<std::uint64_t> map_counts_;  // fields transformed per map, this shard
 };
 
 // One shard, `in` to `out` (see shard_transformer::run).
@@ -792,7 +837,9 @@ inline batch_report transform_shards(const std::vector<std::string>& inputs, con
           r.state = shard_result::status::exists;
         } else {
           detail::remove_stale_temporaries(r.output);
-          any_source in = open_input(r.input, opt.limits);
+          url_options uo;
+          uo.lim = opt.limits;
+          any_source in = open_url(r.input, uo);
           any_sink out = open_output(r.output);
           r.counts = t.run(in, out);
           r.state = shard_result::status::done;

@@ -7,6 +7,7 @@
 #include <wds/error.hpp>
 #include <wds/limits.hpp>
 #include <wds/tar.hpp>
+#include <wds/unicode.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -146,27 +147,8 @@ inline bool is_meta_name(std::string_view name) noexcept {
 }
 
 namespace detail {
-// Python's str.lower() for ASCII, Latin-1 and Cyrillic capitals; other code
-// points are left as they are (Greek needs Python's final-sigma context).
-inline std::string lower_ext(std::string_view s) {
-  std::string out(s);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    auto c = static_cast<unsigned char>(out[i]);
-    if (c >= 'A' && c <= 'Z') {
-      out[i] = static_cast<char>(c + 32);
-    } else if ((c == 0xc3 || c == 0xd0) && i + 1 < out.size() &&
-               (static_cast<unsigned char>(out[i + 1]) & 0xc0) == 0x80) {
-      unsigned cp = ((c & 0x1fu) << 6) | (static_cast<unsigned char>(out[i + 1]) & 0x3fu);
-      unsigned lo = cp;
-      if ((cp >= 0xc0 && cp <= 0xde && cp != 0xd7) || (cp >= 0x410 && cp <= 0x42f)) lo = cp + 0x20;
-      else if (cp >= 0x400 && cp <= 0x40f) lo = cp + 0x50;
-      out[i] = static_cast<char>(0xc0 | (lo >> 6));
-      out[i + 1] = static_cast<char>(0x80 | (lo & 0x3f));
-      ++i;
-    }
-  }
-  return out;
-}
+// webdataset's lcase: Python's str.lower() (wds/unicode.hpp).
+inline std::string lower_ext(std::string_view s) { return unicode::lower(s); }
 }  // namespace detail
 
 // A field of a borrowed_sample: `data` points into the tar reader's buffer
@@ -217,6 +199,7 @@ struct sample_reader_options {
   bool lowercase_ext = true;        // webdataset's lcase=True
   bool skip_meta = true;            // drop "__*__" members (webdataset's skip_meta)
   std::vector<std::string> suffixes;  // when not empty, keep only these exts (webdataset's `suffixes`)
+  bool allow_empty = false;         // a 0-byte shard is empty, not tar error 208 (tar_reader_options)
 };
 
 // Groups a tar_reader's members into samples, one at a time:
@@ -227,7 +210,7 @@ template <class Source>
 class sample_reader {
  public:
   explicit sample_reader(Source src, std::string url = {}, limits lim = {}, sample_reader_options opts = {})
-      : tar_(std::move(src), std::move(url), lim), opts_(std::move(opts)) {}
+      : tar_(std::move(src), std::move(url), lim, tar_reader_options{opts.allow_empty}), opts_(std::move(opts)) {}
 
   // The next sample in tar order, or nullopt at the end of the shard.
   std::optional<sample> next() {
@@ -235,7 +218,9 @@ class sample_reader {
       if (!pending_) fetch();
       if (!pending_) {
         if (!current_) return std::nullopt;
-        return take();
+        std::optional<sample> out = take();
+        if (out) return out;
+        continue;
       }
       if (!current_ || pending_key_ != current_->key()) {
         std::optional<sample> out;
@@ -264,13 +249,19 @@ class sample_reader {
     have_borrowed_ = false;
     for (;;) {
       if (!pending_) fetch();
-      if (!pending_) return have_borrowed_ ? &borrowed_ : nullptr;
+      // The end, or the pending member starts the next sample.
+      if (!pending_ || (have_borrowed_ && pending_key_ != borrowed_.key_)) {
+        if (!have_borrowed_) return nullptr;
+        const borrowed_field* bad = borrowed_.find("__bad__");
+        if (!bad || bad->data.empty()) return &borrowed_;
+        borrowed_.size_ = 0;  // dropped, as take() drops it
+        have_borrowed_ = false;
+        continue;
+      }
       if (!have_borrowed_) {
         borrowed_.key_ = std::move(pending_key_);
         borrowed_.url_ = tar_.shard_name();
         have_borrowed_ = true;
-      } else if (pending_key_ != borrowed_.key_) {
-        return &borrowed_;  // the pending member starts the next sample
       }
       add_pending_borrowed();
     }
@@ -313,9 +304,15 @@ class sample_reader {
   iterator end() { return iterator(); }
 
  private:
-  sample take() {
+  // The finished sample, unless webdataset's valid_sample() drops it: a
+  // non-empty "__bad__" field is truthy there.
+  std::optional<sample> take() {
     sample s = std::move(*current_);
     current_.reset();
+    if (const field* bad = s.find("__bad__"); bad && !bad->data.empty()) {
+      recycle(std::move(s));
+      return std::nullopt;
+    }
     return s;
   }
 
@@ -340,6 +337,11 @@ class sample_reader {
   void add_pending() {
     pending_ = false;
     sample& s = *current_;
+    // webdataset's sample dict starts with these keys: "duplicate file name".
+    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
+      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
+                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
+                             "\" clashes with webdataset's " + pending_ext_);
     for (const auto& f : s.fields())
       if (f.ext == pending_ext_)
         throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
@@ -369,6 +371,10 @@ class sample_reader {
   void add_pending_borrowed() {
     pending_ = false;
     borrowed_sample& s = borrowed_;
+    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
+      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
+                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
+                             "\" clashes with webdataset's " + pending_ext_);
     for (const auto& f : s)
       if (f.ext == pending_ext_)
         throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},

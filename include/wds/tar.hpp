@@ -8,6 +8,7 @@
 #include <wds/error.hpp>
 #include <wds/io.hpp>
 #include <wds/limits.hpp>
+#include <wds/unicode.hpp>
 
 #include <algorithm>
 #include <array>
@@ -139,6 +140,12 @@ inline bool parse_pax_time(std::string_view s, std::int64_t& out) noexcept {
 
 }  // namespace detail
 
+struct tar_reader_options {
+  // A 0-byte input is an empty archive instead of tar error 208 (Python's
+  // tarfile: "ReadError: empty file"; a failed download looks like this).
+  bool allow_empty = false;
+};
+
 // Reads members in archive order. Typical use:
 //   wds::tar_reader reader(wds::file_source("shard.tar"), "shard.tar");
 //   while (const wds::tar_member* m = reader.next()) use(m->name, reader.payload());
@@ -151,8 +158,8 @@ class tar_reader {
   // Smallest growth of a payload buffer while its bytes arrive.
   static constexpr std::size_t growth_step = std::size_t{1} << 20;
 
-  explicit tar_reader(Source src, std::string shard_name = {}, limits lim = {})
-      : src_(std::move(src)), shard_(std::move(shard_name)), limits_(lim),
+  explicit tar_reader(Source src, std::string shard_name = {}, limits lim = {}, tar_reader_options opts = {})
+      : src_(std::move(src)), shard_(std::move(shard_name)), limits_(lim), opts_(opts),
         buf_(new std::byte[buffer_size]) {
     if (shard_.empty()) shard_ = name_of(src_);
   }
@@ -176,6 +183,7 @@ class tar_reader {
       if (got == 0) {  // end of data without an end marker: GNU tar accepts it
         if (have_long_name || have_long_link || have_local_pax)
           fail(201, at, "archive ends after an extension header");
+        if (at == 0 && !opts_.allow_empty) fail(208, 0, "empty file (0 bytes)");
         return finish();
       }
       if (got < h.size()) fail(201, at, "truncated header block (" + std::to_string(got) + " of 512 bytes)");
@@ -330,7 +338,7 @@ class tar_reader {
     if (remaining_ > limits_.max_member_size)
       throw limit_error(502, loc(offset_),
                         "member of " + std::to_string(remaining_) + " bytes exceeds the limit of " +
-                            std::to_string(limits_.max_member_size) + " (stream it with read())");
+                            std::to_string(limits_.max_member_size) + "");
   }
 
   [[noreturn]] void fail(int id, std::uint64_t at, const std::string& why) const {
@@ -406,9 +414,14 @@ class tar_reader {
   }
 
   void verify_checksum(const std::byte* h, std::uint64_t at) const {
+    // A bad first header without the ustar magic is most likely not a tar at
+    // all (a text file, a JPEG, an HTML error page): say so.
+    const bool not_tar = at == 0 && std::memcmp(h + 257, "ustar", 5) != 0;
     std::int64_t stored = 0;
-    if (!detail::parse_tar_number(h + 148, 8, stored))
+    if (!detail::parse_tar_number(h + 148, 8, stored)) {
+      if (not_tar) fail(207, at, "not a tar archive: first header has no ustar magic and no number in its checksum field");
       fail(204, at, "bad number in checksum field");
+    }
     // Sums eight bytes at a time in 16-bit lanes (fast at any -O level); the
     // checksum field counts as spaces, and the signed sum differs by 256 for
     // every byte >= 0x80.
@@ -432,6 +445,9 @@ class tar_reader {
     }
     const std::int64_t unsigned_sum = std::int64_t{total} + 8 * ' ';
     const std::int64_t signed_sum = unsigned_sum - 256 * std::int64_t{high};
+    if (stored != unsigned_sum && stored != signed_sum && not_tar)
+      fail(207, at, "not a tar archive: first header has no ustar magic and a bad checksum (stored " +
+                        std::to_string(stored) + ", computed " + std::to_string(unsigned_sum) + ")");
     if (stored != unsigned_sum && stored != signed_sum)
       fail(203, at, "bad header checksum (stored " + std::to_string(stored) + ", computed " +
                         std::to_string(unsigned_sum) + ")");
@@ -538,6 +554,7 @@ class tar_reader {
   Source src_;
   std::string shard_;
   wds::limits limits_;
+  tar_reader_options opts_;
   std::unique_ptr<std::byte[]> buf_;
   std::size_t pos_ = 0, len_ = 0;
   std::uint64_t offset_ = 0;
@@ -552,7 +569,7 @@ class tar_reader {
 };
 
 template <class Source>
-tar_reader(Source, std::string = {}, limits = {}) -> tar_reader<Source>;
+tar_reader(Source, std::string = {}, limits = {}, tar_reader_options = {}) -> tar_reader<Source>;
 
 // ---- writer -----------------------------------------------------------------
 
@@ -589,18 +606,8 @@ inline bool is_ascii(std::string_view s) noexcept {
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 when invalid.
 inline std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
-  auto u = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = u(i);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((u(i + k) & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (u(i + k) & 0x3f);
-  }
-  static constexpr std::uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return n;
+  std::uint32_t cp = 0;
+  return unicode::decode_utf8(s, i, cp);
 }
 
 inline bool is_utf8(std::string_view s) noexcept {
