@@ -668,7 +668,7 @@ class shard_transformer {
 
   options opt_;
   reference_pipeline reference_;
-  c.opt.threads = c.jobs;  // 0: all cores; directory mode splits the same budget
+  std::vector<std::unique_ptr<shard_transformer>> helpers_;  // per-thread state of run_ordered
   std::vector<detail::compiled_map> maps_;
   std::vector<std::uint64_t> map_counts_;  // fields transformed per map, this shard
 };
