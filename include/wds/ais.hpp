@@ -83,7 +83,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // An error of the ETL server itself (ids 900-999). It carries the HTTP status
 // the request is answered with.
@@ -1863,4 +1863,4 @@ inline int serve_until_signal(server& srv) {
 }
 
 }  // namespace ais
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -44,7 +44,7 @@
 #include "wds/codec/png.hpp"
 #endif
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // What flows between ops: encoded bytes, a decoded image, or a CHW tensor.
 using pipeline_value = std::variant<std::vector<std::byte>, any_image, tensor<float>>;
@@ -788,4 +788,4 @@ inline compiled_pipeline compose(std::string_view spec, pipeline_input input, co
   return out;
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -37,7 +37,66 @@
 #define WDS_HAS_OPENSSL 0
 #endif
 
-namespace wds {
+// The configuration is part of the ABI, the nlohmann/json way: everything
+// lives in an inline namespace named after the version and the feature set,
+// e.g. wds::v0_1_0_zlib1_bz1_lzma1_zstd1_jpeg1_png1_http0_ssl0, so two
+// translation units built with different WDS_HAS_* values cannot exchange
+// wds types: the link fails with both names spelled out. Headers open it with
+// WDS_NAMESPACE_BEGIN / WDS_NAMESPACE_END (CTest wds.abi.headers_use_namespace_macros).
+#if WDS_HAS_ZLIB
+#define WDS_ABI_ZLIB_ 1
+#else
+#define WDS_ABI_ZLIB_ 0
+#endif
+#if WDS_HAS_BZIP2
+#define WDS_ABI_BZIP2_ 1
+#else
+#define WDS_ABI_BZIP2_ 0
+#endif
+#if WDS_HAS_LZMA
+#define WDS_ABI_LZMA_ 1
+#else
+#define WDS_ABI_LZMA_ 0
+#endif
+#if WDS_HAS_ZSTD
+#define WDS_ABI_ZSTD_ 1
+#else
+#define WDS_ABI_ZSTD_ 0
+#endif
+#if WDS_HAS_JPEG
+#define WDS_ABI_JPEG_ 1
+#else
+#define WDS_ABI_JPEG_ 0
+#endif
+#if WDS_HAS_PNG
+#define WDS_ABI_PNG_ 1
+#else
+#define WDS_ABI_PNG_ 0
+#endif
+#if WDS_HAS_HTTP
+#define WDS_ABI_HTTP_ 1
+#else
+#define WDS_ABI_HTTP_ 0
+#endif
+#if WDS_HAS_OPENSSL
+#define WDS_ABI_SSL_ 1
+#else
+#define WDS_ABI_SSL_ 0
+#endif
+#define WDS_ABI_NAME_EX_(ma, mi, pa, z, b, l, zs, j, p, h, s) \
+  v##ma##_##mi##_##pa##_zlib##z##_bz##b##_lzma##l##_zstd##zs##_jpeg##j##_png##p##_http##h##_ssl##s
+#define WDS_ABI_NAME_(ma, mi, pa, z, b, l, zs, j, p, h, s) WDS_ABI_NAME_EX_(ma, mi, pa, z, b, l, zs, j, p, h, s)
+#define WDS_ABI_NAMESPACE                                                                         \
+  WDS_ABI_NAME_(WDS_VERSION_MAJOR, WDS_VERSION_MINOR, WDS_VERSION_PATCH, WDS_ABI_ZLIB_, WDS_ABI_BZIP2_, \
+                WDS_ABI_LZMA_, WDS_ABI_ZSTD_, WDS_ABI_JPEG_, WDS_ABI_PNG_, WDS_ABI_HTTP_, WDS_ABI_SSL_)
+#define WDS_NAMESPACE_BEGIN \
+  namespace wds {           \
+  inline namespace WDS_ABI_NAMESPACE {
+#define WDS_NAMESPACE_END \
+  }                       \
+  }
+
+WDS_NAMESPACE_BEGIN
 namespace config {
 inline constexpr int version_major = WDS_VERSION_MAJOR;
 inline constexpr int version_minor = WDS_VERSION_MINOR;
@@ -51,4 +110,4 @@ inline constexpr bool has_png = WDS_HAS_PNG != 0;
 inline constexpr bool has_http = WDS_HAS_HTTP != 0;
 inline constexpr bool has_openssl = WDS_HAS_OPENSSL != 0;
 }  // namespace config
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Pixel mode conversions with Pillow 9.4's exact integer formulas
 // (libImaging/Convert.c), including its fallback through the "base" mode
 // (I, F, I;16, LA -> L; CMYK, RGBA -> RGB) when no direct converter exists.
@@ -14,7 +16,7 @@
 #include "wds/error.hpp"
 #include "wds/image.hpp"
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Pillow's name for a mode ("L", "LA", "RGB", "RGBA", "CMYK", "I;16", "I", "F").
 inline constexpr const char* mode_name(pixel_mode m) noexcept {
@@ -244,4 +246,4 @@ inline any_image convert(const any_image& src, pixel_mode to) {
       src);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // A lazy, composable WebDataset loader. The Python line
 //   wds.WebDataset(urls).shuffle(1000).decode("rgb").to_tuple("jpg", "cls").batched(8)
 // reads in C++ as
@@ -59,7 +61,7 @@
 #include <variant>
 #include <vector>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 enum class rng_kind { wds, python };
 // Equal samples per reader (rank x worker) per epoch: none, drop the excess,
@@ -1100,4 +1102,4 @@ class dataset : public pipeline<sample> {
   }
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Where in the input an error happened. Any part may be unknown.
 struct location {
@@ -83,4 +85,4 @@ WDS_DEFINE_ERROR_(spec_error, error, "spec");
 
 #undef WDS_DEFINE_ERROR_
 
-}  // namespace wds
+WDS_NAMESPACE_END

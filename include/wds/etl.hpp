@@ -64,7 +64,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 namespace etl {
 
 // What to do with a sample the pipeline cannot process (missing field,
@@ -877,4 +877,4 @@ inline batch_report transform_shards(const std::vector<std::string>& inputs, con
 }
 
 }  // namespace etl
-}  // namespace wds
+WDS_NAMESPACE_END

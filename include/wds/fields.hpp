@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // webdataset's default field decoders (autodecode.py basichandlers), without
 // the unsafe ones (pickle, torch) and the optional ones (msgpack, cbor, npz):
 //   cls cls2 index inx id  -> int(data)            decode_cls
@@ -26,7 +28,7 @@
 #include <wds/tenbin.hpp>
 #include <wds/tensor.hpp>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 enum class field_kind : std::uint8_t { bytes, integer, text, json, npy, tenbin };
 
@@ -151,4 +153,4 @@ inline std::vector<std::byte> encode_text(std::string_view s) {
                                 reinterpret_cast<const std::byte*>(s.data()) + s.size());
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -57,7 +57,7 @@
 #include <utility>
 #include <vector>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 namespace http {
 
 // TLS to the server. Defaults verify the peer against the system's CAs.
@@ -469,4 +469,4 @@ inline response_stream put(std::string_view url, const void* data, std::size_t s
 }
 
 }  // namespace http
-}  // namespace wds
+WDS_NAMESPACE_END

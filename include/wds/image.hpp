@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 #include <cassert>
 #include <cstddef>
 #include <algorithm>
@@ -10,7 +12,7 @@
 #include <utility>
 #include <variant>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Pillow's image modes that wds produces. The channel type follows the mode:
 // l/la/rgb/rgba/cmyk/p -> uint8_t, i16 -> uint16_t, i -> int32_t, f -> float.
@@ -228,4 +230,4 @@ image<std::remove_const_t<T>> materialize(image_view<T> v) {
 using any_image = std::variant<image<std::uint8_t>, image<std::uint16_t>, image<std::int32_t>,
                                image<float>>;
 
-}  // namespace wds
+WDS_NAMESPACE_END

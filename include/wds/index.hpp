@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Shard index files:
 // - DALI's `.idx` v1.2 (fn.readers.webdataset index_paths): "v1.2 N\n", then
 //   one line per sample of "ext data_offset size filename" groups, data_offset
@@ -30,7 +32,7 @@
 #include <utility>
 #include <vector>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 struct index_member {
   std::string ext;
@@ -362,4 +364,4 @@ inline wids_shard_list parse_wids_json(std::string_view text, const std::string&
   return out;
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

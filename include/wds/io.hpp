@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Byte sources and sinks. A source is anything with
 //     std::size_t read(std::byte* dst, std::size_t n);   // 0 only at end of data
 // and a sink anything with
@@ -29,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 namespace detail {
 inline std::string errno_text(int e) { return std::strerror(e); }
@@ -458,4 +460,4 @@ class any_sink {
   std::unique_ptr<concept_t> impl_;
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END

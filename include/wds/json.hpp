@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // A small JSON DOM that accepts exactly what Python's json.loads(bytes)
 // accepts by default (webdataset's .json/.jsn decoder), and rejects the
 // rest with the byte position:
@@ -40,7 +42,7 @@
 #include <clocale>
 #endif
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 class json {
  public:
@@ -783,4 +785,4 @@ inline void json::dump_to(std::string& out) const {
   }
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 #include <wds/error.hpp>
 
 #include <atomic>
 #include <cstdint>
 #include <string>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Bounds on everything whose size comes from untrusted input. Every allocation
 // sized from a header is checked against one of these first.
@@ -74,4 +76,4 @@ inline void check_image_pixels(std::uint64_t width, std::uint64_t height, const 
   if (pixels > lim.warn_image_pixels) detail::decompression_bomb_counter().fetch_add(1, std::memory_order_relaxed);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // MD5 (RFC 1321), for the md5sum of wids shard lists. Incremental:
 //   wds::md5 h; h.update(p, n); ...; std::string hex = h.hex();
 
@@ -11,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 class md5 {
  public:
@@ -113,4 +115,4 @@ class md5 {
   std::uint64_t total_ = 0;
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END

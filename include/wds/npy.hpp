@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // NumPy .npy read/write for the numeric dtypes (numpy/lib/format.py, format
 // versions 1.0, 2.0 and 3.0). npy_encode writes what numpy.save writes, byte
 // for byte; npy_decode reads what numpy.load reads (minus object and
@@ -22,7 +24,7 @@
 #include <wds/limits.hpp>
 #include <wds/tensor.hpp>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // numpy's _MAX_HEADER_SIZE: longer headers need allow_pickle there, and are
 // refused here (error 520).
@@ -423,4 +425,4 @@ std::vector<std::byte> npy_encode(const image<T>& img, const npy_options& opt = 
   return npy_encode(img.view(), opt);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

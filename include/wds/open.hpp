@@ -29,7 +29,7 @@
 #include <string_view>
 #include <utility>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Replays bytes already read (a sniffed magic) before reading on.
 template <class Source>
@@ -190,4 +190,4 @@ inline any_sink open_output(const std::string& path, bool gzip) {
 // Compression chosen by the name (compression_for_name).
 inline any_sink open_output(const std::string& path) { return open_output(path, compression_for_name(path)); }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Folder to shards: every regular file under a directory becomes a member,
 // grouped into samples by webdataset's key rule (path relative to the
 // directory, up to the basename's first '.'), samples in byte-wise key order,
@@ -23,7 +25,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 struct pack_report {
   std::uint64_t samples = 0, files = 0, skipped = 0;
@@ -124,4 +126,4 @@ inline double parse_byte_size(const std::string& text) {
   return v * mul;
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

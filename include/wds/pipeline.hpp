@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Small pipeline pieces around the sample stream: shard lists (webdataset's
 // brace expansion and `::` lists), a seeded shuffle buffer, batching, and
 // mapping a function over the fields of a sample. No codec dependencies.
@@ -19,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // ---- shard lists ------------------------------------------------------------
 
@@ -358,4 +360,4 @@ void for_each_field(sample& s, Fn&& fn) {
   for (field& f : s.fields()) fn(f);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // CPython's random.Random, bit for bit: MT19937 seeded with init_by_array
 // from the absolute value of an integer seed (Modules/_randommodule.c),
 // getrandbits, _randbelow by rejection (Lib/random.py), randint, shuffle and
@@ -16,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 class python_random {
  public:
@@ -131,4 +133,4 @@ class python_random {
   std::size_t index_ = n_;
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END

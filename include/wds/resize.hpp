@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Pillow 9.4's resampler (Image.resize on 8-bit images), bit for bit: the
 // two-pass separable convolution with 22-bit fixed-point coefficients for the
 // antialiasing filters, and the affine nearest-neighbour scaler for NEAREST.
@@ -31,7 +33,7 @@
 #define WDS_RESIZE_AVX2 0
 #endif
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // PIL.Image.Resampling / torchvision InterpolationMode on PIL images.
 enum class resample_filter : std::uint8_t { nearest, box, bilinear, hamming, bicubic, lanczos };
@@ -963,4 +965,4 @@ inline image_size resized_size(int height, int width, int size,
   return w_short ? image_size{int(new_long), int(new_short)} : image_size{int(new_short), int(new_long)};
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Samples: consecutive tar members sharing a key, grouped with exactly the
 // rules of Python webdataset 1.0 (tariterators.base_plus_ext/group_by_keys).
 
@@ -19,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // One member of a sample: "cat_01.image.jpg" -> ext "image.jpg".
 struct field {
@@ -436,4 +438,4 @@ sample_reader(Source, std::string = {}, limits = {}, sample_reader_options = {})
 // The type-erased sample reader (over open_input()'s any_source).
 using any_sample_reader = sample_reader<any_source>;
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Where a dataset's shards come from, and which of them a rank reads:
 //   "dir/train-{000..099}.tar::extra.tar"  webdataset's brace/`::` syntax, ${VAR} from $WDS_VAR
 //   "dir/"  or an existing directory        its *.tar / *.tar.gz / *.tgz files, sorted
@@ -24,7 +26,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 struct shard_list {
   std::vector<std::string> urls;
@@ -185,4 +187,4 @@ inline shard_list make_shard_list(std::vector<std::string> urls) {
   return out;
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

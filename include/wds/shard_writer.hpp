@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // webdataset's ShardWriter: samples go to "pattern % shard" tars, a new
 // shard starting when the current one holds maxcount samples or maxsize
 // payload bytes (both checked before a sample is written, so a shard can
@@ -34,7 +36,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Python's `pattern % n` for one integer conversion: %d %i %u %x %X %o with
 // flags "-+ 0#" and a width, "%%" for a literal '%'. Anything else (no
@@ -226,4 +228,4 @@ class shard_writer {
   std::vector<shard_info> shards_;
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END

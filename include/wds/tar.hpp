@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Streaming POSIX tar: tar_reader<Source> never seeks and never holds more than
 // one member; tar_writer<Sink> writes headers byte-for-byte like Python's
 // tarfile in its default (pax) format, which is what webdataset's TarWriter uses.
@@ -21,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 inline constexpr std::size_t tar_block_size = 512;
 
@@ -1019,4 +1021,4 @@ tar_writer(Sink, tar_writer_options = {}) -> tar_writer<Sink>;
 using any_tar_reader = tar_reader<any_source>;
 using any_tar_writer = tar_writer<any_sink>;
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // webdataset's tenbin format (webdataset/tenbin.py; extensions .ten, .tb).
 // A payload is a sequence of chunks:
 //   "~TenBin~" | int64 payload length | payload, zero-padded to a multiple of 64
@@ -22,7 +24,7 @@
 #include <wds/limits.hpp>
 #include <wds/tensor.hpp>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // tenbin.py refuses arrays with 10 or more dimensions when writing.
 inline constexpr std::size_t tenbin_max_rank = 9;
@@ -230,4 +232,4 @@ inline std::vector<ndarray> tenbin_decode(const std::vector<std::byte>& bytes, c
   return tenbin_decode(bytes.data(), bytes.size(), lim, where);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 #include <complex>
 #include <cstddef>
 #include <cstdint>
@@ -16,7 +18,7 @@
 
 #include <wds/error.hpp>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Dense, C-ordered (row-major) tensor with an arbitrary shape; to_tensor()
 // yields CHW float, npy reading yields any shape.
@@ -461,4 +463,4 @@ class ndarray {
   std::vector<std::byte> data_;
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END

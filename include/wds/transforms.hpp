@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Image transforms matching torchvision 0.14 on PIL images (Pillow 9.4).
 //
 //  * free functions in wds:: work on views (like torchvision.transforms.functional):
@@ -36,7 +38,7 @@
 #include "wds/resize.hpp"
 #include "wds/tensor.hpp"
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // ---------------------------------------------------------------------------
 // A view that may own its pixels: crops inside the image borrow, crops that
@@ -812,4 +814,4 @@ auto operator|(A a, B b) {
 }
 
 }  // namespace transforms
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // Python's str.lower() on UTF-8 bytes, as webdataset applies it to exts:
 // full Unicode mappings (multi-code-point ones such as U+0130 -> "i\u0307"),
 // and CPython's final-sigma rule for U+03A3. Bytes that are not valid UTF-8
@@ -14,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 namespace unicode {
 
 // Decodes the UTF-8 sequence at s[i]: its length (0 when invalid: bad lead or
@@ -129,4 +131,4 @@ inline std::string lower(std::string_view bytes) {
 }
 
 }  // namespace unicode
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -44,7 +44,7 @@
 
 extern char** environ;
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 enum class url_kind { local, stdio, pipe, http, ais, unknown };
 
@@ -377,4 +377,4 @@ inline any_sink open_url_output(const std::string& url) {
   return open_url_output(url, ends_with(p, ".gz") || ends_with(p, ".tgz"));
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -22,7 +22,7 @@
 #include <memory>
 #include <string>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // "BZh" + block size digit + the first block's (or the end-of-stream) magic.
 inline bool is_bzip2_magic(const std::byte* p, std::size_t n) noexcept {
@@ -110,4 +110,4 @@ using bzip2_source = decompressing_source<Source, detail::bzip2_decoder>;
 template <class Sink>
 using bzip2_sink = compressing_sink<Sink, detail::bzip2_encoder>;
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -23,7 +23,7 @@
 #include "wds/codec/png.hpp"
 #endif
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 enum class image_format { unknown, jpeg, png };
 
@@ -119,4 +119,4 @@ inline any_image decode_image(const std::byte* data, std::size_t size,
   return d.decode(data, size, mode, lim, where);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

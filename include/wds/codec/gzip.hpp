@@ -22,7 +22,7 @@
 #include <string>
 #include <utility>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 inline bool is_gzip_magic(const std::byte* p, std::size_t n) noexcept {
   return n >= 2 && p[0] == std::byte{0x1f} && p[1] == std::byte{0x8b};
@@ -235,4 +235,4 @@ class gzip_sink {
   bool closed_ = false;
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -30,7 +30,7 @@
 #include "wds/limits.hpp"
 
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 enum class jpeg_subsampling { s444, s422, s420 };
 
@@ -633,4 +633,4 @@ inline std::vector<std::byte> encode_jpeg(image_view<const std::uint8_t> src, co
   return e.encode(src, opt);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -37,7 +37,7 @@
 #include "wds/limits.hpp"
 
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // What the PNG header says, and the mode Pillow opens it as (after our
 // mapping of "1" to L and "P" to RGB, or RGBA when there is a tRNS chunk).
@@ -949,4 +949,4 @@ inline png_info read_png_info(const std::byte* data, std::size_t size, const lim
   return d.read_info(data, size, lim, where);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <wds/config.hpp>
+
 // The streaming loop shared by the bzip2, xz and zstd codecs (wds/codec/bzip2.hpp,
 // xz.hpp, zstd.hpp): decompressing_source<Source, Decoder> and
 // compressing_sink<Sink, Encoder>. Needs no library itself; each codec header
@@ -26,7 +28,7 @@
 #include <string>
 #include <utility>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 namespace detail {
 
@@ -250,4 +252,4 @@ class compressing_sink {
   bool closed_ = false;
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END

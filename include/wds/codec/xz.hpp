@@ -23,7 +23,7 @@
 #include <memory>
 #include <string>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 inline bool is_xz_magic(const std::byte* p, std::size_t n) noexcept {
   return n >= 6 && std::memcmp(p, "\xfd" "7zXZ\0", 6) == 0;
@@ -125,4 +125,4 @@ using xz_source = decompressing_source<Source, detail::xz_decoder>;
 template <class Sink>
 using xz_sink = compressing_sink<Sink, detail::xz_encoder>;
 
-}  // namespace wds
+WDS_NAMESPACE_END

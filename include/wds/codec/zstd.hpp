@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <string>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // A zstd frame (28 b5 2f fd) or a skippable frame (5? 2a 4d 18).
 inline bool is_zstd_magic(const std::byte* p, std::size_t n) noexcept {
@@ -111,4 +111,4 @@ using zstd_source = decompressing_source<Source, detail::zstd_decoder>;
 template <class Sink>
 using zstd_sink = compressing_sink<Sink, detail::zstd_encoder>;
 
-}  // namespace wds
+WDS_NAMESPACE_END
