@@ -8,7 +8,7 @@
 
 #include <wds/config.hpp>
 
-#if defined(WDS_ETL_BINARY) && defined(WDS_HAS_HTTPLIB) && WDS_HAS_HTTPLIB && WDS_HAS_JPEG && WDS_HAS_PNG
+#if defined(WDS_ETL_BINARY) && WDS_HAS_HTTP && WDS_HAS_JPEG && WDS_HAS_PNG
 
 #include <wds/codec/png.hpp>
 #include <wds/etl.hpp>
@@ -254,7 +254,7 @@ TEST_CASE("wds-etl serve under load and faults", "[server][load]") {
 
   constexpr std::size_t max_object = 8 << 20;
   server_process srv;
-  srv.start({"--threads", "8", "--max-object-size", "8M", "--memory-limit", "1M"});
+  srv.start({"--threads", "8", "--max-object-size", "8M", "--memory-limit", "1M", "--io-timeout", "5"});
   const int port = srv.port;
 
   std::atomic<std::size_t> requests{0}, good_ok{0}, bad_rejected{0}, faults_sent{0};
@@ -441,7 +441,7 @@ TEST_CASE("wds-etl serve: request pipelines are held to --max-image-pixels", "[s
 #else
 
 TEST_CASE("wds-etl serve under load and faults", "[server][load]") {
-  WARN("skipped: needs the wds-etl binary with the server (cpp-httplib) and the JPEG and PNG codecs");
+  WARN("skipped: needs the wds-etl binary with the server (Boost.Beast) and the JPEG and PNG codecs");
   SUCCEED();
 }
 

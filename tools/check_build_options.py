@@ -20,10 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {
-    "auto": ({d: "AUTO" for d in ("ZLIB", "BZIP2", "LZMA", "ZSTD", "JPEG", "PNG", "HTTPLIB")},
-             {d: "auto" for d in ("zlib", "bzip2", "lzma", "zstd", "jpeg", "png", "httplib")}),
-    "off": ({d: "OFF" for d in ("ZLIB", "BZIP2", "LZMA", "ZSTD", "JPEG", "PNG", "HTTPLIB")},
-            {d: "disabled" for d in ("zlib", "bzip2", "lzma", "zstd", "jpeg", "png", "httplib")}),
+    "auto": ({d: "AUTO" for d in ("ZLIB", "BZIP2", "LZMA", "ZSTD", "JPEG", "PNG", "HTTP")},
+             {d: "auto" for d in ("zlib", "bzip2", "lzma", "zstd", "jpeg", "png", "http")}),
+    "off": ({d: "OFF" for d in ("ZLIB", "BZIP2", "LZMA", "ZSTD", "JPEG", "PNG", "HTTP")},
+            {d: "disabled" for d in ("zlib", "bzip2", "lzma", "zstd", "jpeg", "png", "http")}),
 }
 
 

@@ -9,7 +9,7 @@ pkgs=()
 for g in "${groups[@]}"; do
   case "$g" in
     build) pkgs+=(cmake ninja-build make g++ clang libclang-rt-14-dev pkg-config python3 tar
-                  zlib1g-dev libjpeg62-turbo-dev libspng-dev catch2 libcpp-httplib-dev
+                  zlib1g-dev libjpeg62-turbo-dev libspng-dev catch2
                   libbenchmark-dev meson libarchive-tools valgrind
                   libboost1.81-dev libboost-url1.81-dev libssl-dev
                   libbz2-dev liblzma-dev libzstd-dev libisal-dev libdeflate-dev) ;;

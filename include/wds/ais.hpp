@@ -1194,7 +1194,9 @@ class server {
     beast::get_lowest_layer(ws).expires_never();  // the WebSocket stream keeps its own timers
     websocket::stream_base::timeout t{};
     t.handshake_timeout = opts_.io_timeout;
-    t.idle_timeout = opts_.io_timeout * 2;  // pings at half of it keep an idle target connection alive
+    // No data for this long: a ping (at half of it), then the connection is
+    // given up; the target answers pings, so an idle connection stays.
+    t.idle_timeout = std::max<std::chrono::steady_clock::duration>(opts_.io_timeout * 2, std::chrono::minutes(5));
     t.keep_alive_pings = true;
     ws.set_option(t);
     ws.read_message_max(opts_.max_object_size);

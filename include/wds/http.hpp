@@ -143,12 +143,24 @@ inline endpoint parse_endpoint(std::string_view url) {
 
 // Runs one asynchronous operation to completion on the connection's own
 // io_context: Beast's timeouts (tcp_stream::expires_after) need async calls.
+// Handler by handler, so that a timer still pending (a WebSocket's idle
+// ping timer) does not keep us waiting after the operation is done.
 template <class Start>
 error_code run(net::io_context& ioc, Start&& start) {
   error_code result = net::error::would_block;
-  start([&result](error_code ec, auto&&...) { result = ec; });
-  ioc.restart();
-  ioc.run();
+  bool done = false;
+  start([&result, &done](error_code ec, auto&&...) {
+    result = ec;
+    done = true;
+  });
+  if (ioc.stopped()) ioc.restart();
+  while (!done) {
+    if (ioc.run_one() == 0) {
+      if (done) break;
+      ioc.restart();  // out of work without our handler: cannot happen with a started operation
+      if (ioc.run_one() == 0) break;
+    }
+  }
   return result;
 }
 

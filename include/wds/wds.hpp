@@ -3,7 +3,7 @@
 //
 // Umbrella header: the core (standard library only) plus every codec the build
 // enabled (WDS_HAS_ZLIB / BZIP2 / LZMA / ZSTD / JPEG / PNG). The AIStore server
-// (wds/ais.hpp, needs cpp-httplib) is included separately.
+// (wds/ais.hpp and wds/http.hpp, need Boost.Beast and Boost.URL) is included separately.
 #ifndef WDS_WDS_HPP
 #define WDS_WDS_HPP
 

@@ -31,7 +31,7 @@ vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
     zstd  WDS_WITH_ZSTD
     jpeg  WDS_WITH_JPEG
     png   WDS_WITH_PNG
-    http  WDS_WITH_HTTPLIB
+    http  WDS_WITH_HTTP
 )
 
 vcpkg_cmake_configure(

@@ -23,7 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-KNOWN_FEATURES = {"zlib": "zlib", "jpeg": "libjpeg-turbo", "png": "libspng", "http": "cpp-httplib"}
+KNOWN_FEATURES = {"zlib": "zlib", "jpeg": "libjpeg-turbo", "png": "libspng", "http": "boost-beast"}
 
 
 def fail(msg):
@@ -103,7 +103,7 @@ def lint(root):
         if not spec.get("description"):
             errors.append(f"feature {name} needs a description")
     for name, option in fmap.items():
-        if not re.fullmatch(r"WDS_WITH_(ZLIB|JPEG|PNG|HTTPLIB)", option):
+        if not re.fullmatch(r"WDS_WITH_(ZLIB|JPEG|PNG|HTTP)", option):
             errors.append(f"feature {name} maps to {option}, not a WDS_WITH_* option")
     cmakelists = (root / "CMakeLists.txt").read_text(encoding="utf-8")
     for arg in call_args(text, "vcpkg_cmake_configure"):

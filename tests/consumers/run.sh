@@ -7,7 +7,7 @@
 # CONSUMERs (default: all): single-header cmake-build-tree cmake-find-package
 #   cmake-add-subdirectory cmake-fetchcontent meson-subproject pkgconfig-make vcpkg-port
 #   custom-container (examples/custom_container built on its own against the
-#   installed package, as its README says; skipped without cpp-httplib)
+#   installed package, as its README says; skipped without Boost.URL)
 # Prints one line per consumer (PASS/FAIL, seconds); exits non-zero if any
 # failed, after printing the tail of its log. Environment: CXX (default g++),
 # WDS_CONSUMER_CXXFLAGS (default: strict warnings with -Werror), WDS_KEEP_TMP=1
@@ -83,12 +83,12 @@ c_single_header() {
   # Core only: no codec macro, no library on the link line.
   # shellcheck disable=SC2086
   "$CXX" -std=c++17 $cxxflags -I "$root/single_include" "$src" -o "$out/core" && "$out/core" || return 1
-  # The server part (ais.hpp) under WDS_HAS_HTTPLIB, against cpp-httplib's own flags.
-  if has_part ais.hpp && pkg-config --exists cpp-httplib; then
+  # The HTTP part (ais.hpp, http.hpp) under WDS_HAS_HTTP, with Boost.URL and OpenSSL.
+  if has_part ais.hpp && [ -f /usr/include/boost/url.hpp ] && pkg-config --exists openssl; then
     # shellcheck disable=SC2086,SC2046
-    "$CXX" -std=c++17 $cxxflags -I "$root/single_include" "${defs[@]}" -DWDS_HAS_HTTPLIB=1 \
-      $(pkg-config --cflags cpp-httplib) "$here/common/consumer_http.cpp" -o "$out/http" "${libs[@]}" \
-      $(pkg-config --libs cpp-httplib) && "$out/http" || return 1
+    "$CXX" -std=c++17 $cxxflags -I "$root/single_include" "${defs[@]}" -DWDS_HAS_HTTP=1 -DWDS_HAS_OPENSSL=1 \
+      "$here/common/consumer_http.cpp" -o "$out/http" "${libs[@]}" \
+      -lboost_url $(pkg-config --libs openssl) -pthread && "$out/http" || return 1
   fi
   if command -v clang++ >/dev/null 2>&1; then
     # shellcheck disable=SC2086
@@ -149,8 +149,8 @@ c_pkgconfig_make() {
 
 c_custom_container() {
   local ex="$root/examples/custom_container"
-  if [ ! -f "$ex/CMakeLists.txt" ] || ! pkg-config --exists cpp-httplib; then
-    echo "skipped: no examples/custom_container or no cpp-httplib"
+  if [ ! -f "$ex/CMakeLists.txt" ] || [ ! -f /usr/include/boost/url.hpp ]; then
+    echo "skipped: no examples/custom_container or no Boost.URL"
     return 0
   fi
   install_wds || return 1
