@@ -4,6 +4,9 @@
 //   diff: K/N identical
 // plus one line per mismatch with the command that reproduces it.
 //   wds_diff_shards CORPUS [CORPUS...]     (a corpus may be compressed)
+//   wds_diff_shards --deviations CORPUS    every case must be README's documented
+//     deviation: Python ends quietly at a cut/invalid header, wds refuses (tar.201-204)
+//     after yielding a prefix of Python's samples.
 #include <wds/open.hpp>
 #include <wds/sample.hpp>
 
@@ -27,7 +30,10 @@ std::string hex(std::string_view s) {
 }
 
 // The same canonical line as gen.py's oracle().
+int last_error_id = 0;
+
 std::string ours(const std::vector<std::byte>& archive) {
+  last_error_id = 0;
   std::string out;
   bool failed = false;
   try {
@@ -46,8 +52,9 @@ std::string ours(const std::vector<std::byte>& archive) {
         f1 = false;
       }
     }
-  } catch (const wds::error&) {
+  } catch (const wds::error& e) {
     failed = true;
+    last_error_id = e.id();
   }
   return out + (failed ? "!" : "");
 }
@@ -81,7 +88,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::size_t total = 0, same = 0;
-  for (int a = 1; a < argc; ++a) {
+  int first = 1;
+  const bool deviations = std::string(argv[1]) == "--deviations";
+  if (deviations) ++first;
+  for (int a = first; a < argc; ++a) {
     const auto corpus = slurp(argv[a]);
     std::size_t pos = 0;
     while (pos < corpus.size()) {
@@ -98,6 +108,15 @@ int main(int argc, char** argv) {
       const std::string expect = line_at(corpus, pos).substr(7);  // "expect ..."
       ++total;
       const std::string got = ours(archive);
+      if (deviations) {
+        const std::string prefix = got.substr(0, got.size() - 1);
+        if ((expect.empty() || expect.back() != '!') && !got.empty() && got.back() == '!' &&
+            last_error_id >= 201 && last_error_id <= 208 && last_error_id != 205 && last_error_id != 206 && expect.compare(0, prefix.size(), prefix) == 0)
+          ++same;
+        else
+          std::printf("not the documented deviation: %s\n", head.c_str());
+        continue;
+      }
       if (got == expect) {
         ++same;
         continue;
