@@ -151,6 +151,50 @@ namespace detail {
 inline std::string lower_ext(std::string_view s) { return unicode::lower(s); }
 }  // namespace detail
 
+// A field of a borrowed_sample: `data` points into the tar reader's buffer
+// when the member lies in it, else into `own`; valid until the next call on
+// the sample_reader that returned it.
+struct borrowed_field {
+  std::string ext;
+  byte_view data;
+  std::string member;
+  std::uint64_t offset = location::unknown_offset;
+  std::vector<std::byte> own;
+
+  std::string_view text() const noexcept { return {reinterpret_cast<const char*>(data.data()), data.size()}; }
+};
+
+// A sample whose payloads are not copied (sample_reader::next_borrowed).
+class borrowed_sample {
+ public:
+  const std::string& key() const noexcept { return key_; }
+  const std::string& url() const noexcept { return url_; }
+  // Fields in tar order.
+  const borrowed_field* begin() const noexcept { return fields_.data(); }
+  const borrowed_field* end() const noexcept { return fields_.data() + size_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  const borrowed_field* find(std::string_view ext) const noexcept {
+    for (const auto& f : *this)
+      if (f.ext == ext) return &f;
+    return nullptr;
+  }
+  // An owning copy, for a sample to keep.
+  sample to_sample() const {
+    sample s(key_, url_);
+    for (const auto& f : *this)
+      s.fields().push_back(field{f.ext, std::vector<std::byte>(f.data.begin(), f.data.end()), f.member, f.offset});
+    return s;
+  }
+
+ private:
+  template <class>
+  friend class sample_reader;
+  std::string key_, url_;
+  std::vector<borrowed_field> fields_;  // the first size_ are in use; the rest keep their capacity
+  std::size_t size_ = 0;
+};
+
 struct sample_reader_options {
   bool lowercase_ext = true;        // webdataset's lcase=True
   bool skip_meta = true;            // drop "__*__" members (webdataset's skip_meta)
@@ -187,6 +231,39 @@ class sample_reader {
         if (out) return out;
       }
       add_pending();
+    }
+  }
+
+  // The next sample without copying its payloads (the fast path when the
+  // caller does not keep them): fields that lie in the tar reader's buffer
+  // alias it, others are read into reused buffers. Valid until the next call
+  // on this reader; nullptr at the end. Same samples, order and errors as
+  // next(); do not mix the two on one reader.
+  const borrowed_sample* next_borrowed() {
+    tar_.set_refill_hook(&rescue_borrowed, this);
+    struct unhook {
+      tar_reader<Source>& t;
+      ~unhook() { t.set_refill_hook(nullptr, nullptr); }
+    } guard{tar_};
+    borrowed_.size_ = 0;
+    have_borrowed_ = false;
+    for (;;) {
+      if (!pending_) fetch();
+      // The end, or the pending member starts the next sample.
+      if (!pending_ || (have_borrowed_ && pending_key_ != borrowed_.key_)) {
+        if (!have_borrowed_) return nullptr;
+        const borrowed_field* bad = borrowed_.find("__bad__");
+        if (!bad || bad->data.empty()) return &borrowed_;
+        borrowed_.size_ = 0;  // dropped, as take() drops it
+        have_borrowed_ = false;
+        continue;
+      }
+      if (!have_borrowed_) {
+        borrowed_.key_ = std::move(pending_key_);
+        borrowed_.url_ = tar_.shard_name();
+        have_borrowed_ = true;
+      }
+      add_pending_borrowed();
     }
   }
 
@@ -299,8 +376,52 @@ class sample_reader {
         field{std::move(pending_ext_), std::move(pending_data_), std::move(pending_member_), pending_offset_});
   }
 
+  void add_pending_borrowed() {
+    pending_ = false;
+    borrowed_sample& s = borrowed_;
+    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
+      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
+                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
+                             "\" clashes with webdataset's " + pending_ext_);
+    for (const auto& f : s)
+      if (f.ext == pending_ext_)
+        throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
+                           "duplicate ext \"" + pending_ext_ + "\" in sample \"" + s.key() + "\" (first member \"" +
+                               f.member + "\")");
+    if (pending_skip_) return;
+    if (s.size() >= tar_.limits().max_sample_fields)
+      throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
+                        "sample \"" + s.key() + "\" has more than " +
+                            std::to_string(tar_.limits().max_sample_fields) + " fields");
+    if (s.size_ == s.fields_.size()) s.fields_.emplace_back();
+    borrowed_field& f = s.fields_[s.size_];
+    f.ext.swap(pending_ext_);
+    f.member.swap(pending_member_);
+    f.offset = pending_offset_;
+    if (tar_.payload_buffered()) {
+      f.data = tar_.payload();
+    } else {
+      tar_.read_payload(f.own);
+      f.data = byte_view(f.own.data(), f.own.size());
+    }
+    ++s.size_;
+  }
+
+  // The tar buffer is about to be overwritten: copy the fields aliasing it.
+  static void rescue_borrowed(void* self) {
+    auto& s = static_cast<sample_reader*>(self)->borrowed_;
+    for (std::size_t i = 0; i < s.size_; ++i) {
+      borrowed_field& f = s.fields_[i];
+      if (f.data.size() == 0 || f.data.data() == f.own.data()) continue;
+      f.own.assign(f.data.begin(), f.data.end());
+      f.data = byte_view(f.own.data(), f.own.size());
+    }
+  }
+
   tar_reader<Source> tar_;
   sample_reader_options opts_;
+  borrowed_sample borrowed_;
+  bool have_borrowed_ = false;
   std::optional<sample> current_;
   bool pending_ = false, pending_skip_ = false;
   std::string pending_key_, pending_ext_, pending_member_;
@@ -311,5 +432,8 @@ class sample_reader {
 
 template <class Source>
 sample_reader(Source, std::string = {}, limits = {}, sample_reader_options = {}) -> sample_reader<Source>;
+
+// The type-erased sample reader (over open_input()'s any_source).
+using any_sample_reader = sample_reader<any_source>;
 
 }  // namespace wds

@@ -353,6 +353,14 @@ class tar_reader {
 
   // Payload bytes of the current member not yet read.
   std::uint64_t remaining() const noexcept { return remaining_; }
+  // payload() would return a view into the read buffer (no copy).
+  bool payload_buffered() const noexcept { return have_member_ && remaining_ <= len_ - pos_; }
+  // Called just before the read buffer is overwritten, so that a caller
+  // holding payload() views can copy them out first (nullptr: none).
+  void set_refill_hook(void (*hook)(void*), void* context) noexcept {
+    refill_hook_ = hook;
+    refill_context_ = context;
+  }
   // Bytes of archive consumed so far.
   std::uint64_t offset() const noexcept { return offset_; }
   const tar_member* current() const noexcept { return have_member_ ? &member_ : nullptr; }
@@ -384,6 +392,12 @@ class tar_reader {
     return nullptr;
   }
 
+  void refill() {
+    if (refill_hook_) refill_hook_(refill_context_);
+    pos_ = 0;
+    len_ = src_.read(buf_.get(), buffer_size);
+  }
+
   // Copies from the buffer, refilling it; large reads bypass it.
   std::size_t read_some(std::byte* dst, std::size_t n) {
     std::size_t done = 0;
@@ -396,8 +410,7 @@ class tar_reader {
           offset_ += k;
           continue;
         }
-        pos_ = 0;
-        len_ = src_.read(buf_.get(), buffer_size);
+        refill();
         if (len_ == 0) break;
       }
       std::size_t k = std::min(n - done, len_ - pos_);
@@ -412,8 +425,7 @@ class tar_reader {
   void discard(std::uint64_t n) {
     while (n > 0) {
       if (pos_ == len_) {
-        pos_ = 0;
-        len_ = src_.read(buf_.get(), buffer_size);
+        refill();
         if (len_ == 0) fail(202, offset_, "truncated payload: " + std::to_string(n) + " bytes missing");
       }
       std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n, len_ - pos_));
@@ -742,6 +754,8 @@ class tar_reader {
   std::uint64_t sparse_stored_ = 0;
   bool sparse_ready_ = false, sparse_map_in_data_ = false;
   std::vector<std::byte> sparse_buf_;
+  void (*refill_hook_)(void*) = nullptr;
+  void* refill_context_ = nullptr;
 };
 
 template <class Source>
@@ -999,5 +1013,11 @@ class tar_writer {
 
 template <class Sink>
 tar_writer(Sink, tar_writer_options = {}) -> tar_writer<Sink>;
+
+// The type-erased reader and writer, for members and containers
+// (std::unique_ptr<wds::any_tar_writer>) and for run-time choices of the
+// source or sink (open_input, open_output).
+using any_tar_reader = tar_reader<any_source>;
+using any_tar_writer = tar_writer<any_sink>;
 
 }  // namespace wds
