@@ -227,10 +227,10 @@ class sample_reader {
       if (!current_ || pending_key_ != current_->key()) {
         std::optional<sample> out;
         if (current_) out = take();
-        current_.emplace(std::move(pending_key_), tar_.shard_name());
-        add_pending();
+        current_.emplace(pending_key_, tar_.shard_name());
+        // Hand out the finished sample first: an error in the pending member
+        // (a duplicate __key__, say) comes after it, as in webdataset.
         if (out) return out;
-        continue;
       }
       add_pending();
     }

@@ -560,7 +560,8 @@ class tar_reader {
     const std::string& v = r.second;
     std::uint64_t n = 0;
     if (k == "path") {
-      m.name = v;
+      m.name = v;  // Python's tarfile strips trailing slashes from a pax path (not from ustar names)
+      while (!m.name.empty() && m.name.back() == '/') m.name.pop_back();
     } else if (k == "linkpath") {
       m.linkname = v;
     } else if (k == "size") {
