@@ -35,7 +35,8 @@ const char* const ls_usage =
     "usage: wds-etl ls [options] SHARD\n"
     "\n"
     "Prints one JSON line per sample: its key and its fields with their sizes in\n"
-    "bytes, in tar order. SHARD may be '-' (stdin); gzip is detected by its magic bytes.\n"
+    "bytes, in tar order. SHARD may be '-' (stdin); gzip, bzip2, xz and zstd are\n"
+    "detected by their magic bytes.\n"
     "\n"
     "options:\n"
     "  --allow-empty             a 0-byte SHARD is an empty shard (default: an error)\n"
@@ -75,8 +76,9 @@ const char* const transform_usage =
     "usage: wds-etl transform INPUT -o OUTPUT [options]\n"
     "       wds-etl transform 'dir/shard-{000..099}.tar' [MORE...] -o OUTDIR/ [options]\n"
     "\n"
-    "INPUT and OUTPUT may be '-' (stdin/stdout). gzip input is detected by its magic\n"
-    "bytes; gzip output is chosen by a .gz name. Without --map every sample goes\n"
+    "INPUT and OUTPUT may be '-' (stdin/stdout). Compressed input (gzip, bzip2, xz,\n"
+    "zstd) is detected by its magic bytes; compressed output is chosen by the name\n"
+    "(.gz, .bz2, .xz, .zst). Without --map every sample goes\n"
     "through the reference pipeline (image.jpg: CenterCrop(350), ImageNet normalize\n"
     "round trip, JPEG; trimap.png: CenterCrop(350), RGB JPEG).\n"
     "\n"
@@ -410,17 +412,26 @@ int cmd_ls(int argc, char** argv) {
   wds::any_source in = wds::open_url(shard, uo);
   wds::sample_reader reader(std::move(in), shard, lim, ro);
   std::string buf;
-  while (auto s = reader.next()) {
-    buf += wds::etl::sample_json_line(*s);
-    buf += '\n';
-    if (buf.size() > (1u << 16)) {
-      std::fwrite(buf.data(), 1, buf.size(), stdout);
-      buf.clear();
+  auto flush = [&] {
+    std::fwrite(buf.data(), 1, buf.size(), stdout);
+    buf.clear();
+    return std::fflush(stdout) == 0;
+  };
+  const auto garbage_before = wds::trailing_garbage_warnings();
+  try {
+    while (auto s = reader.next()) {
+      buf += wds::etl::sample_json_line(*s);
+      buf += '\n';
+      if (buf.size() > (1u << 16)) flush();
+      reader.recycle(std::move(*s));
     }
-    reader.recycle(std::move(*s));
+  } catch (...) {
+    flush();  // the samples read before a bad member, as webdataset yields them
+    throw;
   }
-  std::fwrite(buf.data(), 1, buf.size(), stdout);
-  if (std::fflush(stdout) != 0) throw wds::io_error(102, {"-", {}, wds::location::unknown_offset}, "write failed");
+  if (!flush()) throw wds::io_error(102, {"-", {}, wds::location::unknown_offset}, "write failed");
+  if (wds::trailing_garbage_warnings() != garbage_before)
+    std::fprintf(stderr, "wds-etl: warning: %s: trailing garbage after the compressed stream ignored\n", shard.c_str());
   return 0;
 }
 

@@ -1804,7 +1804,6 @@ transform_function torchvision_preprocess(const std::string& transform_json, con
                                           Compile compile) {
   const std::string ops = torchvision_ops(transform_json);
   const image_format fmt = parse_image_format(format);
-  const bool keep_comment = torchvision_keeps_jpeg_comment(transform_json);
   auto spec_for = [ops](const image_format& f) {
     return "decode(native)|" + (ops.empty() ? std::string() : ops + "|") + f.encoder;
   };
@@ -1815,11 +1814,9 @@ transform_function torchvision_preprocess(const std::string& transform_json, con
     image_format f = fmt;
     if (std::string asked = etl_args_format(req.etl_args); !asked.empty()) f = parse_image_format(asked);
     req.content_type = f.content_type;
-    std::vector<std::byte> out =
-        cache->get(spec_for(f))->apply(in.data(), in.size(), location{req.path, {}, location::unknown_offset});
-    if (keep_comment && f.encoder == "jpeg")  // Pillow copies it: so do we, for identical bytes
-      if (auto comment = jpeg_comment(in.data(), in.size())) insert_jpeg_comment(out, *comment);
-    return out;
+    // wds::compose carries the source's comment as Pillow does (see
+    // torchvision_keeps_jpeg_comment for which ops keep it).
+    return cache->get(spec_for(f))->apply(in.data(), in.size(), location{req.path, {}, location::unknown_offset});
   });
 }
 

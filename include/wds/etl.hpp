@@ -258,21 +258,27 @@ class reference_pipeline {
   // convert("RGB"), encode as an RGB JPEG.
   void process_trimap(const std::byte* data, std::size_t size, std::vector<std::byte>& out,
                       const limits& lim, const location& where) {
-    any_image img = sniff_image_format(data, size) == image_format::png
-                        ? png_.decode(data, size, std::nullopt, unlimited_png(lim), where)
-                        : decode_image(data, size, std::nullopt, unlimited_png(lim), where);
+    const bool is_png = sniff_image_format(data, size) == image_format::png;
+    any_image img = is_png ? png_.decode(data, size, std::nullopt, unlimited_png(lim), where)
+                           : decode_image(data, size, std::nullopt, unlimited_png(lim), where);
     // Padding is a zero pixel of the native mode; converted to RGB that is
-    // black for every mode but CMYK (white), so pad after converting.
+    // black for every mode but CMYK (white) and P (palette entry 0), so pad
+    // after converting.
     std::array<std::uint8_t, 3> pad{0, 0, 0};
     if (auto* u8 = std::get_if<image<std::uint8_t>>(&img); u8 && u8->mode() == pixel_mode::cmyk) {
       image<std::uint8_t> zero(1, 1, 4, 0);
       image<std::uint8_t> z = convert(zero.view(), pixel_mode::cmyk, pixel_mode::rgb);
       pad = {z(0, 0, 0), z(0, 0, 1), z(0, 0, 2)};
     }
+    if (is_png && png_.palette()) pad = {(*png_.palette())[0][0], (*png_.palette())[0][1], (*png_.palette())[0][2]};
+    // Pillow's crop keeps info["comment"] and the JPEG save writes it; padding
+    // makes a new image without it.
+    std::optional<std::string> comment = is_png ? png_.comment() : jpeg_comment(data, size);
     if (!std::holds_alternative<image<std::uint8_t>>(img)) img = convert(img, pixel_mode::rgb);
     const auto& im = std::get<image<std::uint8_t>>(img);
     const auto ax = detail::center_crop_axis(im.width(), crop_size);
     const auto ay = detail::center_crop_axis(im.height(), crop_size);
+    if (ax.len < crop_size || ay.len < crop_size) comment.reset();
     prepare_canvas(ax, ay, pad);
     image_view<const std::uint8_t> window = im.view().subview(ax.src, ay.src, ax.len, ay.len);
     if (im.channels() == 1) {
@@ -288,7 +294,9 @@ class reference_pipeline {
         std::copy(rgb.row(y), rgb.row(y) + std::size_t(ax.len) * 3,
                   canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3);
     }
-    enc_.encode(canvas_.view(), jpeg_options{}, out);
+    jpeg_options jo;
+    if (comment) jo.comment = std::move(*comment);
+    enc_.encode(canvas_.view(), jo, out);
   }
 #endif
 
@@ -668,9 +676,9 @@ class shard_transformer {
 
   options opt_;
   reference_pipeline reference_;
-  std::vector<std::unique_ptr<shard_transformer>> helpers_;  // per-thread state of run_ordered
   std::vector<detail::compiled_map> maps_;
   std::vector<std::uint64_t> map_counts_;  // fields transformed per map, this shard
+  std::vector<std::unique_ptr<shard_transformer>> helpers_;  // per-thread state of run_ordered
 };
 
 // One shard, `in` to `out` (see shard_transformer::run).

@@ -330,8 +330,28 @@ class sample_reader {
       pending_member_ = m->name;
       pending_offset_ = m->header_offset;
       pending_ = true;
+      // Read now, before the previous sample is handed out: webdataset reads
+      // each file before grouping it, so a truncated member fails the shard
+      // without yielding the sample before it.
+      if (!pending_skip_) read_pending_payload();
       return;
     }
+  }
+
+  void read_pending_payload() {
+    pending_data_.clear();
+    if (!spare_.empty()) {  // best fit, so recycled buffers rarely reallocate
+      const std::uint64_t need = tar_.remaining();
+      std::size_t best = 0;
+      for (std::size_t i = 1; i < spare_.size(); ++i) {
+        const std::size_t c = spare_[i].capacity(), b = spare_[best].capacity();
+        if (b < need ? c > b : (c >= need && c < b)) best = i;
+      }
+      pending_data_ = std::move(spare_[best]);
+      spare_[best] = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    tar_.read_payload(pending_data_);
   }
 
   void add_pending() {
@@ -352,20 +372,8 @@ class sample_reader {
       throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
                         "sample \"" + s.key() + "\" has more than " +
                             std::to_string(tar_.limits().max_sample_fields) + " fields");
-    std::vector<std::byte> buf;
-    if (!spare_.empty()) {  // best fit, so recycled buffers rarely reallocate
-      const std::uint64_t need = tar_.remaining();
-      std::size_t best = 0;
-      for (std::size_t i = 1; i < spare_.size(); ++i) {
-        const std::size_t c = spare_[i].capacity(), b = spare_[best].capacity();
-        if (b < need ? c > b : (c >= need && c < b)) best = i;
-      }
-      buf = std::move(spare_[best]);
-      spare_[best] = std::move(spare_.back());
-      spare_.pop_back();
-    }
-    tar_.read_payload(buf);
-    s.fields().push_back(field{std::move(pending_ext_), std::move(buf), std::move(pending_member_), pending_offset_});
+    s.fields().push_back(
+        field{std::move(pending_ext_), std::move(pending_data_), std::move(pending_member_), pending_offset_});
   }
 
   void add_pending_borrowed() {
@@ -417,11 +425,15 @@ class sample_reader {
   std::optional<sample> current_;
   bool pending_ = false, pending_skip_ = false;
   std::string pending_key_, pending_ext_, pending_member_;
+  std::vector<std::byte> pending_data_;
   std::uint64_t pending_offset_ = 0;
   std::vector<std::vector<std::byte>> spare_;
 };
 
 template <class Source>
 sample_reader(Source, std::string = {}, limits = {}, sample_reader_options = {}) -> sample_reader<Source>;
+
+// The type-erased sample reader (over open_input()'s any_source).
+using any_sample_reader = sample_reader<any_source>;
 
 }  // namespace wds

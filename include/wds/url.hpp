@@ -22,13 +22,11 @@
 #include <wds/limits.hpp>
 #include <wds/open.hpp>
 
-#ifndef WDS_HAS_HTTP
-#define WDS_HAS_HTTP 0
-#endif
 #if WDS_HAS_HTTP
 #include <wds/http.hpp>
 #endif
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -197,8 +196,54 @@ class pipe_sink {
 struct url_options {
   limits lim{};
   std::string cache_dir;  // when set, remote shards are downloaded there once and read locally
-  double timeout_seconds = 60;  // HTTP connect/read timeout
+  double timeout_seconds = 60;  // HTTP connect timeout and read timeout without progress
+  std::vector<std::pair<std::string, std::string>> headers;  // extra HTTP request headers
 };
+
+#if WDS_HAS_HTTP
+// An HTTP GET body as a source, named by the URL the user gave (an ais://
+// URL stays ais://). A status other than 2xx is io 155 with the status line;
+// timeouts (131) and truncated bodies (132) come from wds::http, naming the URL.
+class http_source {
+ public:
+  http_source(const std::string& target, std::string name, const url_options& opts,
+              std::vector<std::pair<std::string, std::string>> extra = {})
+      : name_(std::move(name)) {
+    http::client_options co;
+    const auto ms = std::chrono::milliseconds(static_cast<long long>(opts.timeout_seconds * 1000));
+    co.connect_timeout = ms;
+    co.io_timeout = ms;
+    co.headers = opts.headers;
+    for (auto& h : extra) co.headers.push_back(std::move(h));
+    try {
+      r_ = std::make_unique<http::response_stream>(http::get(target, co));
+    } catch (const io_error& e) {
+      throw io_error(e.id(), {name_, {}, e.offset()}, e.reason());
+    }
+    const unsigned st = r_->status();
+    if (st < 200 || st > 299) {
+      std::string body = r_->read_text(512);
+      for (char& c : body)
+        if (c == '\n' || c == '\r') c = ' ';
+      throw io_error(155, {name_, {}, location::unknown_offset},
+                     "HTTP " + std::to_string(st) + " " + std::string(r_->reason()) + (body.empty() ? "" : ": " + body));
+    }
+  }
+  std::size_t read(std::byte* dst, std::size_t n) {
+    try {
+      return r_->read(dst, n);
+    } catch (const io_error& e) {
+      throw io_error(e.id(), {name_, {}, e.offset()}, e.reason());
+    }
+  }
+  unsigned status() const { return r_->status(); }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  std::string name_;
+  std::unique_ptr<http::response_stream> r_;
+};
+#endif
 
 // The http(s):// URL an ais://BUCKET/OBJECT URL is fetched from ($AIS_ENDPOINT).
 inline std::string ais_http_url(const std::string& url) {
@@ -224,7 +269,7 @@ inline any_source open_remote_raw(const std::string& url, const url_options& opt
     case url_kind::ais: {
 #if WDS_HAS_HTTP
       const std::string target = url_kind_of(url) == url_kind::ais ? ais_http_url(url) : url;
-      return http_source(target, url, opts.timeout_seconds);
+      return http_source(target, url, opts);
 #else
       (void)opts;
       throw io_error(152, {url, {}, location::unknown_offset},

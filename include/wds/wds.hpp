@@ -40,6 +40,17 @@
 #include <wds/codec/decode.hpp>
 #endif
 
+// Loading for training: URLs, shard writing, indexes, datasets, random access.
+#include <wds/url.hpp>
+#include <wds/md5.hpp>
+#include <wds/python_random.hpp>
+#include <wds/index.hpp>
+#include <wds/shard_writer.hpp>
+#include <wds/pack.hpp>
+#include <wds/shard_list.hpp>
+#include <wds/dataset.hpp>
+#include <wds/random_access.hpp>
+
 // Run-time transform specs and the shard-to-shard ETL.
 #include <wds/compose.hpp>
 #include <wds/etl.hpp>

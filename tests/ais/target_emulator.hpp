@@ -801,6 +801,13 @@ class target {
       if (k.first == bucket) out.push_back(k.second);
     return out;
   }
+  // Forgets a bucket's objects and PUT counts (its files stay, to be overwritten).
+  void drop_bucket(const std::string& bucket) {
+    std::lock_guard<std::mutex> lock(m_);
+    for (auto it = objects_.begin(); it != objects_.end();) it = it->first.first == bucket ? objects_.erase(it) : std::next(it);
+    for (auto it = put_count_.begin(); it != put_count_.end();)
+      it = it->first.first == bucket ? put_count_.erase(it) : std::next(it);
+  }
   // How many PUTs on the ETL route stored this object (direct puts received).
   int puts_of(const std::string& bucket, const std::string& object) const {
     std::lock_guard<std::mutex> lock(m_);
