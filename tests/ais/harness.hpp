@@ -37,6 +37,16 @@ inline std::string etl_binary() {
 #endif
 }
 
+// The source tree whose files (deploy specs) are checked: $WDS_SOURCE_DIR, else this one.
+inline std::string source_dir() {
+  if (const char* e = std::getenv("WDS_SOURCE_DIR"); e && *e) return e;
+#ifdef WDS_SOURCE_DIR
+  return WDS_SOURCE_DIR;
+#else
+  return ".";
+#endif
+}
+
 inline std::string data_dir() {
 #ifdef WDS_TEST_DATA_DIR
   return WDS_TEST_DATA_DIR;
@@ -194,21 +204,26 @@ class pod {
   int exit_status_ = 0;
 };
 
-// Runs a command to completion (bounded), returning exit status and output.
-inline int run_command(const std::vector<std::string>& argv, std::string* output = nullptr, const fields& env = {}) {
+// Runs a command to completion, returning its exit status (-1: killed after
+// `timeout`, or died of a signal) and its output.
+inline int run_command(const std::vector<std::string>& argv, std::string* output = nullptr, const fields& env = {},
+                       std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
   scratch_dir d;
   const std::string log = d / "out.log";
   pid_t pid = spawn(argv, env, log);
   int st = 0;
-  for (int i = 0; i < 12000 && ::waitpid(pid, &st, WNOHANG) != pid; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    if (i == 11999) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (::waitpid(pid, &st, WNOHANG) != pid) {
+    if (std::chrono::steady_clock::now() > deadline) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &st, 0);
+      st = -1;
+      break;
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (output) *output = slurp(log);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 // What the CLI makes of each input (`wds-etl transform in -o out ARGS...`):
@@ -255,6 +270,21 @@ inline std::string make_shard(int seed, int samples = 3) {
     w.write(key + ".cls", as_bytes(cls));
     w.write(key + ".txt", as_bytes(txt));
   }
+  w.finish();
+  const auto& b = w.sink().bytes();
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// A shard whose second sample's JPEG is cut short: the map fails on it.
+inline std::string make_bad_shard() {
+  wds::tar_writer<wds::memory_sink> w{wds::memory_sink{}};
+  const std::string jpg = slurp(data_dir() + "/server/rocket-crop.jpg");
+  auto as_bytes = [](const std::string& s) {
+    const auto* p = reinterpret_cast<const std::byte*>(s.data());
+    return std::vector<std::byte>(p, p + s.size());
+  };
+  w.write("good.jpg", as_bytes(jpg));
+  w.write("bad.jpg", as_bytes(jpg.substr(0, jpg.size() / 3)));
   w.finish();
   const auto& b = w.sink().bytes();
   return {reinterpret_cast<const char*>(b.data()), b.size()};

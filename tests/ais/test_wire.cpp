@@ -325,7 +325,7 @@ TEST_CASE("ais wire 4: WebSocket /ws, three objects in flight, answers in order"
   ws.send({"", "", "", objects()[1].name}, objects()[1].data);
   ws.send({c.dst.destination_entry("dst", to, xid), "", c.src.fqn("src", objects()[4].name), objects()[4].name});
   auto a0 = ws.receive(), a1 = ws.receive(), a2 = ws.receive();
-  INFO(a0.what << " | " << a1.what << " | " << a2.what);
+  INFO(a0.what << " | " << a1.what << " | " << a2.what << "\npod log:\n" << c.p->log());
   REQUIRE(a0.kind == ws_answer::binary);
   CHECK(a0.data == expected()[0]);
   REQUIRE(a1.kind == ws_answer::binary);
@@ -357,7 +357,7 @@ TEST_CASE("ais wire 4: WebSocket, several connections at once, each in order", "
 
 TEST_CASE("ais wire 4: WebSocket, a bad object closes with 1011, never a Text frame", "[ais]") {
   cluster c;
-  const std::string bad = slurp(data_dir() + "/etl/bad-truncated-jpeg.tar");
+  const std::string bad = make_bad_shard();
   c.src.put_object("src", "bad one.tar", bad);
 
   SECTION("a transform failure among three in flight") {
@@ -397,7 +397,15 @@ TEST_CASE("ais wire 4: WebSocket, a bad object closes with 1011, never a Text fr
 TEST_CASE("ais wire 5: errors: one-line 4xx for a bad object, the receiver's status passed back", "[ais]") {
   cluster c;
   auto cl = c.client();
-  c.src.put_object("src", "bad one.tar", slurp(data_dir() + "/etl/bad-truncated-jpeg.tar"));
+  c.src.put_object("src", "bad one.tar", make_bad_shard());
+  std::string cli_said;
+  {
+    scratch_dir d;
+    spit(d / "bad.tar", make_bad_shard());
+    std::vector<std::string> argv = {etl_binary(), "transform", d / "bad.tar", "-o", d / "out.tar", "-q"};
+    for (const auto& x : test_map_args()) argv.push_back(x);
+    REQUIRE(run_command(argv, &cli_said) != 0);  // the CLI refuses it too
+  }
   object_ref bad{"src", "bad one.tar", c.src.fqn("src", "bad one.tar"), {}, true};
   for (bool pull : {false, true}) {
     auto x = pull ? hpull(cl, bad) : hpush(cl, bad);
@@ -476,6 +484,15 @@ TEST_CASE("ais wire 6: AIS_AUTHN_TOKEN goes to the targets as a bearer token", "
   CHECK(c.dst.requests()[0].header("Authorization") == std::string("Bearer tok-123"));
 }
 
+TEST_CASE("ais wire 8: the torchvision_preprocess drop-in refuses to start without TRANSFORM", "[ais]") {
+  std::string said;
+  const int rc = run_command({etl_binary(), "serve", "--torchvision", "--host", "127.0.0.1", "--port", std::to_string(free_port())},
+                             &said, {}, std::chrono::seconds(5));
+  INFO(said);
+  CHECK(rc > 0);  // -1: still serving after 5 s
+  CHECK(said.find("TRANSFORM") != std::string::npos);
+}
+
 TEST_CASE("ais wire 8: torchvision_preprocess drop-in over hpush, hpull and ws (Pillow golden)", "[ais]") {
   // tests/data/server/cases.json "resize-crop": Pillow 9.4 + torchvision 0.14 bytes.
   const std::string transform = R"({"Resize": {"size": [64, 64]}, "CenterCrop": {"size": 48}})";
@@ -484,7 +501,7 @@ TEST_CASE("ais wire 8: torchvision_preprocess drop-in over hpush, hpull and ws (
   scratch_dir d;
   target t({"t1", "wds-etl", secret, d / "t1"});
   t.put_object("images", "rocket crop.jpg", input);
-  pod p({{}, {{"AIS_TARGET_URL", t.ais_target_url()}, {"TRANSFORM", transform}, {"FORMAT", "JPEG"}}});
+  pod p({{"--torchvision"}, {{"AIS_TARGET_URL", t.ais_target_url()}, {"TRANSFORM", transform}, {"FORMAT", "JPEG"}}});
   pod_client cl(p.host_port());
   const object_ref by_fqn{"images", "rocket crop.jpg", t.fqn("images", "rocket crop.jpg"), {}, true};
   const object_ref by_body{"images", "rocket crop.jpg", {}, input, false};
@@ -511,7 +528,7 @@ TEST_CASE("ais wire: skipped (no JPEG codec)", "[ais]") { WARN("the wire tests n
 #endif
 
 TEST_CASE("ais wire 7: deploy specs are ETLSpecMsg YAMLs for hpush, hpull and ws", "[ais]") {
-  const std::string deploy = std::string(WDS_SOURCE_DIR) + "/examples/etl/deploy";
+  const std::string deploy = source_dir() + "/examples/etl/deploy";
   // ext/etl/api.go:109-138: the fields AIStore reads; anything else is ignored silently.
   const std::set<std::string> top = {"name", "communication", "init_timeout", "obj_timeout", "support_direct_put",
                                      "env", "runtime", "resources"};
@@ -545,6 +562,7 @@ TEST_CASE("ais wire 7: deploy specs are ETLSpecMsg YAMLs for hpush, hpull and ws
       std::string value = line.substr(colon + 1);
       value.erase(0, value.find_first_not_of(' '));
       value = value.substr(0, value.find(" #"));
+      INFO("key " << key);
       if (indent == 0) {
         section = key;
         CHECK(top.count(key) == 1);
