@@ -549,6 +549,7 @@ class png_decoder {
                    const location& where = {}) {
     comment_.reset();
     has_palette_ = false;
+    bilevel_ = false;
     detail::png_layout L = scan(data, size, where);
     if (lim.png_strict) detail::png_strict_check(bytes(data), size, L, where);
     auto ctx = open(data, size, L, lim, pass::as_is, where);
@@ -557,6 +558,7 @@ class png_decoder {
     spng_ihdr h{};
     spng_get_ihdr(ctx.get(), &h);
     if (h.color_type == SPNG_COLOR_TYPE_INDEXED) set_palette(L, where);
+    bilevel_ = h.color_type == SPNG_COLOR_TYPE_GRAYSCALE && h.bit_depth == 1;
 
     std::size_t len = 0;
     int e = spng_decoded_image_size(ctx.get(), SPNG_FMT_PNG, &len);
@@ -724,6 +726,10 @@ class png_decoder {
     return has_palette_ ? &palette_ : nullptr;
   }
 
+  // The last decode() was a 1-bit gray image (Pillow's mode "1", which we
+  // give as L 0/255).
+  bool bilevel() const noexcept { return bilevel_; }
+
  private:
   static const std::uint8_t* bytes(const std::byte* p) noexcept { return reinterpret_cast<const std::uint8_t*>(p); }
 
@@ -875,6 +881,7 @@ class png_decoder {
   std::optional<std::string> comment_;
   std::array<std::array<std::uint8_t, 4>, 256> palette_{};
   bool has_palette_ = false;
+  bool bilevel_ = false;
 };
 
 namespace detail {
