@@ -4,7 +4,7 @@
 // etl_fqn, direct put) and check statuses, headers and bodies.
 #include <wds/config.hpp>
 
-#if WDS_HAS_HTTPLIB
+#if defined(WDS_HAS_HTTPLIB) && WDS_HAS_HTTPLIB  // being moved to Beast
 
 #include "catch.hpp"
 

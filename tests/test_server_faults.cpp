@@ -8,7 +8,7 @@
 
 #include <wds/config.hpp>
 
-#if defined(WDS_ETL_BINARY) && WDS_HAS_HTTPLIB && WDS_HAS_JPEG && WDS_HAS_PNG
+#if defined(WDS_ETL_BINARY) && defined(WDS_HAS_HTTPLIB) && WDS_HAS_HTTPLIB && WDS_HAS_JPEG && WDS_HAS_PNG
 
 #include <wds/codec/png.hpp>
 #include <wds/etl.hpp>

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Umbrella header: the core (standard library only) plus every codec the build
-// enabled (WDS_HAS_ZLIB / WDS_HAS_JPEG / WDS_HAS_PNG). The AIStore server
+// enabled (WDS_HAS_ZLIB / BZIP2 / LZMA / ZSTD / JPEG / PNG). The AIStore server
 // (wds/ais.hpp, needs cpp-httplib) is included separately.
 #ifndef WDS_WDS_HPP
 #define WDS_WDS_HPP
@@ -39,6 +39,17 @@
 #if WDS_HAS_JPEG || WDS_HAS_PNG
 #include <wds/codec/decode.hpp>
 #endif
+
+// Loading for training: URLs, shard writing, indexes, datasets, random access.
+#include <wds/url.hpp>
+#include <wds/md5.hpp>
+#include <wds/python_random.hpp>
+#include <wds/index.hpp>
+#include <wds/shard_writer.hpp>
+#include <wds/pack.hpp>
+#include <wds/shard_list.hpp>
+#include <wds/dataset.hpp>
+#include <wds/random_access.hpp>
 
 // Run-time transform specs and the shard-to-shard ETL.
 #include <wds/compose.hpp>
