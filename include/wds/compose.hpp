@@ -17,6 +17,7 @@
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -223,6 +224,7 @@ class compiled_pipeline {
     // of a palette PNG, until an op converts it): padding writes palette[fill].
     bool has_palette = false;
     std::array<std::array<std::uint8_t, 4>, 256> palette{};
+    bool bilevel = false;  // Pillow's mode "1" (see image_decoder::bilevel)
 
     void set_u8(image<std::uint8_t> img) {
       keep.push_back(std::move(img));
@@ -283,8 +285,27 @@ class compiled_pipeline {
   // The fill of constant padding: `value` in every channel, or palette[value]
   // for a palette image.
   static pixel_fill<std::uint8_t> u8_fill(const state& s, int value) {
+    if (s.bilevel) value = value ? 255 : 0;
     if (!s.has_palette) return {std::uint8_t(value), std::uint8_t(value), std::uint8_t(value), std::uint8_t(value)};
     return s.palette[std::size_t(value & 255)];
+  }
+
+  // Padding a palette image makes a new P image without info, so its tRNS
+  // transparency is gone: our RGBA expansion becomes RGB.
+  static void padded_palette(state& s) {
+    if (!s.has_palette || !s.is_u8 || s.u8.channels() != 4) return;
+    image<std::uint8_t> rgb(s.u8.width(), s.u8.height(), 3);
+    rgb.set_mode(pixel_mode::rgb);
+    for (int y = 0; y < s.u8.height(); ++y) {
+      std::uint8_t* d = rgb.row(y);
+      for (int x = 0; x < s.u8.width(); ++x, d += 3) std::memcpy(d, s.u8.pixel(x, y), 3);
+    }
+    s.set_u8(std::move(rgb));
+  }
+
+  [[noreturn]] void palette_tensor_fail(const detail::compose_step& st, const location& where) const {
+    runtime_fail(st, where, "torchvision makes a tensor of palette indices from a palette image, wds decodes "
+                            "palettes to colours: add convert(rgb) first");
   }
 
   // Applies fn(image_view<const T>) -> image<T> to a non-8-bit image.
@@ -310,6 +331,7 @@ class compiled_pipeline {
           s.comment = dec.comment();
           s.has_palette = dec.palette() != nullptr;
           if (s.has_palette) s.palette = *dec.palette();
+          s.bilevel = dec.bilevel();
           s.bytes.clear();
           s.bytes.shrink_to_fit();
           s.set_image(std::move(img));
@@ -333,8 +355,8 @@ class compiled_pipeline {
             break;
           }
           const auto& v = need_u8(s, st, where);
-          // Pillow resizes palette images ("P") with NEAREST whatever is asked.
-          const resample_filter filter = s.has_palette ? resample_filter::nearest : st.filter;
+          // Pillow resizes palette and bilevel images ("P", "1") with NEAREST.
+          const resample_filter filter = s.has_palette || s.bilevel ? resample_filter::nearest : st.filter;
           image_size o = st.ints.size() == 2 ? image_size{st.ints[0], st.ints[1]}
                                              : resized_size(v.height(), v.width(), st.ints[0], st.max_size);
           if (o.height == v.height() && o.width == v.width()) break;
@@ -347,7 +369,9 @@ class compiled_pipeline {
           check_output(st, where, st.ints[1], st.ints[0]);
           const auto [w, h] = s.size();
           if (center_crop_pads(w, h, st.ints[0], st.ints[1])) s.comment.reset();  // padded: a new image
+          const bool pads = center_crop_pads(w, h, st.ints[0], st.ints[1]);
           if (s.is_u8) s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1], u8_fill(s, 0)));
+          if (pads) padded_palette(s);
           else map_other(s, [&](auto v) { return std::move(wds::center_crop(v, st.ints[0], st.ints[1])).take(); });
           break;
         }
@@ -362,7 +386,17 @@ class compiled_pipeline {
                        static_cast<long long>(h) + st.ints[1] + st.ints[3]);
           s.comment.reset();  // ImageOps.expand / Image.fromarray: a new image without info
           if (s.is_u8) {
+            const pixel_mode before = s.u8.mode();
             s.set_u8(wds::pad(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, u8_fill(s, st.ints[4])));
+            padded_palette(s);
+            // torchvision pads other modes through numpy and Image.fromarray,
+            // which makes a 4-channel CMYK image RGBA.
+            if (before == pixel_mode::cmyk && st.padding != pad_mode::constant) {
+              image<std::uint8_t> im = std::move(s.keep.back());
+              s.keep.pop_back();
+              im.set_mode(pixel_mode::rgba);
+              s.set_u8(std::move(im));
+            }
           } else {
             map_other(s, [&](auto v) {
               using T = typename decltype(v)::value_type;
@@ -380,6 +414,7 @@ class compiled_pipeline {
           else map_other(s, [](auto v) { return materialize(wds::vflip(v)); });
           break;
         case op_code::grayscale:
+          s.bilevel = false;
           // torchvision's Grayscale is convert("L") first, from any mode.
           if (!s.is_u8) s.set_image(wds::convert(s.take_image(), pixel_mode::l));
           s.set_u8(wds::grayscale(need_u8(s, st, where), st.ints[0]));
@@ -388,6 +423,7 @@ class compiled_pipeline {
           break;
         case op_code::convert:
           s.has_palette = false;
+          s.bilevel = false;
           if (s.is_u8 && is_8bit_mode(*st.mode)) {
             if (s.u8.mode() != *st.mode) s.set_u8(wds::convert(s.u8, s.u8.mode(), *st.mode));
           } else {
@@ -395,8 +431,8 @@ class compiled_pipeline {
           }
           break;
         case op_code::to_tensor:
+          if (s.has_palette) palette_tensor_fail(st, where);
           s.comment.reset();
-          s.has_palette = false;
           s.t = wds::to_tensor(need_u8(s, st, where));
           s.kind = detail::value_kind::tensor;
           break;
@@ -413,8 +449,8 @@ class compiled_pipeline {
           break;
         }
         case op_code::normalize_u8: {
+          if (s.has_palette) palette_tensor_fail(st, where);
           s.comment.reset();  // ToTensor / ToPILImage drop info
-          s.has_palette = false;
           const auto& v = need_u8(s, st, where);
           if (st.lut.channels() != 1 && st.lut.channels() != v.channels())
             runtime_fail(st, where, "mean/std count differs from the image's " + std::to_string(v.channels()) +
@@ -438,6 +474,7 @@ class compiled_pipeline {
           png_options opt;
           if (!st.ints.empty()) opt.compression_level = st.ints[0];
           if (s.is_u8) {
+            if (s.u8.mode() == pixel_mode::cmyk) runtime_fail(st, where, "cannot write mode CMYK as PNG (Pillow refuses too)");
             s.bytes = encode_png(s.u8, opt);
           } else if (auto* p16 = std::get_if<image<std::uint16_t>>(&s.other)) {
             s.bytes = encode_png(image_view<const std::uint16_t>(p16->view()), opt);

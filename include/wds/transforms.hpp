@@ -174,6 +174,37 @@ inline int pad_source_index(long long i, int n, pad_mode m) noexcept {
     default: return -1;
   }
 }
+
+// Source index of every padded position along one axis, as numpy.pad builds
+// it: reflect/symmetric pads wider than the image are filled in rounds that
+// reflect the already padded array, alternating left and right, which is not
+// periodic when both sides are padded (n = 3, pads 1 and 8 end ..., 1, 0).
+inline std::vector<int> pad_index_map(int n, int left, int right, pad_mode m) {
+  std::vector<int> idx(std::size_t(n) + std::size_t(left) + std::size_t(right));
+  for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = pad_source_index((long long)i - left, n, m);
+  if ((m != pad_mode::reflect && m != pad_mode::symmetric) || n <= 1) return idx;
+  for (int i = 0; i < n; ++i) idx[std::size_t(left + i)] = i;
+  const bool edge = m == pad_mode::symmetric;  // numpy's include_edge
+  const long long size = (long long)idx.size();
+  long long lp = left, rp = right;
+  while (lp > 0 || rp > 0) {  // numpy's _set_reflect_both
+    const long long old = size - rp - lp - (edge ? 0 : 1);  // once per round, as numpy
+    const long long off = edge ? 1 : 0;
+    if (lp > 0) {
+      const long long chunk = std::min(old, lp);
+      const long long stop = lp - off;  // reads idx[stop + chunk], ..., idx[stop + 1] (reversed)
+      for (long long k = 0; k < chunk; ++k) idx[std::size_t(lp - chunk + k)] = idx[std::size_t(stop + chunk - k)];
+      lp -= chunk;
+    }
+    if (rp > 0) {
+      const long long chunk = std::min(old, rp);
+      const long long start = size - rp + off - 2;  // reads idx[start], idx[start - 1], ...
+      for (long long k = 0; k < chunk; ++k) idx[std::size_t(size - rp + k)] = idx[std::size_t(start - k)];
+      rp -= chunk;
+    }
+  }
+  return idx;
+}
 }  // namespace detail
 
 // F.pad(img, [left, top, right, bottom], fill, padding_mode) on a PIL image.
@@ -205,10 +236,10 @@ image<std::remove_const_t<T>> pad(image_view<T> src, int left, int top, int righ
         for (int k = 0; k < c; ++k) out(x + left, y + top, k) = s(x, y, k);
     return out;
   }
-  std::vector<int> xs(static_cast<std::size_t>(w));
-  for (long long x = 0; x < w; ++x) xs[std::size_t(x)] = detail::pad_source_index(x - left, s.width(), mode);
+  const std::vector<int> xs = detail::pad_index_map(s.width(), left, right, mode);
+  const std::vector<int> ys = detail::pad_index_map(s.height(), top, bottom, mode);
   for (int y = 0; y < int(h); ++y) {
-    const int sy = detail::pad_source_index((long long)y - top, s.height(), mode);
+    const int sy = ys[std::size_t(y)];
     U* o = out.row(y);
     for (int x = 0; x < int(w); ++x) {
       const U* p = s.pixel(xs[std::size_t(x)], sy);

@@ -51,6 +51,7 @@ class image_decoder {
     (void)lim;
     comment_.reset();
     palette_ = nullptr;
+    bilevel_ = false;
     switch (sniff_image_format(data, size)) {
       case image_format::jpeg: {
 #if WDS_HAS_JPEG
@@ -69,6 +70,7 @@ class image_decoder {
         any_image img = png_.decode(data, size, mode, lim, where);
         comment_ = png_.comment();
         if (!mode) palette_ = png_.palette();  // still a palette image in Pillow
+        bilevel_ = !mode && png_.bilevel();
         return img;
 #else
         throw decode_error(461, where, "PNG data, but this build has no PNG codec (WDS_HAS_PNG=0)");
@@ -90,6 +92,11 @@ class image_decoder {
   // NEAREST. nullptr otherwise.
   const std::array<std::array<std::uint8_t, 4>, 256>* palette() const noexcept { return palette_; }
 
+  // The last decode was a 1-bit gray PNG in its native mode: Pillow's mode
+  // "1" (we give L 0/255), where a fill f pads with f ? 255 : 0 and resizing
+  // uses NEAREST.
+  bool bilevel() const noexcept { return bilevel_; }
+
 #if WDS_HAS_JPEG
   jpeg_decoder& jpeg() noexcept { return jpeg_; }
 #endif
@@ -100,6 +107,7 @@ class image_decoder {
  private:
   std::optional<std::string> comment_;
   const std::array<std::array<std::uint8_t, 4>, 256>* palette_ = nullptr;
+  bool bilevel_ = false;
 #if WDS_HAS_JPEG
   jpeg_decoder jpeg_;
 #endif

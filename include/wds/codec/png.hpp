@@ -549,6 +549,7 @@ class png_decoder {
                    const location& where = {}) {
     comment_.reset();
     has_palette_ = false;
+    bilevel_ = false;
     detail::png_layout L = scan(data, size, where);
     if (lim.png_strict) detail::png_strict_check(bytes(data), size, L, where);
     auto ctx = open(data, size, L, lim, pass::as_is, where);
@@ -557,6 +558,7 @@ class png_decoder {
     spng_ihdr h{};
     spng_get_ihdr(ctx.get(), &h);
     if (h.color_type == SPNG_COLOR_TYPE_INDEXED) set_palette(L, where);
+    bilevel_ = h.color_type == SPNG_COLOR_TYPE_GRAYSCALE && h.bit_depth == 1;
 
     std::size_t len = 0;
     int e = spng_decoded_image_size(ctx.get(), SPNG_FMT_PNG, &len);
@@ -603,10 +605,7 @@ class png_decoder {
     int key_r = -1, key_g = -1, key_b = -1;
     switch (h.color_type) {
       case SPNG_COLOR_TYPE_GRAYSCALE: {
-        if (has_trns) {  // Pillow compares its 16-bit key with the 8-bit pixels
-          const int key = (std::uint8_t(L.trns[0]) << 8) | std::uint8_t(L.trns[1]);
-          key_gray = depth == 16 ? (key & 0xff) : key;
-        }
+        if (has_trns) key_gray = std::uint8_t(L.trns[1]);  // Pillow compares key & 0xff
         if (depth == 16) {
           image<std::int32_t> im(w, hgt, 1);
           im.set_mode(pixel_mode::i);
@@ -644,10 +643,9 @@ class png_decoder {
         const int ch = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 4;
         if (has_trns && ch == 3) {
           const auto k16 = [&](int i) { return (std::uint8_t(L.trns[std::size_t(i)]) << 8) | std::uint8_t(L.trns[std::size_t(i) + 1]); };
-          const int mask = depth == 16 ? 0xff : 0xffff;
-          key_r = k16(0) & mask;
-          key_g = k16(2) & mask;
-          key_b = k16(4) & mask;
+          key_r = k16(0) & 0xff;  // as Pillow: the low byte of each 16-bit sample
+          key_g = k16(2) & 0xff;
+          key_b = k16(4) & 0xff;
         }
         if (ch == 2 && depth == 16) {  // LA;16B: L, L, L, A from the high bytes
           image<std::uint8_t> im(w, hgt, 4);
@@ -723,6 +721,10 @@ class png_decoder {
   const std::array<std::array<std::uint8_t, 4>, 256>* palette() const noexcept {
     return has_palette_ ? &palette_ : nullptr;
   }
+
+  // The last decode() was a 1-bit gray image (Pillow's mode "1", which we
+  // give as L 0/255).
+  bool bilevel() const noexcept { return bilevel_; }
 
  private:
   static const std::uint8_t* bytes(const std::byte* p) noexcept { return reinterpret_cast<const std::uint8_t*>(p); }
@@ -875,6 +877,7 @@ class png_decoder {
   std::optional<std::string> comment_;
   std::array<std::array<std::uint8_t, 4>, 256> palette_{};
   bool has_palette_ = false;
+  bool bilevel_ = false;
 };
 
 namespace detail {

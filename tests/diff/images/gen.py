@@ -5,6 +5,10 @@ reference stack (Debian bookworm: Pillow 9.4.0, torchvision 0.14, numpy;
 cjpeg/wrjpgcom of libjpeg-turbo-progs for what Pillow cannot write) as oracle.
 
     /usr/bin/python3 tests/diff/images/gen.py N SEED OUTDIR [small]
+    /usr/bin/python3 tests/diff/images/gen.py curated OUTDIR   (appends)
+
+The committed CTest slice (tests/data/diff/images) is made by
+tests/diff/images/make_slice.sh.
 
 Writes OUTDIR/<i>.<ext> (inputs) and OUTDIR/cases.txt, one case a line,
 tab-separated:
@@ -357,8 +361,13 @@ def run_spec(spec, data):
             t, l, hh, ww = (int(v) for v in args)
             im = F.crop(im, t, l, hh, ww)
         elif name == "pad":
-            l, t, r, b, fill = (int(v) for v in args[:5])
-            im = T.Pad([l, t, r, b], fill=fill, padding_mode=args[5])(im)
+            nums = []
+            while nums.__len__() < len(args) and args[len(nums)].lstrip("-").isdigit() and len(nums) < 5:
+                nums.append(int(args[len(nums)]))
+            mode = args[len(nums)] if len(nums) < len(args) else "constant"
+            fill = nums.pop() if len(nums) == 5 else 0
+            pad = nums[0] if len(nums) == 1 else nums
+            im = T.Pad(pad, fill=fill, padding_mode=mode)(im)
         elif name == "hflip":
             im = F.hflip(im)
         elif name == "vflip":
@@ -372,7 +381,7 @@ def run_spec(spec, data):
             i += 2
         elif name == "jpeg":
             buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=int(args[0]))
+            im.save(buf, "JPEG", quality=int(args[0]) if args else 75)
             return f"jpeg:{fnv1a64(buf.getvalue()):016x}"
         elif name == "png":
             buf = io.BytesIO()
@@ -393,8 +402,69 @@ def run_spec(spec, data):
     raise ValueError("no encoder")
 
 
+def curated():
+    """Fixed cases for JPEG/PNG comments and palette padding (issue 12, items 1-2)."""
+    rng = np.random.default_rng(12)
+    inputs = []
+    for k, com in enumerate([b"Created with GIMP", b"Compressed by jpeg-recompress", "caf\u00e9".encode(), b"\xff\x00\x01"]):
+        im = Image.fromarray(pixels(rng, 90 + 7 * k, 70 + 5 * k, 3))
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=85, comment=com)
+        inputs.append(("jpg", buf.getvalue()))
+    for path in ("/usr/share/doc/nodejs/thin-white-stripe.jpg", "/usr/share/doc/nodejs/full-white-stripe.jpg"):
+        if os.path.exists(path):  # real JPEGs from a Debian package, with a comment added by wrjpgcom
+            data = open(path, "rb").read()
+            inputs.append(("jpg", subprocess.run(["wrjpgcom", "-comment", "Created with GIMP"], input=data,
+                                                 check=True, capture_output=True).stdout))
+    two = subprocess.run(["wrjpgcom", "-comment", "second"], input=inputs[0][1], check=True, capture_output=True).stdout
+    inputs.append(("jpg", two))  # two COM markers: the last one wins
+    for kind in ("tEXt", "zTXt", "iTXt"):
+        info = PngImagePlugin.PngInfo()
+        if kind == "iTXt":
+            info.add_itxt("comment", "h\u00e9llo \u4e16")
+        else:
+            info.add_text("comment", "caf\u00e9 png", zip=kind == "zTXt")
+        buf = io.BytesIO()
+        Image.fromarray(pixels(rng, 40, 30, 3)).save(buf, "PNG", pnginfo=info)
+        inputs.append(("png", buf.getvalue()))
+    for trns in (None, 0, 3):
+        pal = Image.fromarray(pixels(rng, 33, 21, 3)).convert("P", palette=Image.ADAPTIVE, colors=16)
+        p = pal.getpalette()
+        p[0:3] = [200, 30, 60]  # entry 0 is not black
+        pal.putpalette(p)
+        buf = io.BytesIO()
+        pal.save(buf, "PNG", **({} if trns is None else {"transparency": trns}))
+        inputs.append(("png", buf.getvalue()))
+    specs = ["decode|resize(64)|center_crop(56)|jpeg(90)", "decode|center_crop(500)|jpeg", "decode|pad(2)|jpeg",
+             "decode|pad(0)|jpeg", "decode|grayscale(3)|jpeg", "decode|grayscale(1)|jpeg", "decode|hflip|vflip|jpeg",
+             "decode|to_tensor|normalize(imagenet)|to_pil_image|jpeg", "decode|crop(-5,-5,20,20)|jpeg(80)",
+             "decode(native)|jpeg", "decode(l)|convert(rgb)|resize(30,lanczos)|jpeg(95)", "decode|center_crop(60x10)|jpeg",
+             "decode(native)|center_crop(60)|png", "decode(native)|pad(3)|png", "decode(native)|pad(1,2,3,4,7,constant)|png",
+             "decode(native)|pad(2,edge)|png", "decode(native)|crop(-3,-3,30,30)|png", "decode(native)|resize(20)|png",
+             "decode(native)|resize(50,bicubic)|center_crop(60)|convert(rgb)|jpeg", "decode(native)|center_crop(60)|convert(rgb)|jpeg"]
+    return inputs, specs
+
+
 def main():
     global SMALL
+    if sys.argv[1] == "curated":
+        out = sys.argv[2]
+        os.makedirs(out, exist_ok=True)
+        inputs, specs = curated()
+        lines = []
+        for j, (ext, data) in enumerate(inputs):
+            name = f"c{j}.{ext}"
+            with open(os.path.join(out, name), "wb") as f:
+                f.write(data)
+            for k, spec in enumerate(specs):
+                try:
+                    want = run_spec(spec, data)
+                except Exception:  # noqa: BLE001
+                    want = "refuse"
+                lines.append(f"curated-{j}-{k}\t{name}\t{spec}\t{want}")
+        with open(os.path.join(out, "cases.txt"), "a") as f:
+            f.write("\n".join(lines) + "\n")
+        return
     n, seed, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     SMALL = len(sys.argv) > 4 and sys.argv[4] == "small"
     os.makedirs(out, exist_ok=True)
