@@ -127,6 +127,25 @@ void BM_reference_pipeline(benchmark::State& state) {
   state.counters["samples/s"] = benchmark::Counter(double(n), benchmark::Counter::kIsRate);
 }
 
+// ONE shard through the ordered pool of options::threads = range(0) threads
+// (wall time: the ratio of /2 to /1 is the one-shard speedup).
+void BM_one_shard_threads(benchmark::State& state) {
+  const auto& in = shard();
+  wds::etl::options opt;
+  opt.threads = unsigned(state.range(0));
+  wds::etl::shard_transformer t(opt);
+  std::size_t n = 0;
+  for (auto _ : state) {
+    wds::memory_source src(in.data(), in.size(), "bench.tar");
+    wds::memory_sink sink;
+    sink.reserve(in.size() * 2);
+    n += t.run(src, sink).samples;
+    benchmark::DoNotOptimize(sink.bytes().data());
+  }
+  state.SetItemsProcessed(std::int64_t(n));
+  state.counters["samples/s"] = benchmark::Counter(double(n), benchmark::Counter::kIsRate);
+}
+
 // Codec work only, with reused decoder/encoder objects.
 void BM_codec_floor(benchmark::State& state) {
   const auto& all = samples();
@@ -160,6 +179,7 @@ BENCHMARK(BM_reference_pipeline)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Threads(int(std::max(1u, std::thread::hardware_concurrency())));
+BENCHMARK(BM_one_shard_threads)->Unit(benchmark::kMillisecond)->UseRealTime()->Arg(1)->Arg(2);
 BENCHMARK(BM_codec_floor)->Unit(benchmark::kMillisecond);
 
 #else

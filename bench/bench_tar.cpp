@@ -95,6 +95,18 @@ std::size_t count_fields(Source src) {
   return n;
 }
 
+// The same grouping through next_borrowed(): payloads alias the read buffer.
+void bm_samples_borrowed_read_file(benchmark::State& state) {
+  const std::string& path = shard_file();
+  for (auto _ : state) {
+    wds::sample_reader r{wds::file_source(path)};
+    std::size_t n = 0;
+    while (const auto* s = r.next_borrowed()) n += s->size();
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * shard().size()));
+}
+
 void bm_samples_read_file(benchmark::State& state) {
   const std::string& path = shard_file();
   for (auto _ : state) benchmark::DoNotOptimize(count_fields(wds::file_source(path)));
@@ -194,6 +206,7 @@ class ratio_reporter : public benchmark::ConsoleReporter {
 BENCHMARK(bm_plain_read_file)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_tar_read_file)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_samples_read_file)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_samples_borrowed_read_file)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_plain_copy_memory)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_samples_read_memory)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_plain_write_file)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -38,10 +38,11 @@ void set_rate(benchmark::State& st, int out_w, int out_h) {
                                            benchmark::Counter::kIsRate);
 }
 
-void bm_resize_plan(benchmark::State& st, shape s, wds::resample_filter f) {
+void bm_resize_plan(benchmark::State& st, shape s, wds::resample_filter f, bool simd = true) {
   const auto img = photo_like(s.in_w, s.in_h);
   const wds::resize_plan plan(s.in_w, s.in_h, s.out_w, s.out_h, f);
   wds::resize_plan::scratch scratch;
+  scratch.simd = simd;  // false: the portable kernels (the same bytes)
   wds::image<std::uint8_t> out(s.out_w, s.out_h, 3);
   for (auto _ : st) {
     plan.run(img.view(), out.view(), scratch);
@@ -140,6 +141,9 @@ BENCHMARK_CAPTURE(bm_resize_plan, down_lanczos, down, F::lanczos);
 BENCHMARK_CAPTURE(bm_resize_plan, down_box, down, F::box);
 BENCHMARK_CAPTURE(bm_resize_plan, down_nearest, down, F::nearest);
 BENCHMARK_CAPTURE(bm_resize_oneshot, down_bilinear, down, F::bilinear);
+BENCHMARK_CAPTURE(bm_resize_plan, down_bilinear_scalar, down, F::bilinear, false);
+BENCHMARK_CAPTURE(bm_resize_plan, down_bicubic_scalar, down, F::bicubic, false);
+BENCHMARK_CAPTURE(bm_resize_plan, up_bilinear_scalar, up, F::bilinear, false);
 BENCHMARK_CAPTURE(bm_resize_plan, up_bilinear, up, F::bilinear);
 BENCHMARK_CAPTURE(bm_resize_plan, up_bicubic, up, F::bicubic);
 BENCHMARK_CAPTURE(bm_resize_plan, up_lanczos, up, F::lanczos);

@@ -150,6 +150,33 @@ TEST_CASE("cli: ls of a bad shard: one stderr line, exit 1", "[cli]") {
   CHECK(lines(r.err) == 1);
 }
 
+TEST_CASE("cli: ls of a shard bad midway prints every sample read before the error", "[cli]") {
+  temp_dir d;
+  std::vector<std::byte> good;
+  {
+    wds::tar_writer w(wds::memory_sink{});
+    for (int i = 0; i < 3000; ++i) w.write("s" + std::to_string(i) + ".txt", std::string(10, 'x'));
+    w.finish();
+    good = w.sink().take();
+  }
+  // Cut inside the payload of s2500 (1024 bytes per member): more than 64 KiB of lines
+  // come first. Python's tarfile raises "unexpected end of data" reading that payload,
+  // before group_by_keys has handed out s2499, so webdataset yields s0..s2498 and raises.
+  {
+    std::ofstream f(d / "mid.tar", std::ios::binary);
+    f.write(reinterpret_cast<const char*>(good.data()), 2500 * 1024 + 512 + 5);
+  }
+  for (const std::string& in : {q(d / "mid.tar"), std::string("- < ") + q(d / "mid.tar")}) {
+    auto r = run(d, q(etl) + " ls " + in);
+    CHECK(r.status == 1);
+    CHECK(lines(r.out) == 2499);
+    CHECK(r.out.find("{\"__key__\": \"s2498\"") != std::string::npos);
+    CHECK(r.out.find("s2499") == std::string::npos);
+    CHECK(lines(r.err) == 1);
+    CHECK(r.err.find("[wds.tar.202]") != std::string::npos);
+  }
+}
+
 #if WDS_HAS_JPEG && WDS_HAS_PNG
 
 TEST_CASE("cli: transform file to file equals the Python reference", "[cli][golden]") {

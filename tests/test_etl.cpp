@@ -368,3 +368,171 @@ TEST_CASE("etl: a cancelled run stops with error 803 and leaves no output", "[et
   CHECK(count_files(d.path) == 0);
 }
 #endif
+
+#if WDS_HAS_JPEG && WDS_HAS_PNG
+namespace {
+
+// Delivers at most 4 KiB per read and records how far reading ran ahead of
+// the bytes the sink had received: the in-flight window, plus small buffers.
+struct lead_probe {
+  std::uint64_t delivered = 0, written = 0, peak_lead = 0;
+};
+class trickle_source {
+ public:
+  trickle_source(const std::vector<std::byte>& b, lead_probe& p) : b_(&b), p_(&p) {}
+  std::size_t read(std::byte* dst, std::size_t n) {
+    n = std::min<std::size_t>({n, 4096, b_->size() - pos_});
+    std::copy(b_->begin() + std::ptrdiff_t(pos_), b_->begin() + std::ptrdiff_t(pos_ + n), dst);
+    pos_ += n;
+    p_->delivered += n;
+    p_->peak_lead = std::max(p_->peak_lead, p_->delivered - std::min(p_->delivered, p_->written));
+    return n;
+  }
+
+ private:
+  const std::vector<std::byte>* b_;
+  lead_probe* p_;
+  std::size_t pos_ = 0;
+};
+class counting_sink {
+ public:
+  explicit counting_sink(lead_probe& p) : p_(&p) {}
+  void write(const std::byte* d, std::size_t n) {
+    out.insert(out.end(), d, d + n);
+    p_->written += n;
+  }
+  void close() {}
+  std::vector<std::byte> out;
+
+ private:
+  lead_probe* p_;
+};
+
+// Renamed copies of every sample of the shards, one after the other.
+std::vector<std::byte> repeat_shards(const std::vector<std::vector<std::byte>>& tars) {
+  wds::tar_writer w{wds::memory_sink{}};
+  int c = 0;
+  for (const auto& tar : tars) {
+    for (const auto& m : members_of(tar)) w.write("r" + std::to_string(c) + "_" + m.name, m.data);
+    ++c;
+  }
+  w.finish();
+  return w.sink().take();
+}
+std::vector<std::byte> repeat_shard(const std::vector<std::byte>& tar, int copies) {
+  return repeat_shards(std::vector<std::vector<std::byte>>(std::size_t(copies), tar));
+}
+
+std::vector<std::byte> run_threads(const std::vector<std::byte>& in, wds::etl::options opt, unsigned threads,
+                                   wds::etl::stats* st = nullptr) {
+  opt.threads = threads;
+  return run_etl(in, opt, st);
+}
+
+}  // namespace
+
+TEST_CASE("etl: 1 to 4 threads on one shard give the same bytes and stats", "[etl][threads][golden]") {
+  struct tc {
+    const char* in;
+    const char* want;
+    wds::etl::options opt;
+  };
+  wds::etl::options skip;
+  skip.on_error = wds::etl::error_policy::skip;
+  wds::etl::options mapped;
+  mapped.maps = {{"JPG", "decode|resize(256)|center_crop(224)|jpeg(90)"}};
+  mapped.renames = {{"cls", "label"}};
+  const tc cases[] = {{"pets-small.tar", "pets-small.expected.tar", {}},
+                      {"trimap-modes.tar", "trimap-modes.expected.tar", {}},
+                      {"map-input.tar", "map-input.expected.tar", mapped},
+                      {"bad-missing-trimap.tar", "bad-missing-trimap.skip.expected.tar", skip},
+                      {"bad-truncated-jpeg.tar", "bad-truncated-jpeg.skip.expected.tar", skip}};
+  for (const auto& c : cases) {
+    auto in = read_bytes(data_path(c.in));
+    auto want = read_bytes(data_path(c.want));
+    wds::etl::stats one;
+    run_threads(in, c.opt, 1, &one);
+    for (unsigned threads = 1; threads <= 4; ++threads) {
+      INFO(c.in << " with " << threads << " threads");
+      wds::etl::stats st;
+      check_same_tar(run_threads(in, c.opt, threads, &st), want);
+      CHECK(st.samples == one.samples);
+      CHECK(st.skipped == one.skipped);
+      CHECK(st.fields == one.fields);
+      CHECK(st.bytes_in == one.bytes_in);
+      CHECK(st.bytes_out == one.bytes_out);
+      CHECK(st.skip_reasons == one.skip_reasons);
+    }
+  }
+}
+
+TEST_CASE("etl: with threads, a bad sample fails the shard with the single-threaded error", "[etl][threads]") {
+  // The bad sample sits among many good ones, so later samples are in flight
+  // (and transformed) when it fails; what was written before it must match.
+  auto good = read_bytes(data_path("pets-small.tar"));
+  auto bad = read_bytes(data_path("bad-truncated-jpeg.tar"));
+  const std::vector<std::byte> mixed = repeat_shards({good, bad, good, good});
+  for (unsigned threads = 1; threads <= 4; ++threads) {
+    INFO(threads << " threads");
+    lead_probe p;
+    trickle_source src(mixed, p);
+    counting_sink sink(p);
+    wds::etl::options opt;
+    opt.threads = threads;
+    try {
+      wds::etl::transform_shard(src, sink, opt);
+      FAIL("no error");
+    } catch (const wds::decode_error& e) {
+      CHECK(e.member() == "r1_Abyssinian_2.image.jpg");
+    }
+    static std::vector<std::byte> first_partial;
+    if (threads == 1) first_partial = sink.out;
+    CHECK(first_partial.size() > 100000);  // the good samples before the bad one
+    CHECK((sink.out == first_partial));
+  }
+  // A malformed tar after good samples: same error, same bytes before it.
+  const auto more = repeat_shard(good, 2);
+  std::vector<std::byte> cut(more.begin(), more.begin() + std::ptrdiff_t(more.size() / 2));
+  cut[cut.size() - 3000] = std::byte{0x7f};
+  std::string first_what;
+  for (unsigned threads = 1; threads <= 3; ++threads) {
+    wds::memory_source src(cut.data(), cut.size(), "cut.tar");
+    wds::memory_sink sink;
+    wds::etl::options opt;
+    opt.threads = threads;
+    try {
+      wds::etl::transform_shard(src, sink, opt);
+      FAIL("no error");
+    } catch (const wds::error& e) {
+      if (threads == 1) first_what = e.what();
+      CHECK(e.what() == first_what);
+    }
+    CHECK(!sink.closed());
+  }
+}
+
+TEST_CASE("etl: the threaded window is bounded in bytes", "[etl][threads]") {
+  auto in = repeat_shard(read_bytes(data_path("pets-small.tar")), 6);  // 66 samples, ~2 MB
+  std::vector<std::byte> want;
+  std::uint64_t lead_one_sample = 0, lead_default = 0;
+  for (std::size_t budget : {std::size_t(1), std::size_t(0)}) {
+    lead_probe p;
+    trickle_source src(in, p);
+    counting_sink sink(p);
+    wds::etl::options opt;
+    opt.threads = 4;
+    opt.max_inflight_bytes = budget;  // 1: one sample at a time
+    wds::etl::transform_shard(src, sink, opt);
+    if (want.empty()) {
+      wds::etl::options one;
+      want = run_etl(in, one);
+    }
+    CHECK((sink.out == want));
+    (budget == 1 ? lead_one_sample : lead_default) = p.peak_lead;
+  }
+  // One sample (<= 80 KB in, ~100 KB out) plus the writer's 10 KB record.
+  CHECK(lead_one_sample < 300000);
+  // 16 samples in flight (4 per thread) read ahead further.
+  CHECK(lead_default > lead_one_sample);
+}
+#endif

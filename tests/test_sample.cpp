@@ -5,6 +5,8 @@
 
 #include <wds/sample.hpp>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -187,4 +189,180 @@ TEST_CASE("sample buffers can be recycled", "[sample]") {
     reader.recycle(std::move(*s));
   }
   CHECK(keys == std::vector<std::string>{"a", "b", "c"});
+}
+
+namespace {
+// Returns at most `chunk` bytes per read, so the tar reader refills its
+// buffer in the middle of samples (borrowed fields must then be copied out).
+class chunked_source {
+ public:
+  chunked_source(const std::vector<std::byte>& b, std::size_t chunk) : b_(&b), chunk_(chunk) {}
+  std::size_t read(std::byte* dst, std::size_t n) {
+    n = std::min({n, chunk_, b_->size() - pos_});
+    std::memcpy(dst, b_->data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  const std::vector<std::byte>* b_;
+  std::size_t chunk_, pos_ = 0;
+};
+
+// Every sample as "key|ext=bytes|..." from next() or next_borrowed().
+template <class Reader>
+std::vector<std::string> owned_samples(Reader& r) {
+  std::vector<std::string> out;
+  while (auto s = r.next()) {
+    std::string line = s->key() + "|" + s->url();
+    for (const auto& f : s->fields()) line += "|" + f.ext + "@" + std::to_string(f.offset) + "=" + std::string(f.text());
+    out.push_back(line);
+    r.recycle(std::move(*s));
+  }
+  return out;
+}
+template <class Reader>
+std::vector<std::string> borrowed_samples(Reader& r) {
+  std::vector<std::string> out;
+  while (const wds::borrowed_sample* s = r.next_borrowed()) {
+    std::string line = s->key() + "|" + s->url();
+    for (const auto& f : *s) line += "|" + f.ext + "@" + std::to_string(f.offset) + "=" + std::string(f.text());
+    out.push_back(line);
+    CHECK(s->to_sample().size() == s->size());
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("borrowed samples equal owned ones, across buffer refills", "[sample][borrowed]") {
+  // Payloads from 0 bytes to larger than the tar reader's buffer, some names
+  // long enough for pax headers, a skipped meta member.
+  wds::tar_writer w(wds::memory_sink{});
+  std::uint32_t seed = 7;
+  for (int i = 0; i < 60; ++i) {
+    const std::string key = "s" + std::to_string(i) + (i % 7 == 0 ? std::string(120, 'k') : "");
+    for (const char* ext : {"jpg", "cls", "json"}) {
+      std::size_t n = (i * 7919 + std::strlen(ext) * 104729) % 70000;
+      if (i == 13 && ext[0] == 'j') n = 1500000;  // > the 1 MiB buffer
+      if (ext[1] == 'l') n = i % 3;               // includes empty fields
+      std::vector<std::byte> d(n);
+      for (auto& b : d) {
+        seed = seed * 1103515245u + 12345u;
+        b = std::byte(seed >> 24);
+      }
+      w.write(key + "." + ext, d);
+    }
+    if (i == 30) w.write("__meta__", bytes("skipped"));
+  }
+  w.finish();
+  const auto tar = w.sink().take();
+  wds::sample_reader owned{wds::memory_source(tar), "x.tar"};
+  const auto want = owned_samples(owned);
+  REQUIRE(want.size() == 60);
+  for (std::size_t chunk : {std::size_t(1) << 20, std::size_t(100000), std::size_t(4096), std::size_t(777)}) {
+    INFO("chunk " << chunk);
+    wds::sample_reader r{chunked_source(tar, chunk), "x.tar"};
+    CHECK(borrowed_samples(r) == want);
+  }
+}
+
+TEST_CASE("borrowed samples: same grouping and errors as owned ones", "[sample][borrowed][golden]") {
+  for (const auto& c : load_cases()) {
+    INFO("case " << c.name);
+    auto archive = archive_of(c.members);
+    wds::sample_reader reader{wds::memory_source(archive), "shard.tar"};
+    if (c.duplicate_error) {
+      try {
+        while (reader.next_borrowed()) {
+        }
+        FAIL("expected a duplicate-ext error");
+      } catch (const wds::sample_error& e) {
+        CHECK(e.id() == 301);
+      }
+      continue;
+    }
+    std::vector<std::pair<std::string, std::vector<std::string>>> got;
+    while (const auto* s = reader.next_borrowed()) {
+      std::vector<std::string> exts;
+      for (const auto& f : *s) {
+        exts.push_back(f.ext);
+        CHECK(f.text() == "payload of " + f.member);
+      }
+      got.emplace_back(s->key(), exts);
+    }
+    CHECK(got == c.samples);
+  }
+}
+
+TEST_CASE("__key__ and __url__ as field names raise like webdataset", "[sample]") {
+  // webdataset's group_by_keys starts each sample as {__key__, __url__}, so a member
+  // "w.__key__" is a "duplicate file name" ValueError, after the samples before it.
+  for (const std::string ext : {"__key__", "__url__", "__KEY__", "__Url__"}) {
+    INFO(ext);
+    auto archive = archive_of({"a.txt", "w.txt", "w." + ext, "z.txt"});
+    wds::sample_reader reader{wds::memory_source(archive), "x.tar"};
+    auto first = reader.next();
+    REQUIRE(first);
+    CHECK(first->key() == "a");
+    try {
+      reader.next();
+      FAIL("expected sample_error 303");
+    } catch (const wds::sample_error& e) {
+      CHECK(e.id() == 303);
+      CHECK(e.member() == "w." + ext);
+      CHECK(std::string(e.what()).find("duplicate file name") != std::string::npos);
+    }
+  }
+  SECTION("raised before the suffix filter, as in webdataset") {
+    wds::sample_reader_options opts;
+    opts.suffixes = {"txt"};
+    auto archive = archive_of({"w.txt", "w.__url__"});
+    wds::sample_reader reader{wds::memory_source(archive), "x.tar", wds::limits{}, opts};
+    CHECK_THROWS_AS(reader.next(), wds::sample_error);
+  }
+  SECTION("without lower-casing, __KEY__ is an ordinary field") {
+    wds::sample_reader_options opts;
+    opts.lowercase_ext = false;
+    auto archive = archive_of({"w.txt", "w.__KEY__"});
+    wds::sample_reader reader{wds::memory_source(archive), "x.tar", wds::limits{}, opts};
+    auto s = reader.next();
+    REQUIRE(s);
+    CHECK(s->contains("__KEY__"));
+  }
+}
+
+TEST_CASE("a sample with a non-empty __bad__ field is dropped, as webdataset's valid_sample does", "[sample]") {
+  wds::tar_writer w(wds::memory_sink{});
+  w.write("a.txt", bytes("1"));
+  w.write("a.__bad__", bytes("yes"));
+  w.write("b.txt", bytes("2"));
+  w.write("b.__bad__", bytes(""));  // empty bytes are falsy: kept
+  w.finish();
+  auto archive = w.sink().take();
+  wds::sample_reader reader{wds::memory_source(archive)};
+  std::vector<std::string> keys;
+  while (auto s = reader.next()) keys.push_back(s->key());
+  CHECK(keys == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("borrowed samples follow the __bad__ and __key__ rules too", "[sample][borrowed]") {
+  wds::tar_writer w(wds::memory_sink{});
+  w.write("a.txt", bytes("1"));
+  w.write("a.__bad__", bytes("yes"));
+  w.write("b.txt", bytes("2"));
+  w.write("b.__bad__", bytes(""));
+  w.write("c.txt", bytes("3"));
+  w.write("c.__key__", bytes("x"));
+  w.finish();
+  auto archive = w.sink().take();
+  wds::sample_reader reader{wds::memory_source(archive)};
+  const auto* s = reader.next_borrowed();
+  REQUIRE(s);
+  CHECK(s->key() == "b");
+  try {
+    reader.next_borrowed();
+    FAIL("expected sample_error 303");
+  } catch (const wds::sample_error& e) {
+    CHECK(e.id() == 303);
+  }
 }

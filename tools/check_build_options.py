@@ -20,10 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {
-    "auto": ({d: "AUTO" for d in ("ZLIB", "JPEG", "PNG", "HTTPLIB")},
-             {d: "auto" for d in ("zlib", "jpeg", "png", "httplib")}),
-    "off": ({d: "OFF" for d in ("ZLIB", "JPEG", "PNG", "HTTPLIB")},
-            {d: "disabled" for d in ("zlib", "jpeg", "png", "httplib")}),
+    "auto": ({d: "AUTO" for d in ("ZLIB", "BZIP2", "LZMA", "ZSTD", "JPEG", "PNG", "HTTPLIB")},
+             {d: "auto" for d in ("zlib", "bzip2", "lzma", "zstd", "jpeg", "png", "httplib")}),
+    "off": ({d: "OFF" for d in ("ZLIB", "BZIP2", "LZMA", "ZSTD", "JPEG", "PNG", "HTTPLIB")},
+            {d: "disabled" for d in ("zlib", "bzip2", "lzma", "zstd", "jpeg", "png", "httplib")}),
 }
 
 
@@ -106,7 +106,7 @@ def main():
             if got != core:
                 problems.append(f"[{setting}] {what} defines {sorted(got) if got is not None else 'nothing (missing)'}"
                                 f" but CMake wds::wds defines {sorted(core)}")
-        for macro in ("WDS_HAS_ZLIB", "WDS_HAS_JPEG", "WDS_HAS_PNG"):
+        for macro in ("WDS_HAS_ZLIB", "WDS_HAS_BZIP2", "WDS_HAS_LZMA", "WDS_HAS_ZSTD", "WDS_HAS_JPEG", "WDS_HAS_PNG"):
             if not any(d.startswith(macro + "=") for d in core):
                 problems.append(f"[{setting}] {macro} is not set explicitly on wds::wds")
         if setting == "off" and any(d.endswith("=1") for d in core):

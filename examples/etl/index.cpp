@@ -14,16 +14,16 @@ int wds_etl_index(int argc, char** argv) {
   std::vector<std::string> shards;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "-o" && i + 1 < argc) out = argv[++i];
-    else if (!a.empty() && a[0] == '-') {
-      std::fprintf(stderr, "wds-etl index: unknown option %s\nusage: wds-etl index SHARD... [-o wids.json]\n", a.c_str());
-      return 2;
-    } else shards.push_back(a);
+    if (a == "-o") {
+      if (i + 1 >= argc) return wds_etl_usage_error("index", "-o needs a value");
+      out = argv[++i];
+    } else if (a.size() > 1 && a[0] == '-') {
+      return wds_etl_usage_error("index", "unknown option " + a);
+    } else {
+      shards.push_back(a);
+    }
   }
-  if (shards.empty()) {
-    std::fputs("wds-etl index: no shards\nusage: wds-etl index SHARD... [-o wids.json]\n", stderr);
-    return 2;
-  }
+  if (shards.empty()) return wds_etl_usage_error("index", "no shards");
   wds::wids_shard_list list;
   const std::string dir = out.rfind('/') == std::string::npos ? "" : out.substr(0, out.rfind('/'));
   for (const auto& s : shards) {

@@ -30,33 +30,88 @@
 
 namespace {
 
-const char* const usage_text =
-    "usage: wds-etl ls SHARD\n"
-    "       wds-etl transform INPUT -o OUTPUT [options]\n"
-    "       wds-etl transform 'dir/shard-{000..099}.tar' [MORE...] -o OUTDIR/ [options]\n"
-    "       wds-etl serve [--port 8000] [--host 0.0.0.0] ...\n"
-    "       wds-etl pack DIR -o 'out-%06d.tar' [--maxcount N] [--maxsize SIZE] [--index] [--wids F]\n"
-    "       wds-etl index SHARD... [-o wids.json]\n"
+// One usage text per subcommand: `wds-etl SUB --help` prints it (stdout, exit 0).
+const char* const ls_usage =
+    "usage: wds-etl ls [options] SHARD\n"
     "\n"
-    "SHARD, INPUT and OUTPUT may be '-' (stdin/stdout). gzip input is detected by its\n"
-    "magic bytes; gzip output is chosen by a .gz name. Without --map every sample goes\n"
+    "Prints one JSON line per sample: its key and its fields with their sizes in\n"
+    "bytes, in tar order. SHARD may be '-' (stdin); gzip, bzip2, xz and zstd are\n"
+    "detected by their magic bytes.\n"
+    "\n"
+    "options:\n"
+    "  --allow-empty             a 0-byte SHARD is an empty shard (default: an error)\n"
+    "  --max-member-size BYTES   refuse larger members (default 4G; k/M/G suffixes)\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             the version\n";
+
+const char* const pack_usage =
+    "usage: wds-etl pack DIR -o 'out-%06d.tar' [options]\n"
+    "\n"
+    "Groups the files under DIR into samples (key = path relative to DIR up to the\n"
+    "basename's first dot, members KEY.EXT), in byte-wise key order, and writes\n"
+    "them as shards with webdataset ShardWriter's rules.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output PATTERN      shard names, printf-style (e.g. out-%06d.tar)\n"
+    "  --maxcount N              samples per shard (default 100000)\n"
+    "  --maxsize SIZE            bytes per shard as webdataset counts them (default 3e9)\n"
+    "  --exact-size              count headers and padding: a shard never exceeds --maxsize\n"
+    "  --index                   write a DALI .idx beside each shard\n"
+    "  --wids FILE.json          write a wids JSON shard list\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             the version\n";
+
+const char* const index_usage =
+    "usage: wds-etl index SHARD... [-o wids.json]\n"
+    "\n"
+    "Writes x.idx (DALI index v1.2) beside each x.tar, and with -o one wids JSON\n"
+    "shard list (nsamples, filesize, md5sum) for the shards given.\n"
+    "\n"
+    "options:\n"
+    "  -o FILE                   the wids JSON shard list to write\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             the version\n";
+
+const char* const transform_usage =
+    "usage: wds-etl transform INPUT -o OUTPUT [options]\n"
+    "       wds-etl transform 'dir/shard-{000..099}.tar' [MORE...] -o OUTDIR/ [options]\n"
+    "\n"
+    "INPUT and OUTPUT may be '-' (stdin/stdout). Compressed input (gzip, bzip2, xz,\n"
+    "zstd) is detected by its magic bytes; compressed output is chosen by the name\n"
+    "(.gz, .bz2, .xz, .zst). Without --map every sample goes\n"
     "through the reference pipeline (image.jpg: CenterCrop(350), ImageNet normalize\n"
     "round trip, JPEG; trimap.png: CenterCrop(350), RGB JPEG).\n"
     "\n"
-    "transform options:\n"
+    "options:\n"
     "  -o, --output PATH         output shard, or a directory (ends in '/' or exists):\n"
     "                            one output per input, same file name; complete\n"
     "                            outputs are skipped (resume)\n"
-    "  -j, --jobs N              worker threads in directory mode (default: all cores)\n"
+    "  -j, --jobs N              threads in all, for one shard or many (default: all\n"
+    "                            cores; output is the same for every N)\n"
     "  --on-error fail|skip      a bad sample fails the shard (default) or is skipped\n"
-    "  --map EXT=SPEC            transform fields with this exact ext by a wds::compose\n"
-    "                            spec, e.g. jpg='decode|resize(256)|center_crop(224)|jpeg(90)'\n"
+    "  --map EXT=SPEC            transform fields whose whole ext is EXT (image.jpg) by a\n"
+    "                            wds::compose spec, e.g.\n"
+    "                            'image.jpg=decode|resize(256)|center_crop(224)|jpeg(90)'\n"
     "                            (repeatable; replaces the reference pipeline)\n"
+    "  --map '*.EXT=SPEC'        same, matching the last dot-part of the ext\n"
+    "                            ('*.jpg' matches image.jpg and jpg)\n"
+    "  --strict                  a --map that matched no field fails the shard\n"
     "  --rename EXT=NEWEXT       write field EXT as NEWEXT (repeatable)\n"
     "  --mtime SECONDS           member mtime (default 0: reproducible output)\n"
     "  --max-image-pixels N      refuse larger images (default 178956970, Pillow's)\n"
     "  --max-member-size BYTES   refuse larger members (default 4G; k/M/G suffixes)\n"
-    "  -q, --quiet               no progress bar or summary\n";
+    "  --allow-empty             a 0-byte input is an empty shard (default: an error)\n"
+    "  -q, --quiet               no progress bar or summary\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             the version\n";
+
+// Shown by `serve --help` when the server part is not built in (otherwise
+// serve.cpp prints its own usage).
+const char* const serve_unavailable_usage =
+    "usage: wds-etl serve [options]\n"
+    "\n"
+    "The AIStore ETL server. This wds-etl was built without the HTTP server part,\n"
+    "so serve is not available.\n";
 
 std::atomic<bool> g_cancel{false};  // set by SIGINT/SIGTERM; workers stop between samples
 
@@ -65,6 +120,9 @@ extern "C" void on_signal(int) { g_cancel.store(true); }
 struct usage_error {
   std::string message;
 };
+
+// The subcommand being parsed, for usage error lines ("wds-etl SUB: ...").
+const char* g_subcommand = nullptr;
 
 // Error reasons may quote names with control characters: keep them on one line.
 std::string one_line(std::string s) {
@@ -174,17 +232,22 @@ cli parse_transform_args(int argc, char** argv) {
       c.opt.limits.warn_image_pixels = n / 2;  // Pillow warns at half its error threshold
     } else if (name == "--max-member-size") {
       c.opt.limits.max_member_size = parse_uint(name, need_value(), true);
-    } else if (name == "-q" || name == "--quiet") {
+    } else if (name == "--strict" && !inline_value) {
+      c.opt.strict_maps = true;
+    } else if (name == "--allow-empty" && !inline_value) {
+      c.opt.allow_empty = true;
+    } else if ((name == "-q" || name == "--quiet") && !inline_value) {
       c.quiet = true;
     } else if (name == "-") {
       c.positional.emplace_back("-");
     } else {
-      usage_fail("unknown option " + name);
+      usage_fail("unknown option " + std::string(a));
     }
   }
-  if (!have_output || c.output.empty()) usage_fail("transform needs -o OUTPUT");
+  if (!have_output || c.output.empty()) usage_fail("needs -o OUTPUT");
   c.opt.cancel = &g_cancel;
-  if (c.positional.empty()) usage_fail("transform needs an INPUT");
+  c.opt.threads = c.jobs;  // 0: all cores; directory mode splits the same budget
+  if (c.positional.empty()) usage_fail("needs an INPUT");
   return c;
 }
 
@@ -211,6 +274,22 @@ bool is_directory(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// A map that matched no field in a whole shard: shown even with --quiet.
+void warn_unmatched_maps(const wds::etl::options& opt, const wds::etl::stats& st, const std::string& shard) {
+  if (opt.strict_maps) return;  // then the shard failed with etl.810 instead
+  for (std::size_t i = 0; i < opt.maps.size(); ++i)
+    if (i >= st.map_fields.size() || st.map_fields[i] == 0)
+      std::fprintf(stderr, "wds-etl: --map %s matched no field in %s\n", opt.maps[i].ext.c_str(),
+                   one_line(shard).c_str());
+}
+
+// "--map image.jpg: 11 fields transformed", one line per map.
+void print_map_counts(std::FILE* f, const wds::etl::options& opt, const wds::etl::stats& st) {
+  for (std::size_t i = 0; i < opt.maps.size(); ++i)
+    std::fprintf(f, "wds-etl: --map %s: %llu fields transformed\n", opt.maps[i].ext.c_str(),
+                 (unsigned long long)(i < st.map_fields.size() ? st.map_fields[i] : 0));
+}
+
 int run_single(const cli& c, const std::string& input) {
   const auto t0 = std::chrono::steady_clock::now();
   wds::etl::shard_transformer t(c.opt);  // a bad --map spec fails here, before any input
@@ -230,8 +309,10 @@ int run_single(const cli& c, const std::string& input) {
                  input.c_str(), c.output.c_str(), (unsigned long long)st.samples,
                  (unsigned long long)st.skipped, megabytes(st.bytes_in).c_str(),
                  megabytes(st.bytes_out).c_str(), s, rate(st.samples, s).c_str());
+    print_map_counts(f, c.opt, st);
     for (const auto& r : st.skip_reasons) std::fprintf(f, "wds-etl: skipped: %s\n", one_line(r).c_str());
   }
+  warn_unmatched_maps(c.opt, st, input);
   return 0;
 }
 
@@ -241,6 +322,10 @@ int run_directory(const cli& c, const std::vector<std::string>& inputs) {
     if (r.state == wds::etl::shard_result::status::failed) {
       if (tty) std::fputs("\r\033[K", stderr);
       std::fprintf(stderr, "wds-etl: failed: %s\n", one_line(r.error).c_str());
+    }
+    if (r.state == wds::etl::shard_result::status::done) {
+      if (tty) std::fputs("\r\033[K", stderr);
+      warn_unmatched_maps(c.opt, r.counts, r.input);
     }
     if (!tty) return;
     const int width = 30;
@@ -264,6 +349,7 @@ int run_directory(const cli& c, const std::vector<std::string>& inputs) {
                 p.shards, p.done, p.existing, p.failed, (unsigned long long)p.counts.samples,
                 (unsigned long long)p.counts.skipped, megabytes(p.counts.bytes_in).c_str(),
                 megabytes(p.counts.bytes_out).c_str(), p.seconds, rate(p.counts.samples, p.seconds).c_str());
+    print_map_counts(stdout, c.opt, p.counts);
     for (const auto& r : p.counts.skip_reasons) std::printf("wds-etl: skipped: %s\n", one_line(r).c_str());
   }
   return rep.ok() ? 0 : 1;
@@ -298,65 +384,175 @@ int cmd_transform(int argc, char** argv) {
 }
 
 int cmd_ls(int argc, char** argv) {
-  if (argc != 2) usage_fail("ls takes exactly one SHARD");
-  wds::any_source in = wds::open_url(argv[1]);
-  wds::sample_reader reader(std::move(in), argv[1]);
-  std::string buf;
-  while (auto s = reader.next()) {
-    buf += wds::etl::sample_json_line(*s);
-    buf += '\n';
-    if (buf.size() > (1u << 16)) {
-      std::fwrite(buf.data(), 1, buf.size(), stdout);
-      buf.clear();
+  std::vector<std::string> shards;
+  wds::limits lim;
+  wds::sample_reader_options ro;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") {
+      for (++i; i < argc; ++i) shards.emplace_back(argv[i]);
+    } else if (a == "--allow-empty") {
+      ro.allow_empty = true;
+    } else if (a == "--max-member-size" || a.rfind("--max-member-size=", 0) == 0) {
+      std::string v;
+      if (a.size() > 17) v = std::string(a.substr(18));
+      else if (i + 1 < argc) v = argv[++i];
+      else usage_fail("--max-member-size needs a value");
+      lim.max_member_size = parse_uint("--max-member-size", v, true);
+    } else if (a.size() > 1 && a[0] == '-') {
+      usage_fail("unknown option " + std::string(a));
+    } else {
+      shards.emplace_back(a);
     }
-    reader.recycle(std::move(*s));
   }
-  std::fwrite(buf.data(), 1, buf.size(), stdout);
-  if (std::fflush(stdout) != 0) throw wds::io_error(102, {"-", {}, wds::location::unknown_offset}, "write failed");
+  if (shards.size() != 1) usage_fail("takes exactly one SHARD");
+  const std::string& shard = shards[0];
+  wds::url_options uo;
+  uo.lim = lim;
+  wds::any_source in = wds::open_url(shard, uo);
+  wds::sample_reader reader(std::move(in), shard, lim, ro);
+  std::string buf;
+  auto flush = [&] {
+    std::fwrite(buf.data(), 1, buf.size(), stdout);
+    buf.clear();
+    return std::fflush(stdout) == 0;
+  };
+  const auto garbage_before = wds::trailing_garbage_warnings();
+  try {
+    while (auto s = reader.next()) {
+      buf += wds::etl::sample_json_line(*s);
+      buf += '\n';
+      if (buf.size() > (1u << 16)) flush();
+      reader.recycle(std::move(*s));
+    }
+  } catch (...) {
+    flush();  // the samples read before a bad member, as webdataset yields them
+    throw;
+  }
+  if (!flush()) throw wds::io_error(102, {"-", {}, wds::location::unknown_offset}, "write failed");
+  if (wds::trailing_garbage_warnings() != garbage_before)
+    std::fprintf(stderr, "wds-etl: warning: %s: trailing garbage after the compressed stream ignored\n", shard.c_str());
   return 0;
 }
 
+
+int cmd_serve(int argc, char** argv) {
+#if WDS_ETL_HAS_SERVE
+  std::signal(SIGINT, SIG_DFL);  // the server installs its own shutdown handling
+  std::signal(SIGTERM, SIG_DFL);
+  return wds_etl_serve(argc, argv);
+#else
+  (void)argc;
+  (void)argv;
+  std::fputs("wds-etl serve: not available: this wds-etl was built without the HTTP server part\n", stderr);
+  return 2;
+#endif
+}
+
+// Every subcommand. `usage` is what `wds-etl NAME --help` prints; nullptr means
+// the subcommand prints its own usage when called as `NAME --help` (one in its
+// own translation unit, see commands.hpp). -h/--help and -V/--version are
+// handled here for all of them, before their own parsers run.
+struct subcommand {
+  const char* name;
+  const char* summary;
+  const char* usage;
+  int (*run)(int argc, char** argv);  // argv[0] is the name
+};
+const subcommand subcommands[] = {
+    {"ls", "list the samples of a shard, one JSON line each", ls_usage, cmd_ls},
+    {"transform", "shard to shard transform (reference pipeline or --map specs)", transform_usage, cmd_transform},
+    {"pack", "a folder of files to shards (webdataset ShardWriter rules)", pack_usage, wds_etl_pack},
+    {"index", "DALI .idx beside each shard and one wids JSON shard list", index_usage, wds_etl_index},
+#if WDS_ETL_HAS_SERVE
+    {"serve", "the AIStore ETL server (hpush, hpull, direct put)", nullptr, cmd_serve},
+#else
+    {"serve", "the AIStore ETL server (not built in)", serve_unavailable_usage, cmd_serve},
+#endif
+};
+
+std::string main_usage() {
+  std::string u = "usage: wds-etl COMMAND [options] [ARGS]\n\ncommands:\n";
+  for (const auto& sc : subcommands) {
+    std::string name = sc.name;
+    name.resize(12, ' ');
+    u += "  " + name + sc.summary + "\n";
+  }
+  u += "\n'wds-etl COMMAND --help' prints the usage of one command; -V, --version the version.\n";
+  return u;
+}
+
+int print_version() {
+  std::printf("wds-etl %d.%d.%d\n", WDS_VERSION_MAJOR, WDS_VERSION_MINOR, WDS_VERSION_PATCH);
+  return 0;
+}
+
+int print_help(const subcommand& sc) {
+  if (sc.usage) {
+    std::fputs(sc.usage, stdout);
+    return 0;
+  }
+  char help[] = "--help";
+  char* args[] = {const_cast<char*>(sc.name), help, nullptr};
+  return sc.run(2, args);
+}
+
 }  // namespace
+
+int wds_etl_usage_error(const char* subcommand, const std::string& message) {
+  std::fprintf(stderr, "wds-etl %s: %s (see wds-etl %s --help)\n", subcommand, one_line(message).c_str(),
+               subcommand);
+  return 2;
+}
 
 int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout becomes a write error, not a silent death
   if (argc < 2) {
-    std::fputs(usage_text, stderr);
+    std::fputs(main_usage().c_str(), stderr);
     return 2;
   }
   const std::string_view cmd = argv[1];
-  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-    std::fputs(usage_text, stdout);
+  if (cmd == "-h" || cmd == "--help") {
+    std::fputs(main_usage().c_str(), stdout);
     return 0;
   }
-  if (cmd == "--version") {
-    std::printf("wds-etl %d.%d.%d\n", WDS_VERSION_MAJOR, WDS_VERSION_MINOR, WDS_VERSION_PATCH);
+  if (cmd == "-V" || cmd == "--version") return print_version();
+  const bool help_cmd = cmd == "help";
+  const std::string_view name = help_cmd ? (argc > 2 ? std::string_view(argv[2]) : std::string_view()) : cmd;
+  if (help_cmd && name.empty()) {
+    std::fputs(main_usage().c_str(), stdout);
     return 0;
   }
-  if (cmd == "serve") {
-#if WDS_ETL_HAS_SERVE
-    std::signal(SIGINT, SIG_DFL);  // the server installs its own shutdown handling
-    std::signal(SIGTERM, SIG_DFL);
-    return wds_etl_serve(argc - 1, argv + 1);
-#else
-    std::fputs("wds-etl: built without cpp-httplib (serve is not available)\n", stderr);
+  const subcommand* sc = nullptr;
+  for (const auto& s : subcommands)
+    if (name == s.name) sc = &s;
+  if (!sc) {
+    std::fprintf(stderr, "wds-etl: unknown command \"%s\" (see wds-etl --help)\n", one_line(std::string(name)).c_str());
     return 2;
-#endif
   }
+  if (help_cmd) return print_help(*sc);
+  // -h/--help and -V/--version anywhere before "--" win over everything else.
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") break;
+    if (a == "-h" || a == "--help") return print_help(*sc);
+    if (a == "-V" || a == "--version") return print_version();
+  }
+  g_subcommand = sc->name;
   try {
-    if (cmd == "ls") return cmd_ls(argc - 1, argv + 1);
-    if (cmd == "pack") return wds_etl_pack(argc - 1, argv + 1);
-    if (cmd == "index") return wds_etl_index(argc - 1, argv + 1);
-    if (cmd == "transform") return cmd_transform(argc - 1, argv + 1);
-    usage_fail("unknown command \"" + std::string(cmd) + "\"");
+    return sc->run(argc - 1, argv + 1);
   } catch (const wds::spec_error& e) {  // a bad --map spec: nothing was read or written
     std::fprintf(stderr, "wds-etl: bad spec: %s\n", one_line(e.what()).c_str());
     return 2;
   } catch (const usage_error& e) {
-    std::fprintf(stderr, "wds-etl: %s (see wds-etl --help)\n", one_line(e.message).c_str());
-    return 2;
+    return wds_etl_usage_error(g_subcommand, e.message);
+  } catch (const wds::tar_error& e) {
+    std::fflush(stdout);
+    const bool empty = e.id() == 208;  // a failed download, most likely: say how to accept it
+    std::fprintf(stderr, "wds-etl: %s%s\n", one_line(e.what()).c_str(), empty ? " (--allow-empty accepts it)" : "");
+    return 1;
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "wds-etl: %s\n", one_line(e.what()).c_str());

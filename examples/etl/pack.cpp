@@ -5,21 +5,20 @@
 #include <wds/pack.hpp>
 
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 
 int wds_etl_pack(int argc, char** argv) {
-  auto usage = [](const std::string& why) {
-    std::fprintf(stderr,
-                 "wds-etl pack: %s\nusage: wds-etl pack DIR -o 'out-%%06d.tar' [--maxcount N] [--maxsize SIZE]\n"
-                 "                     [--exact-size] [--index] [--wids FILE.json]\n",
-                 why.c_str());
-    return 2;
-  };
+  auto usage = [](const std::string& why) { return wds_etl_usage_error("pack", why); };
   std::string dir, pattern;
   wds::shard_writer_options o;
+  try {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : std::string(); };
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+      return argv[++i];
+    };
     if (a == "-o" || a == "--output") pattern = value();
     else if (a == "--maxcount") {
       const std::string v = value();
@@ -33,6 +32,9 @@ int wds_etl_pack(int argc, char** argv) {
     else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
     else if (dir.empty()) dir = a;
     else return usage("only one DIR");
+  }
+  } catch (const std::invalid_argument& e) {
+    return usage(e.what());
   }
   if (dir.empty() || pattern.empty()) return usage("needs DIR and -o PATTERN");
   const wds::pack_report r = wds::pack_directory(dir, pattern, o);

@@ -13,6 +13,8 @@
 #include <wds/codec/gzip.hpp>
 #endif
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,7 +26,8 @@
 namespace {
 
 const char usage_text[] = R"(usage: wds-etl serve [options]
-Runs the AIStore ETL web server (hpush://, hpull://, etl_fqn, direct put, /health).
+Runs the AIStore ETL web server on one port: GET /health, hpush (PUT), hpull (GET), etl_fqn,
+etl_args, direct put and pipelines (Ais-Node-Url), WebSocket at /ws, POST /download.
 
 What each object is transformed with (one of):
   (default)             the object is a WebDataset shard (.tar, or gzip): the reference pipeline,
@@ -33,19 +36,32 @@ What each object is transformed with (one of):
   --spec SPEC           the object is one image/file: this wds::compose spec
   --transform JSON      the object is one image: torchvision_preprocess's TRANSFORM dict
                         (default: $TRANSFORM), saved as --format JPEG|PNG (default: $FORMAT or JPEG)
+  --torchvision         the torchvision_preprocess drop-in: refuse to start without TRANSFORM
 Server:
   --host ADDR           listen address (default 0.0.0.0)
   --port N              listen port (default 8000)
-  --threads N           request threads (default max(8, 2 x cores))
+  --threads N           objects transformed at once (default max(8, 2 x cores))
+  --max-connections N   open connections, HTTP and WebSocket (default 1024)
   --fqn-root DIR        etl_fqn must resolve inside DIR (default: any absolute path)
-  --target-url URL      where hpull fetches objects (default: $AIS_TARGET_URL)
+  --target-url URL      hpull source and direct-put prefix (default: $AIS_TARGET_URL)
   --memory-limit SIZE   per-object bytes kept in memory before spooling to a file (default 64M)
   --max-object-size SIZE  largest input or output object (default 1T)
   --temp-dir DIR        where spool files go (default: $TMPDIR or /tmp)
   --direct-put-retries N  retries of a failed direct put (default: $AIS_DIRECT_PUT_RETRIES or 3)
+  --io-timeout SECONDS  a client connection making no progress is closed (default 30)
+  --upstream-timeout SECONDS  same for hpull GETs and direct puts (default 300)
   --max-image-pixels N, --max-member-size SIZE   input limits (wds::limits)
+Environment: AIS_TARGET_URL, AIS_AUTHN_TOKEN, AIS_DIRECT_PUT_RETRIES, AIS_SKIP_VERIFY_CRT,
+AIS_CLIENT_CA, AIS_CRT, AIS_CRT_KEY, TRANSFORM, FORMAT, TMPDIR.
 SIZE takes a K, M, G or T suffix (powers of 1024). SIGTERM/SIGINT: finish in-flight requests, exit 0.
 )";
+
+// Every option that takes a value (--torchvision and --help take none).
+const std::string value_options[] = {
+    "--host", "--port", "--threads", "--max-connections", "--io-timeout", "--upstream-timeout", "--fqn-root",
+    "--target-url", "--memory-limit", "--max-object-size", "--temp-dir", "--direct-put-retries",
+    "--max-image-pixels", "--max-member-size", "--map", "--rename", "--on-error", "--spec", "--transform",
+    "--format"};
 
 struct usage_error {
   std::string what;
@@ -158,7 +174,7 @@ int wds_etl_serve(int argc, char** argv) {
   std::string spec, transform, format;
   if (const char* t = std::getenv("TRANSFORM"); t && *t) transform = t;
   if (const char* f = std::getenv("FORMAT"); f && *f) format = f;
-  bool shard_flags = false, format_flag = false;
+  bool shard_flags = false, format_flag = false, torchvision = false;
   try {
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
@@ -166,15 +182,22 @@ int wds_etl_serve(int argc, char** argv) {
         std::fputs(usage_text, stdout);
         return 0;
       }
+      if (a == "--torchvision") {
+        torchvision = true;
+        continue;
+      }
       std::string v;
-      if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      const auto eq = a.find('=');
+      const bool inline_value = a.rfind("--", 0) == 0 && eq != std::string::npos;
+      if (inline_value) {
         v = a.substr(eq + 1);
         a = a.substr(0, eq);
-      } else if (a.rfind("--", 0) == 0) {
-        if (i + 1 >= argc) throw usage_error{a + " needs a value"};
+      }
+      if (std::find(std::begin(value_options), std::end(value_options), a) == std::end(value_options))
+        throw usage_error{"unknown option " + a};
+      if (!inline_value) {
+        if (i + 1 >= argc) throw usage_error{"option " + a + " needs a value"};
         v = argv[++i];
-      } else {
-        throw usage_error{"unexpected argument: " + a};
       }
       auto number = [&](std::uint64_t max) {
         std::uint64_t n = parse_size(a, v);
@@ -184,6 +207,9 @@ int wds_etl_serve(int argc, char** argv) {
       if (a == "--host") so.host = v;
       else if (a == "--port") so.port = static_cast<int>(number(65535));
       else if (a == "--threads") so.threads = static_cast<unsigned>(number(4096));
+      else if (a == "--max-connections") so.max_connections = static_cast<unsigned>(number(1 << 20));
+      else if (a == "--io-timeout") so.io_timeout = std::chrono::seconds(number(86400));
+      else if (a == "--upstream-timeout") so.upstream_timeout = std::chrono::seconds(number(86400));
       else if (a == "--fqn-root") so.fqn_root = v;
       else if (a == "--target-url") so.target_url = v;
       else if (a == "--memory-limit") so.memory_limit = static_cast<std::size_t>(number(std::uint64_t{1} << 40));
@@ -207,14 +233,16 @@ int wds_etl_serve(int argc, char** argv) {
       } else if (a == "--spec") spec = v;
       else if (a == "--transform") transform = v;
       else if (a == "--format") format = v, format_flag = true;
-      else throw usage_error{"unknown option: " + a};
+      else throw usage_error{"unknown option " + a};
     }
     if (!spec.empty() && !transform.empty()) throw usage_error{"--spec and --transform/TRANSFORM exclude each other"};
     if (shard_flags && (!spec.empty() || !transform.empty()))
       throw usage_error{"--map/--rename/--on-error are for shards; --spec/--transform for single objects"};
     if (format_flag && transform.empty()) throw usage_error{"--format goes with --transform (or TRANSFORM)"};
+    if (torchvision && transform.empty())
+      throw usage_error{"--torchvision needs TRANSFORM (or --transform), as torchvision_preprocess does"};
   } catch (const usage_error& e) {
-    std::fprintf(stderr, "wds-etl serve: %s\n%s", e.what.c_str(), usage_text);
+    std::fprintf(stderr, "wds-etl serve: %s\nsee wds-etl serve --help\n", e.what.c_str());
     return 2;
   }
 

@@ -1,29 +1,50 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// The AIStore ETL container contract (hpush, hpull, etl_fqn, direct put,
-// /health) over cpp-httplib, wrapped around any object-to-object function:
+// The AIStore ETL container contract (reference: AIStore 5.0's Go target and
+// reference web server): GET /health, hpush (PUT), hpull (GET), etl_fqn,
+// etl_args, direct put and pipelines (Ais-Node-Url), WebSocket (/ws) and
+// POST /download, over Boost.Beast, wrapped around any object-to-object function:
 //
 //   wds::ais::server srv([](wds::any_source& in, wds::any_sink& out,
 //                           wds::ais::object_request& req) { ...read in, write out... });
 //   return wds::ais::serve_until_signal(srv);
 //
-// Every object is transformed completely before the status line is sent (the
-// output is spooled in memory up to a limit, then in an unlinked temporary
-// file), so a bad object always gets a 4xx/5xx with a one-line reason.
-// Not part of the umbrella header: it needs cpp-httplib (link wds::http).
+// Every object is transformed completely before the answer starts (the output
+// is spooled in memory up to a limit, then in an unlinked temporary file), so
+// a bad object always gets a 4xx/5xx with a one-line reason, or on WebSocket
+// a close with status 1011, never a partial answer that looks complete.
+// Percent-encoding is Boost.URL's; outgoing requests are wds/http.hpp's.
+// Not part of the umbrella header: link wds::http.
 
 #include <wds/config.hpp>
 
-#if !WDS_HAS_HTTPLIB
-#error "wds/ais.hpp needs cpp-httplib: link wds::http, or define WDS_HAS_HTTPLIB=1 and compile with `pkg-config --cflags --libs cpp-httplib`"
+#if !WDS_HAS_HTTP
+#error "wds/ais.hpp needs Boost.Beast and Boost.URL: link wds::http, or define WDS_HAS_HTTP=1 and link -lboost_url"
 #endif
 
 #include <wds/error.hpp>
+#include <wds/http.hpp>
 #include <wds/io.hpp>
 #include <wds/json.hpp>
 
-#include <httplib.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+#include <boost/url/url.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -31,6 +52,7 @@
 #include <chrono>
 #include <cctype>
 #include <climits>
+#include <condition_variable>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +63,7 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,9 +77,9 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -199,10 +222,11 @@ class spool_source {
 // ---- what the transform function sees -------------------------------------
 
 struct object_request {
-  std::string method;    // "PUT" (hpush) or "GET" (hpull)
+  std::string method;    // "PUT" (hpush), "GET" (hpull), "WS" (WebSocket), "POST" (/download)
   std::string path;      // object path, URL-decoded, without the leading '/': "bucket/shard-01.tar"
-  std::string etl_args;  // the etl_args query parameter ("" when absent)
-  std::string fqn;       // the resolved etl_fqn file, "" when the bytes came over HTTP
+                         // (hpull: the uname, "ais/@#/bucket/shard-01.tar"; WebSocket: "path")
+  std::string etl_args;  // the etl_args query parameter or WebSocket field ("" when absent)
+  std::string fqn;       // the resolved etl_fqn file, "" when the bytes came in the request
   std::uint64_t size = 0;  // input size in bytes
   // Content-Type of the reply; the function may change it (e.g. "image/png").
   std::string content_type = "application/octet-stream";
@@ -253,50 +277,64 @@ inline std::string one_line(std::string_view text) {
   return s;
 }
 
-// What went wrong on an outgoing request, in words.
-inline std::string describe(httplib::Error e) {
-  switch (e) {
-    case httplib::Error::Connection: return "cannot connect (refused or unreachable)";
-    case httplib::Error::ConnectionTimeout: return "connection timed out";
-    case httplib::Error::Read: return "connection lost or timed out while reading the response";
-    case httplib::Error::Write: return "connection lost or timed out while sending";
-    case httplib::Error::SSLConnection: return "TLS handshake failed";
-    case httplib::Error::SSLServerVerification: return "TLS certificate verification failed";
-    default: return "HTTP client error: " + httplib::to_string(e);
-  }
+
+// ---- URLs, Ais-Node-Url, etl_fqn (Boost.URL does every encoding) -----------
+
+namespace detail {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+namespace urls = boost::urls;
+using error_code = boost::system::error_code;
+
+inline boost::core::string_view sv(std::string_view s) { return {s.data(), s.size()}; }
+inline std::string str(boost::core::string_view s) { return std::string(s.data(), s.size()); }
+inline bool http_iequals(boost::core::string_view a, std::string_view b) {
+  return wds::http::detail::iequals(std::string_view(a.data(), a.size()), b);
 }
 
-// ---- URLs, Ais-Node-Url, etl_fqn -------------------------------------------
+inline server_error bad_url(std::string_view url, const std::string& why, std::string_view what = "URL") {
+  return server_error(914, {}, std::string(what) + " \"" + one_line(url) + "\": " + why, 400);
+}
+}  // namespace detail
 
-struct url_parts {
-  std::string origin;  // "http://host:port", what httplib::Client takes
-  std::string target;  // "/path?query" exactly as given (already encoded)
-};
-
-// Splits an http(s) URL without re-encoding anything.
-inline url_parts split_url(std::string_view url) {
-  auto bad = [&](const char* why) {
-    return server_error(914, {}, "bad URL \"" + one_line(url) + "\": " + why, 400);
-  };
-  auto sep = url.find("://");
-  if (sep == std::string_view::npos) throw bad("no scheme");
-  std::string_view scheme = url.substr(0, sep);
-  if (scheme != "http" && scheme != "https") throw bad("scheme is not http or https");
-  auto rest = url.substr(sep + 3);
-  auto end = rest.find_first_of("/?#");
-  std::string_view host = rest.substr(0, end);
-  if (host.empty()) throw bad("no host");
-  url_parts p{std::string(scheme) + "://" + std::string(host), "/"};
-  if (end != std::string_view::npos) {
-    std::string_view tail = rest.substr(end);
-    tail = tail.substr(0, tail.find('#'));
-    p.target = tail.front() == '/' ? std::string(tail) : "/" + std::string(tail);
-  }
-  return p;
+// Go's url.PathUnescape: one level of %XX decoding ('+' stays '+'). etl_fqn
+// arrives PathEscape'd and then query-encoded (communicator.go:309-322): the
+// query value is decoded by the query parser, then this is the second level.
+inline std::string path_unescape(std::string_view s, std::string_view what = "etl_fqn") {
+  auto pv = boost::urls::make_pct_string_view(detail::sv(s));
+  if (!pv)
+    throw server_error(916, {std::string(s), {}, location::unknown_offset},
+                       std::string(what) + " is not percent-encoded correctly (AIStore sends it PathEscape'd, then "
+                                           "query-encoded: decode the query, then unescape once more)",
+                       400);
+  return pv->decode();
 }
 
-// Parses Ais-Node-Url: the direct-put destination, then the remaining stages
-// of an ETL pipeline, comma-separated. Empty header: no direct put.
+// Go's url.PathEscape of an object path, keeping '/': what a URL path holds.
+inline std::string path_escape(std::string_view path) {
+  boost::urls::url u;
+  u.set_path(detail::sv(path));
+  return detail::str(u.encoded_path());
+}
+
+// Parses an absolute http(s) URL of Ais-Node-Url, AIS_TARGET_URL or
+// --target-url. A raw '#' would start a fragment: AIStore escapes it (%23),
+// so an entry with one is refused rather than sent somewhere else.
+inline boost::urls::url_view parse_http_url(std::string_view url, std::string_view what) {
+  auto r = boost::urls::parse_uri(detail::sv(url));
+  if (!r) throw detail::bad_url(url, "not a URL (" + r.error().message() + ")", what);
+  if (r->scheme_id() != boost::urls::scheme::http && r->scheme_id() != boost::urls::scheme::https)
+    throw detail::bad_url(url, "scheme is not http or https", what);
+  if (r->encoded_host().empty()) throw detail::bad_url(url, "no host", what);
+  if (r->has_fragment()) throw detail::bad_url(url, "has a raw '#' (escape it as %23)", what);
+  return *r;
+}
+
+// Ais-Node-Url: comma-separated; the last entry is the destination target,
+// entries before it further ETL pods (transform.go:261-268). Every entry is
+// validated here, before any work. Empty header: no direct put.
 inline std::vector<std::string> parse_node_urls(std::string_view header) {
   std::vector<std::string> urls;
   auto trim = [](std::string_view s) {
@@ -310,12 +348,68 @@ inline std::vector<std::string> parse_node_urls(std::string_view header) {
     auto comma = header.find(',');
     std::string_view entry = trim(header.substr(0, comma));
     if (entry.empty()) throw server_error(908, {}, "Ais-Node-Url has an empty entry", 400);
+    parse_http_url(entry, "Ais-Node-Url entry");
     urls.emplace_back(entry);
     if (comma == std::string_view::npos) break;
     header.remove_prefix(comma + 1);
   }
-  split_url(urls.front());  // validate the destination now, before any work
   return urls;
+}
+
+// True for an Ais-Node-Url entry naming an ETL pod (no path) rather than a target.
+inline bool is_pod_entry(std::string_view entry) {
+  auto p = parse_http_url(entry, "Ais-Node-Url entry").encoded_path();
+  return p.empty() || p == "/";
+}
+
+// The URL a direct put goes to, composed as the Go reference web server does
+// (webserver.go:396-431): scheme and path prefix from AIS_TARGET_URL, host
+// from the entry; a target entry's path (PathEscape'd by the target, kept as
+// is) goes after the prefix, a pod entry gets the object path this pod was
+// asked for (escaped); the entry's query (owt, uuid) is kept and etl_args set
+// in it. Without AIS_TARGET_URL the entry's own scheme is used, no prefix.
+inline std::string direct_put_url(std::string_view entry, std::string_view target_url,
+                                  std::string_view escaped_object_path, std::string_view etl_args) {
+  namespace urls = boost::urls;
+  urls::url_view e = parse_http_url(entry, "Ais-Node-Url entry");
+  urls::url u;
+  std::string prefix;
+  if (!target_url.empty()) {
+    urls::url_view t = parse_http_url(target_url, "AIS_TARGET_URL");
+    u.set_scheme_id(t.scheme_id());
+    prefix = detail::str(t.encoded_path());
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  } else {
+    u.set_scheme_id(e.scheme_id());
+  }
+  u.set_encoded_authority(e.encoded_authority());
+  std::string path;
+  if (is_pod_entry(entry)) {
+    path = std::string(escaped_object_path);
+  } else {
+    std::string entry_path = detail::str(e.encoded_path());
+    path = prefix + (entry_path.front() == '/' ? "" : "/") + entry_path;
+  }
+  if (path.empty() || path.front() != '/') path.insert(0, "/");
+  u.set_encoded_path(detail::sv(path));
+  if (e.has_query()) u.set_encoded_query(e.encoded_query());
+  if (!etl_args.empty()) {
+    // Fully escaped (a '+' left raw would read as a space to Go's ParseQuery).
+    std::string value = urls::encode(detail::sv(etl_args), urls::unreserved_chars);
+    u.encoded_params().set("etl_args", urls::pct_string_view(value));
+  }
+  return detail::str(u.buffer());
+}
+
+// hpull without etl_fqn: $AIS_TARGET_URL/<the escaped path as received>
+// (webserver.go:129-169), no query.
+inline std::string target_object_url(std::string_view target_url, std::string_view escaped_path) {
+  boost::urls::url u(parse_http_url(target_url, "AIS_TARGET_URL"));
+  std::string prefix = detail::str(u.encoded_path());
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  u.set_encoded_path(detail::sv(prefix + std::string(escaped_path)));
+  u.remove_query();
+  return detail::str(u.buffer());
 }
 
 // Resolves "." and ".." without touching the file system (path is absolute).
@@ -371,21 +465,25 @@ inline std::string resolve_fqn(std::string_view fqn, const std::string& root) {
 struct server_options {
   std::string host = "0.0.0.0";
   int port = 8000;  // 0: any free port (bind() returns it)
-  unsigned threads = 0;  // request threads; 0: max(8, 2 * cores)
-  std::string target_url;  // AIS_TARGET_URL: where hpull fetches objects without etl_fqn
-  std::string auth_token;  // AIS_AUTHN_TOKEN: sent as a Bearer token to the target and direct-put nodes
+  unsigned threads = 0;  // objects transformed at once; 0: max(8, 2 * cores)
+  unsigned max_connections = 1024;  // open connections (HTTP and WebSocket); beyond: closed at once
+  std::string target_url;  // AIS_TARGET_URL: hpull fetches, path prefix and scheme of direct puts
+  std::string auth_token;  // AIS_AUTHN_TOKEN: Bearer token on requests to targets and pods
+  wds::http::tls_options tls = wds::http::tls_from_env();  // AIS_SKIP_VERIFY_CRT, AIS_CLIENT_CA, AIS_CRT, AIS_CRT_KEY
   std::string fqn_root;    // "" lets etl_fqn name any file; else it must resolve inside this dir
   std::size_t memory_limit = std::size_t{64} << 20;  // per object, input and output; beyond: temp file
   std::uint64_t max_object_size = std::uint64_t{1} << 40;  // 1 TiB, input and output each
   std::string temp_dir;  // "" : $TMPDIR, else /tmp
   unsigned direct_put_retries = 3;  // AIS_DIRECT_PUT_RETRIES
   std::chrono::milliseconds direct_put_backoff{1000};  // waits 1x, 2x, 4x... capped at 30 s
-  std::chrono::seconds upstream_timeout{300};  // read/write timeout of hpull GETs and direct PUTs
-  std::chrono::seconds keep_alive_timeout{5};
+  std::chrono::seconds upstream_timeout{300};  // read/write progress of hpull GETs and direct PUTs
+  std::chrono::seconds io_timeout{30};  // read/write progress on a client connection (not idle WebSocket)
+  std::chrono::seconds keep_alive_timeout{5};  // idle HTTP connection between requests
+  std::size_t max_header_size = std::size_t{64} << 10;  // request header block; beyond: 431
   // Receives one line per request (no newline); default: stderr.
   std::function<void(const std::string&)> log;
 
-  // Defaults plus AIS_TARGET_URL, AIS_AUTHN_TOKEN, AIS_DIRECT_PUT_RETRIES, TMPDIR.
+  // Defaults plus AIS_TARGET_URL, AIS_AUTHN_TOKEN, AIS_DIRECT_PUT_RETRIES, TMPDIR and the TLS variables.
   static server_options from_environment() {
     server_options o;
     if (const char* v = std::getenv("AIS_TARGET_URL")) o.target_url = v;
@@ -400,9 +498,61 @@ struct server_options {
   }
 };
 
+namespace detail {
+
+// Bounds the number of objects transformed at once (C++17 has no semaphore).
+class counting_gate {
+ public:
+  explicit counting_gate(unsigned n) : free_(n) {}
+  template <class F>
+  decltype(auto) with(F&& f) {
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      cv_.wait(lock, [this] { return free_ > 0; });
+      --free_;
+    }
+    struct release {
+      counting_gate* g;
+      ~release() {
+        {
+          std::lock_guard<std::mutex> lock(g->m_);
+          ++g->free_;
+        }
+        g->cv_.notify_one();
+      }
+    } r{this};
+    return std::forward<F>(f)();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  unsigned free_;
+};
+
+// One client connection: its own io_context, run by its own thread, one
+// operation at a time (Beast's timeouts need asynchronous operations).
+struct connection {
+  net::io_context ioc{1};
+  std::thread thread;
+  std::atomic<bool> finished{false};
+  // Touched only on the connection's thread: cancel() is posted to ioc.
+  bool idle = false;
+  std::function<void()> cancel_idle;
+  std::string remote;
+
+  template <class Start>
+  error_code run(Start&& start) {
+    return wds::http::detail::run(ioc, std::forward<Start>(start));
+  }
+};
+
+}  // namespace detail
+
 class server {
  public:
-  explicit server(transform_function fn, server_options opts = {}) : fn_(std::move(fn)), opts_(std::move(opts)) {
+  explicit server(transform_function fn, server_options opts = {})
+      : fn_(std::move(fn)), opts_(std::move(opts)), acceptor_(accept_ioc_), gate_(thread_count(opts_.threads)) {
     if (opts_.temp_dir.empty()) {
       const char* t = std::getenv("TMPDIR");
       opts_.temp_dir = (t && *t) ? t : "/tmp";
@@ -415,192 +565,265 @@ class server {
       opts_.fqn_root = buf;
     }
     while (opts_.target_url.size() > 1 && opts_.target_url.back() == '/') opts_.target_url.pop_back();
-    if (!opts_.target_url.empty()) target_ = split_url(opts_.target_url);
-    unsigned n = opts_.threads;
-    if (n == 0) n = std::max(8u, 2 * std::thread::hardware_concurrency());
-    http_.new_task_queue = [n] { return new httplib::ThreadPool(n); };
-    http_.set_keep_alive_timeout(static_cast<time_t>(opts_.keep_alive_timeout.count()));
-    http_.set_keep_alive_max_count(1000);
-    // Remember the listening socket: httplib 0.11 listens with a backlog of 5,
-    // which drops connections when AIStore opens many at once; bind() raises it.
-    http_.set_socket_options([this](socket_t sock) {
-      httplib::default_socket_options(sock);
-      listen_socket_ = sock;
-    });
-    http_.set_payload_max_length(static_cast<std::size_t>(
-        std::min<std::uint64_t>(opts_.max_object_size, std::numeric_limits<std::size_t>::max())));
-    http_.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
-      res.set_content("Running", "text/plain");
-      log_line(req, res.status < 0 ? 200 : res.status, 0, 7, std::chrono::steady_clock::now(), "");
-    });
-    http_.Get(R"(/.+)", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, nullptr); });
-    http_.Put(R"(/.+)", [this](const httplib::Request& req, httplib::Response& res,
-                               const httplib::ContentReader& body) { handle(req, res, &body); });
-    // Routes not served (other methods, "/"): still one line of reason and one log line.
-    http_.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return;
-      std::string why = res.status == 404 || res.status == 405
-                            ? "no such endpoint: use GET /health, PUT /<bucket>/<object> (hpush) or "
-                              "GET /<bucket>/<object> (hpull)"
-                            : "malformed HTTP request (HTTP " + std::to_string(res.status) + ")";
-      res.set_content(why + "\n", "text/plain");
-      log_line(req, res.status, 0, 0, std::chrono::steady_clock::now(), "error: " + why);
-    });
+    if (!opts_.target_url.empty()) parse_http_url(opts_.target_url, "AIS_TARGET_URL");
   }
   server(const server&) = delete;
   server& operator=(const server&) = delete;
-  ~server() { stop(); }
+  ~server() {
+    stop();
+    std::unique_lock<std::mutex> lock(listen_mutex_);  // a listen() still running returns first
+  }
 
   // Binds host:port (port 0: any free port) and returns the port.
   int bind() {
+    std::lock_guard<std::mutex> lock(bind_mutex_);
     if (port_ > 0) return port_;
-    if (opts_.port == 0) {
-      port_ = http_.bind_to_any_port(opts_.host);
-    } else if (http_.bind_to_port(opts_.host, opts_.port)) {
-      port_ = opts_.port;
+    namespace net = detail::net;
+    auto fail = [&](const std::string& why) {
+      return server_error(900, {}, "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + ": " + why,
+                          500);
+    };
+    detail::error_code ec;
+    net::ip::tcp::resolver resolver(accept_ioc_);
+    auto found = resolver.resolve(opts_.host, std::to_string(opts_.port),
+                                  net::ip::tcp::resolver::passive | net::ip::tcp::resolver::numeric_service, ec);
+    if (ec || found.empty()) throw fail(ec ? ec.message() : "no such address");
+    net::ip::tcp::endpoint ep = found.begin()->endpoint();
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      detail::error_code ignored;
+      acceptor_.close(ignored);
+      throw fail(ec.message());
     }
-    if (port_ <= 0)
-      throw server_error(900, {}, "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + ": " +
-                                      std::strerror(errno), 500);
-    if (listen_socket_ >= 0) ::listen(listen_socket_, SOMAXCONN);
+    port_ = acceptor_.local_endpoint().port();
     return port_;
   }
-  // Serves until stop() (binds first when needed). In-flight requests finish.
+
+  // Serves until stop() (binds first when needed). In-flight requests and
+  // objects finish; idle connections are closed.
   void listen() {
+    std::lock_guard<std::mutex> lock(listen_mutex_);
     bind();
-    if (stop_requested_) return;
-    http_.listen_after_bind();
+    running_ = true;
+    while (!stop_requested_) {
+      pollfd p{acceptor_.native_handle(), POLLIN, 0};
+      int r = ::poll(&p, 1, 50);
+      reap(false);
+      if (r <= 0 || stop_requested_) continue;
+      auto c = std::make_shared<detail::connection>();
+      detail::error_code ec;
+      detail::net::ip::tcp::socket sock(c->ioc);
+      acceptor_.accept(sock, ec);
+      if (ec) continue;
+      std::lock_guard<std::mutex> clock(connections_mutex_);
+      if (connections_.size() >= opts_.max_connections) continue;  // the socket closes: a dropped connection
+      connections_.push_back(c);
+      c->thread = std::thread([this, c, s = std::move(sock)]() mutable {
+        serve_connection(*c, std::move(s));
+        c->finished = true;
+      });
+    }
+    detail::error_code ignored;
+    acceptor_.close(ignored);
+    reap(true);
+    running_ = false;
   }
+
   // Thread-safe; may be called before listen() has started.
   void stop() {
     stop_requested_ = true;
-    std::lock_guard<std::mutex> lock(stop_mutex_);
-    if (!stopped_ && http_.is_running()) {
-      http_.stop();
-      stopped_ = true;
-    }
+    std::lock_guard<std::mutex> lock(connections_mutex_);
+    for (auto& c : connections_) interrupt(c);
   }
-  bool is_running() const { return http_.is_running(); }
+  bool is_running() const { return running_; }
   int port() const noexcept { return port_; }
   const server_options& options() const noexcept { return opts_; }
 
  private:
-  struct outcome {
-    std::uint64_t bytes_in = 0, bytes_out = 0;
-    std::string note;  // extra log fields
+  static unsigned thread_count(unsigned n) { return n ? n : std::max(8u, 2 * std::thread::hardware_concurrency()); }
+
+  // Closes a connection waiting for its next request (or WebSocket message).
+  static void interrupt(const std::shared_ptr<detail::connection>& c) {
+    detail::net::post(c->ioc, [c] {
+      if (c->idle && c->cancel_idle) c->cancel_idle();
+    });
+  }
+  // Joins finished connection threads (all of them when stopping).
+  void reap(bool all) {
+    std::list<std::shared_ptr<detail::connection>> done;
+    {
+      std::lock_guard<std::mutex> lock(connections_mutex_);
+      for (auto it = connections_.begin(); it != connections_.end();) {
+        if (all) interrupt(*it);
+        if (all || (*it)->finished) {
+          done.push_back(*it);
+          it = connections_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& c : done) c->thread.join();
+  }
+
+  // ---- one object, whatever the transport ----
+
+  struct job {
+    object_request obj;
+    std::string escaped_path;  // "/bck/a%20b.tar": the object path as a URL path
+    std::vector<std::string> hops;  // Ais-Node-Url (or the WebSocket "pipeline")
+    bool body_sent = false;  // the object came in the request: a replay by the target helps
+  };
+  struct answer {
+    unsigned status = 200;  // 200: body; 204: delivered by direct put
+    std::shared_ptr<spool> body;
+    std::string content_type;
+    std::uint64_t direct_put_length = 0;
+    std::string note;  // log fields
   };
 
-  void handle(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader* body) {
-    auto t0 = std::chrono::steady_clock::now();
-    outcome out;
-    std::string error_text;
-    int status = 500;
-    try {
-      process(req, res, body, out);
-      status = res.status;
-    } catch (const server_error& e) {
-      status = e.http_status();
-      error_text = e.what();
-      if (e.id() == 910) res.set_header("Ais-Etl-Retry-Reason", "direct-put-transient");
-    } catch (const std::bad_alloc&) {
-      status = 500;
-      error_text = "[wds.server.913] out of memory while transforming " + req.path;
-    } catch (const std::exception& e) {
-      status = status_for(e);
-      error_text = e.what();
-      if (!dynamic_cast<const error*>(&e)) error_text = "[wds.server.913] " + req.path + ": " + error_text;
-    } catch (...) {
-      error_text = "[wds.server.913] " + req.path + ": unknown exception";
-    }
-    if (!error_text.empty()) {
-      error_text = one_line(error_text);
-      res.status = status;
-      res.set_content(error_text + "\n", "text/plain");
-      out.note += (out.note.empty() ? "" : " ") + std::string("error: ") + error_text;  // last: free text
-    }
-    log_line(req, status, out.bytes_in, out.bytes_out, t0, out.note);
+  std::shared_ptr<spool> new_spool(const std::string& name) const {
+    return std::make_shared<spool>(name, opts_.memory_limit, opts_.max_object_size, opts_.temp_dir);
   }
 
-  void process(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader* body,
-               outcome& out) {
-    object_request obj;
-    obj.method = req.method;
-    obj.path = req.path.substr(1);
-    obj.etl_args = req.get_param_value("etl_args");
-    const std::string fqn = req.get_param_value("etl_fqn");
-    // A bad pipeline header fails before any work is done.
-    std::vector<std::string> node_urls = parse_node_urls(req.get_header_value("Ais-Node-Url"));
+  // The one place the transform function is called.
+  void transform_object(any_source& in, any_sink& out, object_request& req) {
+    gate_.with([&] { fn_(in, out, req); });
+  }
 
-    any_source in;
-    if (!fqn.empty()) {
-      if (body) drain(*body);
-      obj.fqn = resolve_fqn(fqn, opts_.fqn_root);
-      in = open_fqn(obj);
-      out.note = "fqn=" + obj.fqn;
-    } else if (body) {
-      auto s = std::make_shared<spool>(obj.path, opts_.memory_limit, opts_.max_object_size, opts_.temp_dir);
-      receive(*body, *s, res);
-      s->close();
-      obj.size = s->size();
-      in = spool_source(std::move(s));
-    } else {
-      auto s = fetch_from_target(req, obj);
-      obj.size = s->size();
-      in = spool_source(std::move(s));
+  answer finish_object(job& j, any_source in) {
+    auto result = new_spool(j.obj.path);
+    {
+      any_sink sink{spool_sink(*result)};
+      transform_object(in, sink, j.obj);
     }
-    out.bytes_in = obj.size;
-
-    auto result = std::make_shared<spool>(obj.path, opts_.memory_limit, opts_.max_object_size, opts_.temp_dir);
-    any_sink sink{spool_sink(*result)};
-    fn_(in, sink, obj);
     result->close();
-    out.bytes_out = result->size();
-
-    if (!node_urls.empty()) {
-      direct_put(node_urls, result, obj, res, out);
-      return;
-    }
-    res.status = 200;
-    respond_with(res, std::move(result), obj.content_type);
+    if (!j.hops.empty()) return direct_put(j, result);
+    answer a;
+    a.body = std::move(result);
+    a.content_type = j.obj.content_type;
+    return a;
   }
 
-  static void respond_with(httplib::Response& res, std::shared_ptr<spool> data, const std::string& type) {
-    if (data->in_memory()) {
-      const auto& b = data->bytes();
-      res.set_content(reinterpret_cast<const char*>(b.data()), b.size(), type);
-      return;
-    }
-    auto size = static_cast<std::size_t>(data->size());
-    res.set_content_provider(size, type, [data](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-      std::vector<std::byte> chunk(std::min<std::size_t>(length, std::size_t{1} << 20));
-      std::size_t k = data->read_at(offset, chunk.data(), chunk.size());
-      return k > 0 && sink.write(reinterpret_cast<const char*>(chunk.data()), k);
-    });
+  wds::http::client_options client_options() const {
+    wds::http::client_options o;
+    o.io_timeout = opts_.upstream_timeout;
+    o.bearer_token = opts_.auth_token;
+    o.tls = opts_.tls;
+    return o;
   }
 
-  // Reads a PUT body into the spool; errors thrown by the spool come out here.
-  void receive(const httplib::ContentReader& body, spool& s, const httplib::Response& res) const {
-    std::exception_ptr failure;
-    bool ok = body([&](const char* data, std::size_t n) {
-      try {
-        s.write(reinterpret_cast<const std::byte*>(data), n);
-        return true;
-      } catch (...) {
-        failure = std::current_exception();
-        return false;
+  // Streams a response body into a new spool (bounded by max_object_size).
+  std::shared_ptr<spool> receive(wds::http::response_stream& r, const std::string& name) const {
+    auto s = new_spool(name);
+    std::vector<std::byte> buf(std::size_t{1} << 18);
+    while (std::size_t k = r.read(buf.data(), buf.size())) s->write(buf.data(), k);
+    s->close();
+    return s;
+  }
+
+  // hpull without etl_fqn.
+  std::shared_ptr<spool> fetch_from_target(const job& j) const {
+    if (opts_.target_url.empty())
+      throw server_error(905, {j.obj.path, {}, location::unknown_offset},
+                         "hpull needs AIS_TARGET_URL (or an etl_fqn query parameter)", 500);
+    const std::string url = target_object_url(opts_.target_url, j.escaped_path);
+    try {
+      auto r = wds::http::get(url, client_options());
+      if (r.status() != 200) {
+        std::string body = r.read_text(300);
+        unsigned st = r.status();
+        throw server_error(907, {url, {}, location::unknown_offset},
+                           "hpull: the target answered HTTP " + std::to_string(st) +
+                               (body.empty() ? "" : ": " + one_line(body)),
+                           st >= 400 && st < 600 ? static_cast<int>(st) : 502);
       }
-    });
-    if (failure) std::rethrow_exception(failure);
-    if (!ok && res.status == 413)  // httplib refused a Content-Length above the maximum
-      throw server_error(903, {s.name(), {}, location::unknown_offset},
-                         "object larger than the server's max_object_size (" +
-                             std::to_string(opts_.max_object_size) + " bytes)",
-                         413);
-    if (!ok)
-      throw server_error(911, {s.name(), {}, s.size()}, "request body ended early (client stopped sending)", 400);
+      return receive(r, j.obj.path);
+    } catch (const io_error& e) {
+      throw server_error(906, {url, {}, location::unknown_offset},
+                         "hpull: cannot fetch the object from the target: " + e.reason(), 502);
+    }
   }
-  static void drain(const httplib::ContentReader& body) {
-    body([](const char*, std::size_t) { return true; });
+
+  // PUTs the result to the first hop, passing the rest of the list on;
+  // retried with backoff (the spool can be read again). A next pod's 200
+  // body is forwarded; a receiver's error status is passed back.
+  answer direct_put(const job& j, const std::shared_ptr<spool>& data) {
+    const std::string url = direct_put_url(j.hops.front(), opts_.target_url, j.escaped_path, j.obj.etl_args);
+    wds::http::client_options co = client_options();
+    if (j.hops.size() > 1) {
+      std::string rest;
+      for (std::size_t i = 1; i < j.hops.size(); ++i) rest += (i > 1 ? "," : "") + j.hops[i];
+      co.headers.emplace_back("Ais-Node-Url", rest);
+    }
+    co.headers.emplace_back("Content-Type", j.obj.content_type);
+    std::string last_failure;
+    unsigned last_status = 0;  // 0: no answer (connection failed)
+    bool transient_answer = false;
+    unsigned attempts = 0;
+    for (unsigned attempt = 0; attempt <= opts_.direct_put_retries; ++attempt) {
+      if (attempt > 0 && !backoff(attempt - 1)) break;
+      ++attempts;
+      try {
+        std::uint64_t off = 0;
+        wds::http::body_reader reader = [&](std::byte* dst, std::size_t n) {
+          std::size_t k = data->read_at(off, dst, n);
+          off += k;
+          return k;
+        };
+        auto r = wds::http::put(url, data->size(), reader, co);
+        const unsigned st = r.status();
+        if (st >= 200 && st < 300) {
+          auto forwarded = receive(r, j.obj.path);
+          answer a;
+          a.note = "direct_put=" + url + ":" + std::to_string(st);
+          if (st == 200 && forwarded->size() > 0) {  // a next ETL pod answered with its result
+            a.body = std::move(forwarded);
+            a.content_type = r.header("Content-Type").value_or(j.obj.content_type);
+            return a;
+          }
+          a.status = 204;
+          a.direct_put_length = data->size();
+          if (auto len = r.header("Ais-Direct-Put-Length")) a.direct_put_length = std::strtoull(len->c_str(), nullptr, 10);
+          return a;
+        }
+        last_status = st;
+        transient_answer = st == 503 && r.header("Ais-Etl-Retry-Reason") == std::optional<std::string>("direct-put-transient");
+        std::string body = r.read_text(300);
+        last_failure = "HTTP " + std::to_string(st) + " " + std::string(r.reason()) +
+                       (body.empty() ? "" : ": " + one_line(body));
+        if (st < 500) break;  // the receiver refused this object: retrying will not help
+      } catch (const io_error& e) {
+        last_status = 0;
+        last_failure = e.reason();
+      }
+    }
+    const std::string why = "direct put to " + url + " failed after " + std::to_string(attempts) + " attempt" +
+                            (attempts == 1 ? "" : "s") + ": " + last_failure;
+    const location where{j.obj.path, {}, location::unknown_offset};
+    if (last_status != 0) {
+      // The receiver's own status goes back; its retry request only when a replay can help.
+      if (transient_answer && j.body_sent) throw server_error(910, where, why, 503);
+      throw server_error(909, where, why, static_cast<int>(last_status >= 400 && last_status < 600 ? last_status : 502));
+    }
+    if (j.body_sent) throw server_error(910, where, why, 503);
+    throw server_error(909, where, why, 502);
+  }
+
+  // Sleeps base * 2^n (at most 30 s); false when the server is stopping.
+  bool backoff(unsigned n) const {
+    auto delay = opts_.direct_put_backoff * (std::int64_t{1} << std::min(n, 16u));
+    auto cap = std::chrono::milliseconds(30000);
+    auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(delay, cap);
+    while (std::chrono::steady_clock::now() < until) {
+      if (stop_requested_) return false;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          until - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
+    }
+    return true;
   }
 
   any_source open_fqn(object_request& obj) const {
@@ -624,159 +847,503 @@ class server {
     return any_source(std::move(src));
   }
 
-  httplib::Headers upstream_headers() const {
-    httplib::Headers h;
-    if (!opts_.auth_token.empty()) h.emplace("Authorization", "Bearer " + opts_.auth_token);
-    return h;
-  }
-  void configure(httplib::Client& cli) const {
-    cli.set_url_encode(false);  // URLs arrive encoded; keep them byte for byte
-    cli.set_keep_alive(false);
-    cli.set_connection_timeout(10, 0);
-    cli.set_read_timeout(static_cast<time_t>(opts_.upstream_timeout.count()), 0);
-    cli.set_write_timeout(static_cast<time_t>(opts_.upstream_timeout.count()), 0);
-  }
-
-  // hpull without etl_fqn: GET $AIS_TARGET_URL/<path> (the path as it came, still encoded).
-  std::shared_ptr<spool> fetch_from_target(const httplib::Request& req, const object_request& obj) const {
-    if (!target_)
-      throw server_error(905, {obj.path, {}, location::unknown_offset},
-                         "hpull needs AIS_TARGET_URL (or an etl_fqn query parameter)", 500);
-    std::string raw_path = req.target.substr(0, req.target.find('?'));
-    std::string base = target_->target == "/" ? "" : target_->target;
-    std::string url_path = base + raw_path;
-    std::string url = target_->origin + url_path;
-    auto s = std::make_shared<spool>(obj.path, opts_.memory_limit, opts_.max_object_size, opts_.temp_dir);
-    httplib::Client cli(target_->origin);
-    if (!cli.is_valid()) throw server_error(914, {url, {}, location::unknown_offset}, "unsupported target URL", 500);
-    configure(cli);
-    int status = 0;
-    std::string error_body;
-    std::exception_ptr failure;
-    auto r = cli.Get(
-        url_path, upstream_headers(),
-        [&](const httplib::Response& head) {
-          status = head.status;
-          return true;
-        },
-        [&](const char* data, std::size_t n) {
-          if (status != 200) {
-            error_body.append(data, std::min(n, 300 - std::min<std::size_t>(300, error_body.size())));
-            return true;
-          }
-          try {
-            s->write(reinterpret_cast<const std::byte*>(data), n);
-            return true;
-          } catch (...) {
-            failure = std::current_exception();
-            return false;
-          }
-        });
-    if (failure) std::rethrow_exception(failure);
-    if (!r)
-      throw server_error(906, {url, {}, location::unknown_offset},
-                         "hpull: cannot fetch the object from the target: " + describe(r.error()), 502);
-    if (status != 200)
-      throw server_error(907, {url, {}, location::unknown_offset},
-                         "hpull: the target answered HTTP " + std::to_string(status) +
-                             (error_body.empty() ? "" : ": " + one_line(error_body)),
-                         status >= 400 && status < 600 ? status : 502);
-    s->close();
-    return s;
-  }
-
-  // PUTs the result to the first Ais-Node-Url, passing the rest of the
-  // pipeline on; retried with backoff since the spool can be read again.
-  void direct_put(const std::vector<std::string>& urls, const std::shared_ptr<spool>& data,
-                  const object_request& obj, httplib::Response& res, outcome& out) {
-    const url_parts dest = split_url(urls.front());
-    httplib::Headers headers = upstream_headers();
-    if (urls.size() > 1) {
-      std::string rest;
-      for (std::size_t i = 1; i < urls.size(); ++i) rest += (i > 1 ? "," : "") + urls[i];
-      headers.emplace("Ais-Node-Url", rest);
+  // What an exception becomes: status, one line, and whether a replay helps.
+  struct failure {
+    int status = 500;
+    std::string text;
+    bool transient = false;
+  };
+  static failure failure_of(std::exception_ptr ep, const std::string& path) {
+    failure f;
+    try {
+      std::rethrow_exception(ep);
+    } catch (const server_error& e) {
+      f.status = e.http_status();
+      f.text = e.what();
+      f.transient = e.id() == 910;
+    } catch (const std::bad_alloc&) {
+      f.text = "[wds.server.913] out of memory while transforming " + path;
+    } catch (const std::exception& e) {
+      f.status = status_for(e);
+      f.text = e.what();
+      if (!dynamic_cast<const error*>(&e)) f.text = "[wds.server.913] " + path + ": " + f.text;
+    } catch (...) {
+      f.text = "[wds.server.913] " + path + ": unknown exception";
     }
-    const auto size = static_cast<std::size_t>(data->size());
-    std::string last_failure;
-    bool transient_mid_transfer = false;
-    unsigned attempts = 0;
-    for (unsigned attempt = 0; attempt <= opts_.direct_put_retries; ++attempt) {
-      if (attempt > 0 && !backoff(attempt - 1)) break;
-      ++attempts;
-      httplib::Client cli(dest.origin);
-      if (!cli.is_valid())
-        throw server_error(914, {urls.front(), {}, location::unknown_offset}, "unsupported direct-put URL", 400);
-      configure(cli);
-      httplib::Result r = data->in_memory()
-          ? cli.Put(dest.target, headers, reinterpret_cast<const char*>(data->bytes().data()), size,
-                    obj.content_type)
-          : cli.Put(dest.target, headers, size,
-                    [data](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-                      std::vector<std::byte> chunk(std::min<std::size_t>(length, std::size_t{1} << 20));
-                      std::size_t k = data->read_at(offset, chunk.data(), chunk.size());
-                      return k > 0 && sink.write(reinterpret_cast<const char*>(chunk.data()), k);
-                    },
-                    obj.content_type);
-      if (r) {
-        const int st = r->status;
-        if (st >= 200 && st < 300) {
-          out.note += (out.note.empty() ? "" : " ") + ("direct_put=" + urls.front() + ":" + std::to_string(st));
-          if (st == 200 && !r->body.empty()) {  // a next ETL stage answered with its own result
-            res.status = 200;
-            std::string type = r->get_header_value("Content-Type");
-            res.set_content(r->body, type.empty() ? obj.content_type : type);
-            return;
-          }
-          std::string length = r->get_header_value("Ais-Direct-Put-Length");
-          res.status = 204;
-          res.set_header("Ais-Direct-Put-Length", length.empty() ? std::to_string(size) : length);
+    f.text = one_line(f.text);
+    return f;
+  }
+
+  // ---- HTTP ----
+
+  using request_parser = detail::bhttp::request_parser<detail::bhttp::buffer_body>;
+
+  struct reply {
+    unsigned status = 200;
+    std::string content_type = "text/plain";
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string text;                     // the body, when no spool
+    std::shared_ptr<const spool> body;    // the body, streamed
+    std::uint64_t size() const { return body ? body->size() : text.size(); }
+  };
+
+  static reply error_reply(const failure& f) {
+    reply r;
+    r.status = static_cast<unsigned>(f.status);
+    r.text = f.text + "\n";
+    if (f.transient) r.headers.emplace_back("Ais-Etl-Retry-Reason", "direct-put-transient");
+    return r;
+  }
+
+  detail::error_code write_reply(detail::connection& c, detail::beast::tcp_stream& s, const reply& r, bool keep_alive) {
+    namespace bhttp = detail::bhttp;
+    bhttp::response<bhttp::buffer_body> res{static_cast<bhttp::status>(r.status), 11};
+    res.set(bhttp::field::server, "wds-etl");
+    for (const auto& [k, v] : r.headers) res.set(detail::sv(k), detail::sv(v));
+    if (r.status != 204) {
+      res.set(bhttp::field::content_type, detail::sv(r.content_type));
+      res.content_length(r.size());
+    }
+    res.keep_alive(keep_alive);
+    res.body().data = nullptr;
+    res.body().more = r.status != 204 && r.size() > 0;
+    bhttp::response_serializer<bhttp::buffer_body> sr{res};
+    s.expires_after(opts_.io_timeout);
+    detail::error_code ec = c.run([&](auto h) { bhttp::async_write_header(s, sr, std::move(h)); });
+    if (ec || r.status == 204) return ec;
+    std::vector<std::byte> chunk(r.body ? std::size_t{1} << 18 : 0);
+    std::uint64_t off = 0;
+    while (off < r.size()) {
+      std::size_t n;
+      if (r.body) {
+        n = r.body->read_at(off, chunk.data(), chunk.size());
+        if (n == 0) return detail::net::error::eof;  // cannot happen: a closed spool has its size
+        res.body().data = chunk.data();
+      } else {
+        n = r.text.size();
+        res.body().data = const_cast<char*>(r.text.data());
+      }
+      off += n;
+      res.body().size = n;
+      res.body().more = off < r.size();
+      s.expires_after(opts_.io_timeout);
+      ec = c.run([&](auto h) { bhttp::async_write(s, sr, std::move(h)); });
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) return ec;
+    }
+    return {};
+  }
+
+  // Reads the rest of a request body, handing each piece to `take`.
+  template <class Take>
+  void read_body(detail::connection& c, detail::beast::tcp_stream& s, detail::beast::flat_buffer& buf,
+                 request_parser& parser, const std::string& name, Take&& take) {
+    namespace bhttp = detail::bhttp;
+    std::vector<std::byte> chunk(std::size_t{1} << 18);
+    std::uint64_t got = 0;
+    while (!parser.is_done()) {
+      auto& b = parser.get().body();
+      b.data = chunk.data();
+      b.size = chunk.size();
+      s.expires_after(opts_.io_timeout);
+      detail::error_code ec = c.run([&](auto h) { bhttp::async_read(s, buf, parser, std::move(h)); });
+      const std::size_t n = chunk.size() - b.size;
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (n > 0) take(chunk.data(), n);
+      got += n;
+      if (ec == bhttp::error::partial_message || ec == detail::net::error::eof ||
+          ec == detail::net::error::connection_reset || ec == detail::beast::error::timeout)
+        throw server_error(911, {name, {}, got},
+                           ec == detail::beast::error::timeout ? "request body stalled (client stopped sending)"
+                                                               : "request body ended early (client stopped sending)",
+                           400);
+      if (ec) throw server_error(919, {name, {}, got}, "malformed request body: " + ec.message(), 400);
+    }
+  }
+
+  // After answering a request whose body was not read: stop sending, read
+  // and discard what the client still sends (briefly), so that our answer is
+  // not lost to a TCP reset, then close.
+  void lingering_close(detail::connection& c, detail::beast::tcp_stream& s) {
+    detail::error_code ec;
+    s.socket().shutdown(detail::net::ip::tcp::socket::shutdown_send, ec);
+    std::vector<char> sink(1 << 16);
+    std::uint64_t total = 0;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (total < (std::uint64_t{64} << 20) && std::chrono::steady_clock::now() < until) {
+      std::size_t n = 0;
+      s.expires_after(std::chrono::seconds(1));
+      ec = c.run([&](auto h) {
+        s.async_read_some(detail::net::buffer(sink), [&n, h = std::move(h)](detail::error_code e, std::size_t k) mutable {
+          n = k;
+          h(e);
+        });
+      });
+      if (ec) break;
+      total += n;
+    }
+  }
+
+  void serve_connection(detail::connection& c, detail::net::ip::tcp::socket sock) {
+    namespace bhttp = detail::bhttp;
+    detail::error_code ec;
+    auto remote = sock.remote_endpoint(ec);
+    c.remote = ec ? std::string("-") : remote.address().to_string();
+    sock.set_option(detail::net::ip::tcp::no_delay(true), ec);
+    detail::beast::tcp_stream stream(std::move(sock));
+    c.cancel_idle = [&stream] { stream.socket().cancel(); };
+    detail::beast::flat_buffer buf;
+    bool first = true;
+    try {
+      while (!stop_requested_) {
+        request_parser parser;
+        parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts_.max_header_size, UINT32_MAX)));
+        parser.body_limit(boost::none);  // max_object_size is checked by the spool
+        stream.expires_after(first ? opts_.io_timeout : opts_.keep_alive_timeout);
+        c.idle = true;
+        ec = c.run([&](auto h) { bhttp::async_read_header(stream, buf, parser, std::move(h)); });
+        c.idle = false;
+        first = false;
+        if (ec == bhttp::error::end_of_stream || ec == detail::net::error::eof ||
+            ec == detail::net::error::operation_aborted || ec == detail::beast::error::timeout ||
+            ec == detail::net::error::connection_reset || ec == bhttp::error::partial_message)
+          break;  // closed, idle timeout, or stopping
+        if (ec) {
+          const bool big = ec == bhttp::error::header_limit;
+          failure f{big ? 431 : 400,
+                    big ? "[wds.server.919] request header larger than " + std::to_string(opts_.max_header_size) +
+                              " bytes"
+                        : "[wds.server.919] malformed HTTP request: " + ec.message(),
+                    false};
+          auto t0 = std::chrono::steady_clock::now();
+          write_reply(c, stream, error_reply(f), false);
+          log_line(c.remote, "-", "-", f.status, 0, 0, t0, "error: " + f.text);
+          lingering_close(c, stream);
           return;
         }
-        last_failure = "HTTP " + std::to_string(st) + (r->body.empty() ? "" : ": " + one_line(r->body.substr(0, 300)));
-        transient_mid_transfer = false;
-        if (st < 500) break;  // the receiver refused this object: retrying will not help
-      } else {
-        const auto err = r.error();
-        last_failure = describe(err);
-        transient_mid_transfer = err != httplib::Error::Connection && err != httplib::Error::ConnectionTimeout;
+        if (detail::websocket::is_upgrade(parser.get())) {
+          serve_websocket(c, std::move(stream), parser);
+          return;
+        }
+        if (!handle_request(c, stream, buf, parser)) {
+          lingering_close(c, stream);
+          return;
+        }
       }
+    } catch (const std::exception& e) {
+      log_line(c.remote, "-", "-", 0, 0, 0, std::chrono::steady_clock::now(), "error: connection: " + one_line(e.what()));
     }
-    const std::string why = "direct put to " + urls.front() + " failed after " + std::to_string(attempts) +
-                            " attempt" + (attempts == 1 ? "" : "s") + ": " + last_failure;
-    if (transient_mid_transfer) throw server_error(910, {obj.path, {}, location::unknown_offset}, why, 503);
-    throw server_error(909, {obj.path, {}, location::unknown_offset}, why, 502);
+    stream.socket().shutdown(detail::net::ip::tcp::socket::shutdown_both, ec);
   }
 
-  // Sleeps base * 2^n (at most 30 s); false when the server is stopping.
-  bool backoff(unsigned n) const {
-    auto delay = opts_.direct_put_backoff * (std::int64_t{1} << std::min(n, 16u));
-    auto cap = std::chrono::milliseconds(30000);
-    auto until = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(delay, cap);
-    while (std::chrono::steady_clock::now() < until) {
-      if (stop_requested_) return false;
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-          until - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
+  // Answers one request; false: close the connection (body not consumed, or Connection: close).
+  bool handle_request(detail::connection& c, detail::beast::tcp_stream& stream, detail::beast::flat_buffer& buf,
+                      request_parser& parser) {
+    namespace bhttp = detail::bhttp;
+    namespace urls = detail::urls;
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto& req = parser.get();
+    const std::string method = detail::str(req.method_string());
+    const std::string target = detail::str(req.target());
+    bool keep = req.keep_alive() && !stop_requested_;
+    auto answer_with = [&](const reply& r, const std::string& path, std::uint64_t in, std::uint64_t out,
+                           const std::string& note) {
+      if (!parser.is_done()) keep = false;  // the body was not read: the connection cannot go on
+      bool ok = !write_reply(c, stream, r, keep);
+      log_line(c.remote, method, path, static_cast<int>(r.status), in, out, t0, note);
+      return ok && keep;
+    };
+    auto fail_with = [&](std::exception_ptr ep, const std::string& path, std::uint64_t in, std::string note) {
+      failure f = failure_of(ep, path);
+      note += (note.empty() ? "" : " ") + std::string("error: ") + f.text;
+      return answer_with(error_reply(f), path, in, 0, note);
+    };
+
+    auto parsed = urls::parse_origin_form(detail::sv(target));
+    if (!parsed) {
+      auto ep = std::make_exception_ptr(
+          server_error(919, {}, "request target is not a valid URL path: " + one_line(target), 400));
+      return fail_with(ep, printable(target), 0, "");
     }
-    return true;
+    const urls::url_view u = *parsed;
+    const std::string escaped_path = detail::str(u.encoded_path());
+    const std::string path = detail::str(u.path());
+    if (auto expect = req.find(bhttp::field::expect);
+        expect != req.end() && detail::http_iequals(expect->value(), "100-continue") && !parser.is_done()) {
+      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+      stream.expires_after(opts_.io_timeout);
+      if (c.run([&](auto h) { bhttp::async_write(stream, cont, std::move(h)); })) return false;
+    }
+
+    if (escaped_path == "/health" && req.method() == bhttp::verb::get) {
+      reply r;
+      r.text = "Running";
+      return answer_with(r, path, 0, 7, "");
+    }
+    const bool download = escaped_path == "/download" && req.method() == bhttp::verb::post;
+    const bool object = escaped_path.size() > 1 && (req.method() == bhttp::verb::get || req.method() == bhttp::verb::put);
+    if (!download && !object) {
+      const bool known_path = escaped_path == "/health" || escaped_path == "/download" || escaped_path == "/ws" ||
+                              escaped_path.size() > 1;
+      auto ep = std::make_exception_ptr(server_error(
+          926, {}, "no such endpoint: use GET /health, PUT /<bucket>/<object> (hpush), GET /<bucket>/<object> "
+                   "(hpull), WebSocket /ws or POST /download",
+          known_path ? 405 : 404));
+      return fail_with(ep, path, 0, "");
+    }
+
+    job j;
+    j.obj.method = method;
+    j.obj.path = path.empty() ? path : path.substr(1);
+    j.escaped_path = escaped_path;
+    std::string fqn_param, original_url;
+    std::uint64_t bytes_in = 0;
+    std::string note;
+    try {
+      for (auto p : u.params(urls::encoding_opts(true))) {
+        if (p.key == "etl_args") j.obj.etl_args = p.value;
+        else if (p.key == "etl_fqn") fqn_param = p.value;
+        else if (download && p.key == "original_url") original_url = p.value;
+        else if (download && p.key == "object_to") j.obj.path = p.value;
+      }
+      if (auto h = req.find("Ais-Node-Url"); h != req.end()) j.hops = parse_node_urls(detail::str(h->value()));
+      if (download) {
+        j.escaped_path = path_escape("/" + j.obj.path);
+        if (original_url.empty()) throw server_error(918, {}, "POST /download needs original_url", 400);
+      }
+      if (auto len = parser.content_length(); len && *len > opts_.max_object_size)
+        throw server_error(903, {j.obj.path, {}, location::unknown_offset},
+                           "object larger than the server's max_object_size (" +
+                               std::to_string(opts_.max_object_size) + " bytes)",
+                           413);
+
+      any_source in;
+      if (!fqn_param.empty()) {
+        const std::string fqn = path_unescape(fqn_param);
+        read_body(c, stream, buf, parser, j.obj.path, [](const std::byte*, std::size_t) {});
+        j.obj.fqn = resolve_fqn(fqn, opts_.fqn_root);
+        in = open_fqn(j.obj);
+        note = "fqn=" + j.obj.fqn;
+      } else if (download) {
+        read_body(c, stream, buf, parser, j.obj.path, [](const std::byte*, std::size_t) {});
+        auto s = fetch_download(original_url, j.obj.path);
+        j.obj.size = s->size();
+        in = spool_source(std::move(s));
+        note = "download=" + original_url;
+      } else if (req.method() == bhttp::verb::put) {
+        auto s = new_spool(j.obj.path);
+        read_body(c, stream, buf, parser, j.obj.path, [&](const std::byte* d, std::size_t n) { s->write(d, n); });
+        s->close();
+        j.obj.size = s->size();
+        j.body_sent = true;
+        in = spool_source(std::move(s));
+      } else {
+        read_body(c, stream, buf, parser, j.obj.path, [](const std::byte*, std::size_t) {});
+        auto s = fetch_from_target(j);
+        j.obj.size = s->size();
+        in = spool_source(std::move(s));
+      }
+      bytes_in = j.obj.size;
+      answer a = finish_object(j, std::move(in));
+      note += (note.empty() || a.note.empty() ? "" : " ") + a.note;
+      reply r;
+      r.status = a.status;
+      if (a.status == 204) {
+        r.headers.emplace_back("Ais-Direct-Put-Length", std::to_string(a.direct_put_length));
+        return answer_with(r, path, bytes_in, a.direct_put_length, note);
+      }
+      r.content_type = a.content_type;
+      r.body = a.body;
+      return answer_with(r, path, bytes_in, a.body->size(), note);
+    } catch (...) {
+      return fail_with(std::current_exception(), path, bytes_in, note);
+    }
   }
+
+  // POST /download: the object is fetched from original_url (no token: it is not a target).
+  std::shared_ptr<spool> fetch_download(const std::string& url, const std::string& name) const {
+    try {
+      wds::http::client_options o = client_options();
+      o.bearer_token.clear();
+      auto r = wds::http::get(url, o);
+      if (r.status() != 200)
+        throw server_error(918, {url, {}, location::unknown_offset},
+                           "download: HTTP " + std::to_string(r.status()) + " " + std::string(r.reason()), 502);
+      return receive(r, name);
+    } catch (const io_error& e) {
+      throw server_error(918, {url, {}, location::unknown_offset}, "download failed: " + e.reason(), 502);
+    }
+  }
+
+  // ---- WebSocket (ws://): websocket_comm.go:338-423 ----
+
+  void serve_websocket(detail::connection& c, detail::beast::tcp_stream stream, request_parser& parser) {
+    namespace websocket = detail::websocket;
+    namespace beast = detail::beast;
+    const auto t_open = std::chrono::steady_clock::now();
+    const auto& req = parser.get();
+    std::string path = detail::str(req.target());
+    path = path.substr(0, path.find('?'));
+    if (path != "/ws") {
+      failure f{404, "[wds.server.926] WebSocket is served at /ws only", false};
+      write_reply(c, stream, error_reply(f), false);
+      log_line(c.remote, "GET", path, 404, 0, 0, t_open, "error: " + f.text);
+      return;
+    }
+    websocket::stream<beast::tcp_stream> ws(std::move(stream));
+    beast::get_lowest_layer(ws).expires_never();  // the WebSocket stream keeps its own timers
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = opts_.io_timeout;
+    t.idle_timeout = opts_.io_timeout * 2;  // pings at half of it keep an idle target connection alive
+    t.keep_alive_pings = true;
+    ws.set_option(t);
+    ws.read_message_max(opts_.max_object_size);
+    ws.auto_fragment(false);
+    c.cancel_idle = [&ws] { beast::get_lowest_layer(ws).socket().cancel(); };
+    detail::error_code ec = c.run([&](auto h) { ws.async_accept(req, std::move(h)); });
+    log_line(c.remote, "GET", "/ws", ec ? 400 : 101, 0, 0, t_open, ec ? "error: WebSocket handshake: " + ec.message() : "");
+    if (ec) return;
+
+    std::vector<std::byte> chunk(std::size_t{1} << 18);
+    for (;;) {
+      // The control message: small JSON, Binary (Text accepted too).
+      std::string control;
+      c.idle = true;
+      if (stop_requested_) ec = detail::net::error::operation_aborted;
+      else
+        do {
+          std::size_t n = 0;
+          ec = c.run([&](auto h) {
+            ws.async_read_some(detail::net::buffer(chunk.data(), chunk.size()),
+                               [&n, h = std::move(h)](detail::error_code e, std::size_t k) mutable {
+                                 n = k;
+                                 h(e);
+                               });
+          });
+          c.idle = false;
+          control.append(reinterpret_cast<const char*>(chunk.data()), n);
+          if (!ec && control.size() > (std::size_t{1} << 20)) ec = websocket::error::message_too_big;
+        } while (!ec && !ws.is_message_done());
+      c.idle = false;
+      if (ec) {
+        if (ec == detail::net::error::operation_aborted) {  // stopping: nothing in flight
+          c.run([&](auto h) { ws.async_close(websocket::close_code::going_away, std::move(h)); });
+        }
+        return;  // closed by the target, or the connection is gone
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      job j;
+      j.obj.method = "WS";
+      std::string note;
+      std::uint64_t bytes_in = 0;
+      try {
+        parse_ws_control(control, j);
+        any_source in;
+        if (!j.obj.fqn.empty()) {
+          j.obj.fqn = resolve_fqn(j.obj.fqn, opts_.fqn_root);
+          in = open_fqn(j.obj);
+          note = "fqn=" + j.obj.fqn;
+        } else {  // the object follows as one Binary message
+          auto s = new_spool(j.obj.path);
+          do {
+            std::size_t n = 0;
+            ec = c.run([&](auto h) {
+              ws.async_read_some(detail::net::buffer(chunk.data(), chunk.size()),
+                                 [&n, h = std::move(h)](detail::error_code e, std::size_t k) mutable {
+                                   n = k;
+                                   h(e);
+                                 });
+            });
+            if (n > 0) s->write(chunk.data(), n);
+            if (ec) throw server_error(911, {j.obj.path, {}, s->size()}, "WebSocket content message: " + ec.message(), 400);
+          } while (!ws.is_message_done());
+          s->close();
+          j.obj.size = s->size();
+          j.body_sent = true;
+          in = spool_source(std::move(s));
+        }
+        bytes_in = j.obj.size;
+        answer a = finish_object(j, std::move(in));
+        note += (note.empty() || a.note.empty() ? "" : " ") + a.note;
+        if (a.status == 204) {
+          ws.text(true);  // "delivered by direct put" (websocket_comm.go:403-423)
+          const std::string ack = "direct-put " + std::to_string(a.direct_put_length);
+          ec = c.run([&](auto h) { ws.async_write(detail::net::buffer(ack), std::move(h)); });
+        } else {
+          ws.binary(true);
+          std::uint64_t off = 0;
+          const std::uint64_t size = a.body->size();
+          do {
+            std::size_t n = a.body->read_at(off, chunk.data(), chunk.size());
+            off += n;
+            ec = c.run([&](auto h) {
+              ws.async_write_some(off >= size, detail::net::buffer(chunk.data(), n), std::move(h));
+            });
+          } while (!ec && off < size);
+        }
+        log_line(c.remote, "WS", j.obj.path, ec ? 0 : static_cast<int>(a.status), bytes_in,
+                 a.status == 204 ? a.direct_put_length : a.body->size(), t0,
+                 note + (ec ? (note.empty() ? "" : " ") + std::string("error: sending the answer: ") + ec.message() : ""));
+        if (ec) return;
+      } catch (...) {
+        // Never a Text frame (the target would count it as delivered) and never
+        // 1000/1001/1012 (a clean shutdown to the target): close with 1011.
+        failure f = failure_of(std::current_exception(), j.obj.path);
+        log_line(c.remote, "WS", j.obj.path, f.status, bytes_in, 0, t0,
+                 note + (note.empty() ? "" : " ") + "error: " + f.text + " (closing with 1011)");
+        websocket::close_reason why(websocket::close_code::internal_error);
+        why.reason = f.text.substr(0, 120);
+        detail::beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(5));
+        c.run([&](auto h) { ws.async_close(why, std::move(h)); });
+        return;
+      }
+    }
+  }
+
+  // {"pipeline": "...", "etl_args": "...", "fqn": "<PathEscape(FQN)>", "path": "<object name>"}
+  // (ext/etl/api.go:140-145); absent fields are empty.
+  void parse_ws_control(const std::string& text, job& j) const {
+    json msg;
+    try {
+      msg = json::parse(text);
+    } catch (const error& e) {
+      throw server_error(917, {}, "WebSocket control message is not JSON: " + e.reason(), 400);
+    }
+    if (!msg.is_object()) throw server_error(917, {}, "WebSocket control message is not a JSON object", 400);
+    auto field = [&](const char* key) {
+      const json* v = msg.find(key);
+      if (!v || v->is_null()) return std::string();
+      if (!v->is_string()) throw server_error(917, {}, std::string("WebSocket control message: \"") + key + "\" is not a string", 400);
+      return v->as_string();
+    };
+    j.obj.path = field("path");
+    while (!j.obj.path.empty() && j.obj.path.front() == '/') j.obj.path.erase(0, 1);
+    j.escaped_path = path_escape("/" + j.obj.path);
+    j.obj.etl_args = field("etl_args");
+    const std::string fqn = field("fqn");
+    if (!fqn.empty()) j.obj.fqn = path_unescape(fqn, "fqn");  // escaped once, no query level
+    j.hops = parse_node_urls(field("pipeline"));
+  }
+
+  // ---- logging ----
 
   static std::string printable(std::string_view s) {
     std::string out;
-    for (char c : s) {
-      auto u = static_cast<unsigned char>(c);
-      if (u < 0x20 || u == 0x7f || c == '"' || c == '\\') {
+    for (char ch : s) {
+      auto u = static_cast<unsigned char>(ch);
+      if (u < 0x20 || u == 0x7f || ch == '"' || ch == '\\') {
         char hex[8];
         std::snprintf(hex, sizeof hex, "\\x%02x", u);
         out += hex;
       } else {
-        out += c;
+        out += ch;
       }
     }
     return out;
   }
 
-  void log_line(const httplib::Request& req, int status, std::uint64_t in, std::uint64_t out,
-                std::chrono::steady_clock::time_point t0, const std::string& note) {
+  void log_line(const std::string& remote, const std::string& method, const std::string& path, int status,
+                std::uint64_t in, std::uint64_t out, std::chrono::steady_clock::time_point t0, const std::string& note) {
     using namespace std::chrono;
     auto now = system_clock::now();
     std::time_t secs = system_clock::to_time_t(now);
@@ -787,9 +1354,9 @@ class server {
     double ms = duration<double, std::milli>(steady_clock::now() - t0).count();
     char took[32];
     std::snprintf(took, sizeof took, "%.1fms", ms);
-    std::string line = std::string(stamp) + " " + req.remote_addr + " " + req.method + " " + printable(req.path) +
-                       " " + std::to_string(status) + " in=" + std::to_string(in) + " out=" + std::to_string(out) +
-                       " " + took + (note.empty() ? "" : " " + note);
+    std::string line = std::string(stamp) + " " + remote + " " + method + " " + printable(path) + " " +
+                       std::to_string(status) + " in=" + std::to_string(in) + " out=" + std::to_string(out) + " " +
+                       took + (note.empty() ? "" : " " + note);
     if (opts_.log) {
       opts_.log(line);
       return;
@@ -801,14 +1368,14 @@ class server {
 
   transform_function fn_;
   server_options opts_;
-  std::optional<url_parts> target_;
-  httplib::Server http_;
+  detail::net::io_context accept_ioc_;
+  detail::net::ip::tcp::acceptor acceptor_;
+  detail::counting_gate gate_;
   int port_ = 0;
-  socket_t listen_socket_ = -1;
   std::atomic<bool> stop_requested_{false};
-  std::mutex stop_mutex_;
-  bool stopped_ = false;
-  std::mutex log_mutex_;
+  std::atomic<bool> running_{false};
+  std::mutex bind_mutex_, listen_mutex_, connections_mutex_, log_mutex_;
+  std::list<std::shared_ptr<detail::connection>> connections_;
 };
 
 // ---- a T per concurrent request ---------------------------------------------
@@ -1237,7 +1804,6 @@ transform_function torchvision_preprocess(const std::string& transform_json, con
                                           Compile compile) {
   const std::string ops = torchvision_ops(transform_json);
   const image_format fmt = parse_image_format(format);
-  const bool keep_comment = torchvision_keeps_jpeg_comment(transform_json);
   auto spec_for = [ops](const image_format& f) {
     return "decode(native)|" + (ops.empty() ? std::string() : ops + "|") + f.encoder;
   };
@@ -1248,11 +1814,9 @@ transform_function torchvision_preprocess(const std::string& transform_json, con
     image_format f = fmt;
     if (std::string asked = etl_args_format(req.etl_args); !asked.empty()) f = parse_image_format(asked);
     req.content_type = f.content_type;
-    std::vector<std::byte> out =
-        cache->get(spec_for(f))->apply(in.data(), in.size(), location{req.path, {}, location::unknown_offset});
-    if (keep_comment && f.encoder == "jpeg")  // Pillow copies it: so do we, for identical bytes
-      if (auto comment = jpeg_comment(in.data(), in.size())) insert_jpeg_comment(out, *comment);
-    return out;
+    // wds::compose carries the source's comment as Pillow does (see
+    // torchvision_keeps_jpeg_comment for which ops keep it).
+    return cache->get(spec_for(f))->apply(in.data(), in.size(), location{req.path, {}, location::unknown_offset});
   });
 }
 

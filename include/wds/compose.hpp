@@ -13,6 +13,7 @@
 // The same ops as wds::transforms run underneath; to_tensor|normalize|
 // to_pil_image is fused into one lookup table (bit-identical).
 
+#include <array>
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
@@ -214,6 +215,14 @@ class compiled_pipeline {
     image_view<const std::uint8_t> u8;
     bool is_u8 = false;
     any_image other;  // non-8-bit image when !is_u8
+    // Pillow's info["comment"]: set by decode, kept by the ops that keep
+    // info (crop, resize, convert, flips), dropped by padding and tensors,
+    // written by jpeg.
+    std::optional<std::string> comment;
+    // Set while the image is still a palette image in Pillow (decode(native)
+    // of a palette PNG, until an op converts it): padding writes palette[fill].
+    bool has_palette = false;
+    std::array<std::array<std::uint8_t, 4>, 256> palette{};
 
     void set_u8(image<std::uint8_t> img) {
       keep.push_back(std::move(img));
@@ -271,6 +280,13 @@ class compiled_pipeline {
     return s.u8;
   }
 
+  // The fill of constant padding: `value` in every channel, or palette[value]
+  // for a palette image.
+  static pixel_fill<std::uint8_t> u8_fill(const state& s, int value) {
+    if (!s.has_palette) return {std::uint8_t(value), std::uint8_t(value), std::uint8_t(value), std::uint8_t(value)};
+    return s.palette[std::size_t(value & 255)];
+  }
+
   // Applies fn(image_view<const T>) -> image<T> to a non-8-bit image.
   template <class F>
   static void map_other(state& s, F&& fn) {
@@ -289,7 +305,11 @@ class compiled_pipeline {
       switch (st.op) {
         case op_code::decode: {
 #if WDS_HAS_JPEG || WDS_HAS_PNG
-          any_image img = decode_image(s.bytes.data(), s.bytes.size(), st.mode, limits_, where);
+          image_decoder dec;
+          any_image img = dec.decode(s.bytes.data(), s.bytes.size(), st.mode, limits_, where);
+          s.comment = dec.comment();
+          s.has_palette = dec.palette() != nullptr;
+          if (s.has_palette) s.palette = *dec.palette();
           s.bytes.clear();
           s.bytes.shrink_to_fit();
           s.set_image(std::move(img));
@@ -313,30 +333,36 @@ class compiled_pipeline {
             break;
           }
           const auto& v = need_u8(s, st, where);
+          // Pillow resizes palette images ("P") with NEAREST whatever is asked.
+          const resample_filter filter = s.has_palette ? resample_filter::nearest : st.filter;
           image_size o = st.ints.size() == 2 ? image_size{st.ints[0], st.ints[1]}
                                              : resized_size(v.height(), v.width(), st.ints[0], st.max_size);
           if (o.height == v.height() && o.width == v.width()) break;
           if (o.height < 1 || o.width < 1) runtime_fail(st, where, "output size would be 0");
           check_output(st, where, o.width, o.height);
-          s.set_u8(resize_plan(v.width(), v.height(), o.width, o.height, st.filter)(v));
+          s.set_u8(resize_plan(v.width(), v.height(), o.width, o.height, filter)(v));
           break;
         }
-        case op_code::center_crop:
+        case op_code::center_crop: {
           check_output(st, where, st.ints[1], st.ints[0]);
-          if (s.is_u8) s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1]));
+          const auto [w, h] = s.size();
+          if (center_crop_pads(w, h, st.ints[0], st.ints[1])) s.comment.reset();  // padded: a new image
+          if (s.is_u8) s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1], u8_fill(s, 0)));
           else map_other(s, [&](auto v) { return std::move(wds::center_crop(v, st.ints[0], st.ints[1])).take(); });
           break;
+        }
         case op_code::crop:
           check_output(st, where, st.ints[3], st.ints[2]);
-          if (s.is_u8) s.set_u8(wds::crop(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3]));
+          if (s.is_u8) s.set_u8(wds::crop(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], u8_fill(s, 0)));
           else map_other(s, [&](auto v) { return std::move(wds::crop(v, st.ints[0], st.ints[1], st.ints[2], st.ints[3])).take(); });
           break;
         case op_code::pad: {
           const auto [w, h] = s.size();
           check_output(st, where, static_cast<long long>(w) + st.ints[0] + st.ints[2],
                        static_cast<long long>(h) + st.ints[1] + st.ints[3]);
+          s.comment.reset();  // ImageOps.expand / Image.fromarray: a new image without info
           if (s.is_u8) {
-            s.set_u8(wds::pad(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, std::uint8_t(st.ints[4])));
+            s.set_u8(wds::pad(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, u8_fill(s, st.ints[4])));
           } else {
             map_other(s, [&](auto v) {
               using T = typename decltype(v)::value_type;
@@ -353,8 +379,15 @@ class compiled_pipeline {
           if (s.is_u8) s.u8 = wds::vflip(s.u8);
           else map_other(s, [](auto v) { return materialize(wds::vflip(v)); });
           break;
-        case op_code::grayscale: s.set_u8(wds::grayscale(need_u8(s, st, where), st.ints[0])); break;
+        case op_code::grayscale:
+          // torchvision's Grayscale is convert("L") first, from any mode.
+          if (!s.is_u8) s.set_image(wds::convert(s.take_image(), pixel_mode::l));
+          s.set_u8(wds::grayscale(need_u8(s, st, where), st.ints[0]));
+          s.has_palette = false;
+          if (st.ints[0] == 3) s.comment.reset();  // torchvision: Image.fromarray of the stacked L
+          break;
         case op_code::convert:
+          s.has_palette = false;
           if (s.is_u8 && is_8bit_mode(*st.mode)) {
             if (s.u8.mode() != *st.mode) s.set_u8(wds::convert(s.u8, s.u8.mode(), *st.mode));
           } else {
@@ -362,6 +395,8 @@ class compiled_pipeline {
           }
           break;
         case op_code::to_tensor:
+          s.comment.reset();
+          s.has_palette = false;
           s.t = wds::to_tensor(need_u8(s, st, where));
           s.kind = detail::value_kind::tensor;
           break;
@@ -378,6 +413,8 @@ class compiled_pipeline {
           break;
         }
         case op_code::normalize_u8: {
+          s.comment.reset();  // ToTensor / ToPILImage drop info
+          s.has_palette = false;
           const auto& v = need_u8(s, st, where);
           if (st.lut.channels() != 1 && st.lut.channels() != v.channels())
             runtime_fail(st, where, "mean/std count differs from the image's " + std::to_string(v.channels()) +
@@ -389,6 +426,8 @@ class compiled_pipeline {
 #if WDS_HAS_JPEG
           jpeg_options opt;
           if (!st.ints.empty()) opt.quality = st.ints[0];
+          if (s.comment) opt.comment = *s.comment;  // Pillow's save writes info["comment"]
+          if (s.has_palette) runtime_fail(st, where, "cannot write a palette image (mode P) as JPEG (Pillow refuses too); add convert(rgb)");
           s.bytes = encode_jpeg(need_u8(s, st, where), opt);
           s.kind = detail::value_kind::encoded;
 #endif
@@ -646,7 +685,6 @@ inline compiled_pipeline compose(std::string_view spec, pipeline_input input, co
         else if (m == "symmetric") st.padding = pad_mode::symmetric;
         else spec_fail(604, args[k].offset, spec, "pad: expected a number, constant, edge, reflect or symmetric");
         if (k + 1 < args.size()) spec_fail(603, args[k + 1].offset, spec, "pad: too many arguments");
-        if (nums.size() == 4 && args.size() == 6) spec_fail(603, args[5].offset, spec, "pad: too many arguments");
       }
       if (nums.size() == 1) nums = {nums[0], nums[0], nums[0], nums[0]};
       else if (nums.size() == 2) nums = {nums[0], nums[1], nums[0], nums[1]};

@@ -13,6 +13,15 @@
 #ifndef WDS_HAS_ZLIB
 #define WDS_HAS_ZLIB 0
 #endif
+#ifndef WDS_HAS_BZIP2
+#define WDS_HAS_BZIP2 0
+#endif
+#ifndef WDS_HAS_LZMA
+#define WDS_HAS_LZMA 0
+#endif
+#ifndef WDS_HAS_ZSTD
+#define WDS_HAS_ZSTD 0
+#endif
 #ifndef WDS_HAS_JPEG
 #define WDS_HAS_JPEG 0
 #endif
@@ -34,6 +43,9 @@ inline constexpr int version_major = WDS_VERSION_MAJOR;
 inline constexpr int version_minor = WDS_VERSION_MINOR;
 inline constexpr int version_patch = WDS_VERSION_PATCH;
 inline constexpr bool has_zlib = WDS_HAS_ZLIB != 0;
+inline constexpr bool has_bzip2 = WDS_HAS_BZIP2 != 0;
+inline constexpr bool has_lzma = WDS_HAS_LZMA != 0;
+inline constexpr bool has_zstd = WDS_HAS_ZSTD != 0;
 inline constexpr bool has_jpeg = WDS_HAS_JPEG != 0;
 inline constexpr bool has_png = WDS_HAS_PNG != 0;
 inline constexpr bool has_http = WDS_HAS_HTTP != 0;

@@ -44,9 +44,12 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -69,7 +72,10 @@ namespace etl {
 enum class error_policy { fail, skip };
 
 struct field_map {
-  std::string ext;   // full lower-cased ext ("jpg" does not match "image.jpg")
+  // The field's whole ext, case-insensitive: "jpg" matches "x.jpg" but not
+  // "x.image.jpg". "*.jpg" matches on the last dot-part of the ext (webdataset's
+  // decoder rule), so it matches both. A field goes through the first match.
+  std::string ext;
   std::string spec;  // wds::compose spec, e.g. "decode|resize(256)|jpeg(90)"
 };
 struct field_rename {
@@ -88,6 +94,19 @@ struct options {
   std::string shard_name;
   // Checked between samples; when set the shard fails with etl error 803.
   const std::atomic<bool>* cancel = nullptr;
+  // A map that transformed no field in the whole shard fails it (etl error
+  // 810) instead of only showing 0 in stats::map_fields.
+  bool strict_maps = false;
+  // A 0-byte shard is an empty shard instead of tar error 208.
+  bool allow_empty = false;
+  // Threads transforming ONE shard (the calling thread counts; 0 = all
+  // cores). Samples are transformed in parallel and written in input order:
+  // the output bytes, the stats and the error raised are those of 1 thread.
+  unsigned threads = 1;
+  // Bytes of samples read but not yet written (inputs, and outputs once
+  // transformed) above which reading pauses; 0 = 4 MiB per thread. One
+  // sample is always admitted, however large.
+  std::size_t max_inflight_bytes = 0;
 };
 
 struct stats {
@@ -97,6 +116,7 @@ struct stats {
   std::uint64_t bytes_in = 0;   // tar bytes read (uncompressed)
   std::uint64_t bytes_out = 0;  // tar bytes written (uncompressed)
   std::vector<std::string> skip_reasons;  // the first few, for the summary
+  std::vector<std::uint64_t> map_fields;  // fields transformed, per options::maps entry
 
   static constexpr std::size_t max_reasons = 8;
   void add(const stats& o) {
@@ -107,6 +127,8 @@ struct stats {
     bytes_out += o.bytes_out;
     for (const auto& r : o.skip_reasons)
       if (skip_reasons.size() < max_reasons) skip_reasons.push_back(r);
+    if (map_fields.size() < o.map_fields.size()) map_fields.resize(o.map_fields.size());
+    for (std::size_t i = 0; i < o.map_fields.size(); ++i) map_fields[i] += o.map_fields[i];
   }
 };
 
@@ -236,21 +258,27 @@ class reference_pipeline {
   // convert("RGB"), encode as an RGB JPEG.
   void process_trimap(const std::byte* data, std::size_t size, std::vector<std::byte>& out,
                       const limits& lim, const location& where) {
-    any_image img = sniff_image_format(data, size) == image_format::png
-                        ? png_.decode(data, size, std::nullopt, unlimited_png(lim), where)
-                        : decode_image(data, size, std::nullopt, unlimited_png(lim), where);
+    const bool is_png = sniff_image_format(data, size) == image_format::png;
+    any_image img = is_png ? png_.decode(data, size, std::nullopt, unlimited_png(lim), where)
+                           : decode_image(data, size, std::nullopt, unlimited_png(lim), where);
     // Padding is a zero pixel of the native mode; converted to RGB that is
-    // black for every mode but CMYK (white), so pad after converting.
+    // black for every mode but CMYK (white) and P (palette entry 0), so pad
+    // after converting.
     std::array<std::uint8_t, 3> pad{0, 0, 0};
     if (auto* u8 = std::get_if<image<std::uint8_t>>(&img); u8 && u8->mode() == pixel_mode::cmyk) {
       image<std::uint8_t> zero(1, 1, 4, 0);
       image<std::uint8_t> z = convert(zero.view(), pixel_mode::cmyk, pixel_mode::rgb);
       pad = {z(0, 0, 0), z(0, 0, 1), z(0, 0, 2)};
     }
+    if (is_png && png_.palette()) pad = {(*png_.palette())[0][0], (*png_.palette())[0][1], (*png_.palette())[0][2]};
+    // Pillow's crop keeps info["comment"] and the JPEG save writes it; padding
+    // makes a new image without it.
+    std::optional<std::string> comment = is_png ? png_.comment() : jpeg_comment(data, size);
     if (!std::holds_alternative<image<std::uint8_t>>(img)) img = convert(img, pixel_mode::rgb);
     const auto& im = std::get<image<std::uint8_t>>(img);
     const auto ax = detail::center_crop_axis(im.width(), crop_size);
     const auto ay = detail::center_crop_axis(im.height(), crop_size);
+    if (ax.len < crop_size || ay.len < crop_size) comment.reset();
     prepare_canvas(ax, ay, pad);
     image_view<const std::uint8_t> window = im.view().subview(ax.src, ay.src, ax.len, ay.len);
     if (im.channels() == 1) {
@@ -266,7 +294,9 @@ class reference_pipeline {
         std::copy(rgb.row(y), rgb.row(y) + std::size_t(ax.len) * 3,
                   canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3);
     }
-    enc_.encode(canvas_.view(), jpeg_options{}, out);
+    jpeg_options jo;
+    if (comment) jo.comment = std::move(*comment);
+    enc_.encode(canvas_.view(), jo, out);
   }
 #endif
 
@@ -354,6 +384,21 @@ inline std::string lower_ascii(std::string s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return s;
 }
+
+// A compiled field_map: `ext` lower-cased, without the "*." of a suffix rule.
+struct compiled_map {
+  std::string ext;
+  bool last_part = false;  // "*.EXT": compare the last dot-part of the field's ext
+  compiled_pipeline pipeline;
+
+  bool matches(std::string_view field_ext) const noexcept {
+    if (last_part) {
+      const auto dot = field_ext.rfind('.');
+      if (dot != std::string_view::npos) field_ext.remove_prefix(dot + 1);
+    }
+    return field_ext == ext;
+  }
+};
 }  // namespace detail
 
 // Transforms shards one after the other, reusing its codec state. Building it
@@ -367,44 +412,61 @@ class shard_transformer {
         throw etl_error(806, {}, "--rename needs EXT=NEWEXT with both sides non-empty");
     }
     for (const auto& m : opt_.maps) {
-      if (m.ext.empty()) throw etl_error(806, {}, "--map needs EXT=SPEC with a non-empty EXT");
-      maps_.emplace_back(detail::lower_ascii(m.ext), compose(m.spec, pipeline_input::bytes, opt_.limits));
+      const bool last_part = m.ext.compare(0, 2, "*.") == 0;
+      std::string ext = detail::lower_ascii(last_part ? m.ext.substr(2) : m.ext);
+      if (ext.empty() || (last_part && ext.find('.') != std::string::npos))
+        throw etl_error(806, {}, "--map needs EXT=SPEC or *.EXT=SPEC with a non-empty EXT (*.EXT: one dot-part)");
+      maps_.push_back({std::move(ext), last_part, compose(m.spec, pipeline_input::bytes, opt_.limits)});
     }
+    map_counts_.assign(maps_.size(), 0);
   }
 
   const options& opts() const noexcept { return opt_; }
 
   // Reads a whole shard from `in`, writes the transformed shard to `out` and
   // closes `out` (which commits a file_sink). On an exception `out` is left
-  // unclosed: a file_sink then never creates its target.
+  // unclosed: a file_sink then never creates its target. With
+  // options::threads > 1 the samples are transformed by a pool (this thread
+  // included) and written in input order; everything observable is as with 1.
   template <class Source, class Sink>
   stats run(Source& in, Sink& out) {
     std::string name = name_of(in);
     if (name.empty()) name = opt_.shard_name;
-    sample_reader reader(detail::source_ref<Source>(in, name), name, opt_.limits);
+    sample_reader_options ro;
+    ro.allow_empty = opt_.allow_empty;
+    sample_reader reader(detail::source_ref<Source>(in, name), name, opt_.limits, ro);
+    std::fill(map_counts_.begin(), map_counts_.end(), 0);
     tar_writer_options wo;
     wo.mtime = opt_.mtime;
     tar_writer writer(detail::sink_ref<Sink>(out), wo);
     stats st;
-    while (auto s = reader.next()) {
-      if (opt_.cancel && opt_.cancel->load(std::memory_order_relaxed))
-        throw etl_error(803, {name, {}, reader.tar().offset()}, "interrupted");
-      try {
-        transform(*s);
-      } catch (const error& e) {
-        if (opt_.on_error == error_policy::fail) throw;
-        ++st.skipped;
-        if (st.skip_reasons.size() < stats::max_reasons) st.skip_reasons.push_back(e.what());
-        reader.recycle(std::move(*s));
-        continue;
+    unsigned threads = opt_.threads ? opt_.threads : std::max(1u, std::thread::hardware_concurrency());
+    if (threads > 1) {
+      for (auto& h : helpers_) std::fill(h->map_counts_.begin(), h->map_counts_.end(), 0);
+      run_ordered(reader, writer, st, threads, name);
+      for (auto& h : helpers_)  // helpers count the fields they transformed
+        for (std::size_t i = 0; i < map_counts_.size(); ++i) map_counts_[i] += h->map_counts_[i];
+    } else {
+      while (auto s = reader.next()) {
+        if (opt_.cancel && opt_.cancel->load(std::memory_order_relaxed))
+          throw etl_error(803, {name, {}, reader.tar().offset()}, "interrupted");
+        std::exception_ptr err;
+        try {
+          transform(*s);
+        } catch (const error&) {
+          if (opt_.on_error == error_policy::fail) throw;
+          err = std::current_exception();
+        }
+        emit(reader, writer, st, std::move(*s), err);
       }
-      for (const auto& f : s->fields())
-        if (!f.ext.empty() && f.ext[0] != '_') ++st.fields;
-      writer.write_sample(*s);
-      ++st.samples;
-      reader.recycle(std::move(*s));
     }
     st.bytes_in = reader.tar().offset();
+    st.map_fields = map_counts_;
+    if (opt_.strict_maps)
+      for (std::size_t i = 0; i < maps_.size(); ++i)
+        if (map_counts_[i] == 0)  // before finish(): the output is not committed
+          throw etl_error(810, {name, {}, location::unknown_offset},
+                          "map \"" + opt_.maps[i].ext + "\" matched no field in the shard");
     writer.finish();
     st.bytes_out = writer.bytes_written();
     return st;
@@ -416,9 +478,10 @@ class shard_transformer {
       reference_(s, opt_.limits);
     } else {
       for (auto& f : s.fields())
-        for (auto& m : maps_)
-          if (f.ext == m.first) {
-            f.data = m.second.apply(f.data.data(), f.data.size(), location{s.url(), f.member, f.offset});
+        for (std::size_t i = 0; i < maps_.size(); ++i)
+          if (maps_[i].matches(f.ext)) {
+            f.data = maps_[i].pipeline.apply(f.data.data(), f.data.size(), location{s.url(), f.member, f.offset});
+            ++map_counts_[i];
             break;
           }
     }
@@ -432,10 +495,190 @@ class shard_transformer {
     }
   }
 
+  // Bytes a sample holds (payloads; names are noise).
+  static std::size_t sample_bytes(const sample& s) noexcept {
+    std::size_t n = 0;
+    for (const auto& f : s.fields()) n += f.data.size();
+    return n;
+  }
+
  private:
+  // Writes a transformed sample, or counts it as skipped when `err` is set
+  // (a wds::error under error_policy::skip).
+  template <class Reader, class Writer>
+  void emit(Reader& reader, Writer& writer, stats& st, sample&& s, const std::exception_ptr& err) {
+    if (err) {
+      ++st.skipped;
+      if (st.skip_reasons.size() < stats::max_reasons) {
+        try {
+          std::rethrow_exception(err);
+        } catch (const std::exception& e) {
+          st.skip_reasons.push_back(e.what());
+        }
+      }
+    } else {
+      for (const auto& f : s.fields())
+        if (!f.ext.empty() && f.ext[0] != '_') ++st.fields;
+      writer.write_sample(s);
+      ++st.samples;
+    }
+    reader.recycle(std::move(s));
+  }
+
+  // One sample in flight through the ordered pool.
+  struct job {
+    sample s;
+    std::exception_ptr err;
+    bool fatal = false;  // err must propagate (fail policy, or not a wds::error)
+    bool done = false;   // guarded by the pool mutex
+    std::size_t bytes = 0;
+  };
+
+  // Ordered parallel run: this thread reads, writes in input order and
+  // transforms whatever is queued when it would otherwise wait; `threads - 1`
+  // helpers transform. Reading stops when the window holds max_inflight_bytes
+  // or 4 samples per thread. A reader error (or a cancel) becomes the end of
+  // the window: the samples before it are written first, so the outcome,
+  // including which error is raised, is the single-threaded one.
+  template <class Reader, class Writer>
+  void run_ordered(Reader& reader, Writer& writer, stats& st, unsigned threads, const std::string& name) {
+    while (helpers_.size() + 1 < threads) {
+      options o = opt_;
+      o.threads = 1;
+      helpers_.push_back(std::make_unique<shard_transformer>(std::move(o)));
+    }
+    const std::size_t max_bytes =
+        opt_.max_inflight_bytes ? opt_.max_inflight_bytes : std::size_t(threads) * (std::size_t(4) << 20);
+    const std::size_t max_items = std::size_t(threads) * 4;
+
+    std::mutex mu;
+    std::condition_variable work_cv, done_cv;
+    std::deque<job*> queue;  // read, not yet taken by a thread
+    bool stop = false;
+    std::size_t inflight = 0;  // guarded by mu
+
+    auto process = [this](shard_transformer& t, job& j) {
+      try {
+        t.transform(j.s);
+      } catch (const error&) {
+        j.err = std::current_exception();
+        j.fatal = opt_.on_error == error_policy::fail;
+      } catch (...) {
+        j.err = std::current_exception();
+        j.fatal = true;
+      }
+    };
+    auto finish = [&](job& j) {  // under mu
+      j.done = true;
+      const std::size_t out = j.err ? 0 : sample_bytes(j.s);
+      if (out > j.bytes) {
+        inflight += out - j.bytes;
+        j.bytes = out;
+      }
+    };
+    auto helper = [&](shard_transformer& t) {
+      std::unique_lock<std::mutex> lock(mu);
+      for (;;) {
+        work_cv.wait(lock, [&] { return stop || !queue.empty(); });
+        if (stop) return;
+        job* j = queue.front();
+        queue.pop_front();
+        lock.unlock();
+        process(t, *j);
+        lock.lock();
+        finish(*j);
+        done_cv.notify_one();
+      }
+    };
+    // Declared before the joiner: helpers may hold a job until they are joined.
+    std::deque<std::unique_ptr<job>> window;  // input order; this thread only
+    std::exception_ptr end_error;             // the reader's, after the window
+    bool at_end = false;
+    std::vector<std::thread> pool;
+    struct joiner {  // stops the helpers on every exit path
+      std::mutex& mu;
+      std::condition_variable& cv;
+      bool& stop;
+      std::vector<std::thread>& pool;
+      ~joiner() {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          stop = true;
+        }
+        cv.notify_all();
+        for (auto& t : pool) t.join();
+      }
+    } join_on_exit{mu, work_cv, stop, pool};
+    for (auto& h : helpers_) pool.emplace_back(helper, std::ref(*h));
+
+    for (;;) {
+      // Read while the window has room.
+      while (!at_end && window.size() < max_items) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!window.empty() && inflight >= max_bytes) break;
+        }
+        try {
+          if (opt_.cancel && opt_.cancel->load(std::memory_order_relaxed))
+            throw etl_error(803, {name, {}, reader.tar().offset()}, "interrupted");
+          auto s = reader.next();
+          if (!s) {
+            at_end = true;
+            break;
+          }
+          auto j = std::make_unique<job>();
+          j->s = std::move(*s);
+          j->bytes = sample_bytes(j->s);
+          std::lock_guard<std::mutex> lock(mu);
+          inflight += j->bytes;
+          queue.push_back(j.get());
+          window.push_back(std::move(j));
+        } catch (...) {
+          end_error = std::current_exception();
+          at_end = true;
+          break;
+        }
+        work_cv.notify_one();
+      }
+      // Write what is done, in order.
+      bool wrote = false;
+      for (;;) {
+        job* head = window.empty() ? nullptr : window.front().get();
+        if (!head) break;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!head->done) break;
+          inflight -= head->bytes;
+        }
+        if (head->fatal) std::rethrow_exception(head->err);
+        emit(reader, writer, st, std::move(head->s), head->err);
+        window.pop_front();
+        wrote = true;
+      }
+      if (window.empty() && at_end) break;
+      if (wrote) continue;
+      // Help with the oldest queued sample, or wait for the head.
+      std::unique_lock<std::mutex> lock(mu);
+      if (!queue.empty()) {
+        job* j = queue.front();
+        queue.pop_front();
+        lock.unlock();
+        process(*this, *j);
+        lock.lock();
+        finish(*j);
+      } else {
+        job* head = window.front().get();
+        done_cv.wait(lock, [&] { return head->done || !queue.empty(); });
+      }
+    }
+    if (end_error) std::rethrow_exception(end_error);
+  }
+
   options opt_;
   reference_pipeline reference_;
-  std::vector<std::pair<std::string, compiled_pipeline>> maps_;
+  std::vector<detail::compiled_map> maps_;
+  std::vector<std::uint64_t> map_counts_;  // fields transformed per map, this shard
+  std::vector<std::unique_ptr<shard_transformer>> helpers_;  // per-thread state of run_ordered
 };
 
 // One shard, `in` to `out` (see shard_transformer::run).
@@ -549,8 +792,8 @@ inline void remove_stale_temporaries(const std::string& output) {
 }
 }  // namespace detail
 
-// Transforms every input into outdir/<same name> with `jobs` threads (0 = all
-// cores). Outputs that already exist are skipped (resume); each output is
+// Transforms every input into outdir/<same name> with `jobs` threads in all (0 = all
+// cores; options::threads is ignored). Outputs that already exist are skipped (resume); each output is
 // written to a temporary and renamed when complete. A failing shard is
 // recorded and does not stop the others. `on_update` (called under a lock
 // after every shard) may draw progress. When options::cancel is set, running
@@ -580,14 +823,18 @@ inline batch_report transform_shards(const std::vector<std::string>& inputs, con
   (void)check;
 
   if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
-  jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(1, inputs.size())));
+  // `jobs` is the whole thread budget: one runner per shard up to it, and the
+  // threads left over shared among the runners (one shard gets them all).
+  const unsigned runners = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(1, inputs.size())));
   std::atomic<std::size_t> next{0};
   std::mutex mu;
   rep.totals.shards = inputs.size();
   const auto t0 = std::chrono::steady_clock::now();
 
-  auto worker = [&] {
-    shard_transformer t(opt);
+  auto worker = [&](unsigned threads) {
+    options o = opt;
+    o.threads = threads;
+    shard_transformer t(std::move(o));
     for (;;) {
       const std::size_t i = next.fetch_add(1);
       if (i >= inputs.size()) break;
@@ -621,8 +868,9 @@ inline batch_report transform_shards(const std::vector<std::string>& inputs, con
     }
   };
   std::vector<std::thread> pool;
-  for (unsigned k = 1; k < jobs; ++k) pool.emplace_back(worker);
-  worker();
+  auto share = [&](unsigned k) { return jobs / runners + (k < jobs % runners ? 1u : 0u); };
+  for (unsigned k = 1; k < runners; ++k) pool.emplace_back(worker, share(k));
+  worker(share(0));
   for (auto& th : pool) th.join();
   rep.totals.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;

@@ -48,6 +48,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cctype>
 #include <functional>
 #include <memory>
 #include <optional>

@@ -23,9 +23,16 @@ struct limits {
   std::uint64_t max_image_pixels = 2 * 89'478'485ull;
   // Largest PNG chunk (spng chunk limits).
   std::uint64_t max_png_chunk_size = std::uint64_t{64} << 20;
-  // Total bytes a gzip stream may inflate to; 0 = unlimited. Memory stays bounded
+  // PNG: also apply libspng's checks that Pillow 9.4 does not make (CRCs of
+  // every chunk, IDAT/IEND included, Adler-32 always, chunk order and
+  // contents). Off: accept and refuse exactly what Pillow does.
+  bool png_strict = false;
+  // Total bytes a compressed stream (gzip, bzip2, xz, zstd) may inflate to; 0 = unlimited. Memory stays bounded
   // either way (streaming), and member/pax limits still apply inside the tar.
   std::uint64_t max_decompressed_size = 0;
+  // Memory an xz or zstd decoder may take for its dictionary/window (xz
+  // memlimit, zstd windowLogMax): limit.505 above it.
+  std::uint64_t max_decoder_memory = std::uint64_t{256} << 20;
 };
 
 namespace detail {
@@ -33,7 +40,17 @@ inline std::atomic<std::uint64_t>& decompression_bomb_counter() noexcept {
   static std::atomic<std::uint64_t> count{0};
   return count;
 }
+inline std::atomic<std::uint64_t>& trailing_garbage_counter() noexcept {
+  static std::atomic<std::uint64_t> count{0};
+  return count;
+}
 }  // namespace detail
+
+// How many compressed shards ended in bytes that start no stream, after their
+// tar end marker (ignored with a warning, as bzip2 -d and gzip -d do), process-wide.
+inline std::uint64_t trailing_garbage_warnings() noexcept {
+  return detail::trailing_garbage_counter().load(std::memory_order_relaxed);
+}
 
 // How many images were decoded whose pixel count exceeded
 // limits::warn_image_pixels (Pillow's DecompressionBombWarning), process-wide.

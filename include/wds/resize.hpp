@@ -22,6 +22,15 @@
 #include "wds/error.hpp"
 #include "wds/image.hpp"
 
+// AVX2 kernels are compiled with a target attribute and chosen at run time,
+// so the build flags stay baseline x86-64.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define WDS_RESIZE_AVX2 1
+#include <immintrin.h>
+#else
+#define WDS_RESIZE_AVX2 0
+#endif
+
 namespace wds {
 
 // PIL.Image.Resampling / torchvision InterpolationMode on PIL images.
@@ -143,6 +152,22 @@ struct resample_axis {
   std::vector<int> count;            // used taps per output index
   std::vector<std::int32_t> coeffs;  // out_size * taps, 22-bit fixed point (8-bit images)
   std::vector<double> weights;       // out_size * taps, normalized (I and F images)
+  // coeffs with rows padded with zeros to a multiple of 8 taps (SIMD loads).
+  int taps_padded = 0;
+  std::vector<std::int32_t> coeffs_padded;
+  // For 3- and 4-channel rows: per output index, groups of 2 taps as 8 lanes
+  // (w[t] x4, w[t+1] x4), an even number of groups, zeros past count.
+  int groups4 = 0;
+  std::vector<std::int32_t> coeffs_x4;
+  void build_x4() {
+    groups4 = (taps + 3) / 4 * 2;
+    coeffs_x4.assign(std::size_t(out_size) * std::size_t(groups4) * 8, 0);
+    for (int xx = 0; xx < out_size; ++xx)
+      for (int t = 0; t < count[std::size_t(xx)]; ++t)
+        for (int l = 0; l < 4; ++l)
+          coeffs_x4[(std::size_t(xx) * std::size_t(groups4) + std::size_t(t / 2)) * 8 + std::size_t(t % 2) * 4 +
+                    std::size_t(l)] = coeffs[std::size_t(xx) * std::size_t(taps) + std::size_t(t)];
+  }
 
   resample_axis() = default;
   resample_axis(int in, int out, resample_filter f) : in_size(in), out_size(out) {
@@ -187,6 +212,12 @@ struct resample_axis {
       first[std::size_t(xx)] = xmin;
       count[std::size_t(xx)] = xmax;
     }
+    taps_padded = (taps + 7) / 8 * 8;
+    // + 8: a 4-tap load of the last pixel's last group may pass its row.
+    coeffs_padded.assign(std::size_t(out) * std::size_t(taps_padded) + 8, 0);
+    for (int xx = 0; xx < out; ++xx)
+      std::copy_n(&coeffs[std::size_t(xx) * std::size_t(taps)], taps,
+                  &coeffs_padded[std::size_t(xx) * std::size_t(taps_padded)]);
   }
 };
 
@@ -284,9 +315,241 @@ void resample_rows_tiled(image_view<const std::uint8_t> src, int y0, int rows, c
   }
 }
 
+
+#if WDS_RESIZE_AVX2
+// ---- AVX2 kernels: the same integer sums as the scalar code, so the same
+// bytes (32-bit products and adds; the clip is the same saturation). ----
+
+inline bool cpu_has_avx2() noexcept {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+
+// v >> 22 clipped to 0..255, 8 lanes -> 8 bytes in lane order.
+__attribute__((target("avx2"))) inline __m128i clip8_avx2(__m256i v) {
+  const __m256i s = _mm256_srai_epi32(v, resample_precision_bits);
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  return _mm_packus_epi16(w, w);
+}
+
+// Horizontal pass of rows [y0, y0 + rows) of packed src into dst. One output
+// pixel at a time: a vector holds 8/Cp taps of Cp = (C == 3 ? 4 : C) lanes
+// each (C = 3 pixels are widened to 4 lanes by a shuffle); its coefficient
+// vector repeats each tap's weight Cp times. A load that would pass the end
+// of the row falls back to the scalar sum for that pixel.
+template <int C>
+__attribute__((target("avx2"))) void resample_rows_avx2(image_view<const std::uint8_t> src, int y0, int rows,
+                                                         const resample_axis& ax, std::uint8_t* dst,
+                                                         std::ptrdiff_t dst_stride) {
+  constexpr int Cp = C == 3 ? 4 : C;
+  constexpr int G = 8 / Cp;                 // taps per vector
+  constexpr int load = C == 3 ? 16 : 8;     // bytes read per vector
+  const int in_w = ax.in_size, out_w = ax.out_size;
+  const std::size_t tp = std::size_t(ax.taps_padded);
+  const std::ptrdiff_t row_bytes = std::ptrdiff_t(in_w) * C;
+  // Lane i takes the weight of tap i / Cp.
+  const __m256i spread = C == 1   ? _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
+                         : C == 2 ? _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)
+                                  : _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  // C = 3: bytes of pixel 0 to dwords 0..2 of lane 0, pixel 1 to lane 1.
+  const __m256i widen3 = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1,  //
+                                          3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  (void)spread;
+  (void)widen3;
+  for (int y = 0; y < rows; ++y) {
+    const std::uint8_t* in = src.row(y0 + y);
+    std::uint8_t* out = dst + y * dst_stride;
+    for (int xx = 0; xx < out_w; ++xx) {
+      const int n = ax.count[std::size_t(xx)];
+      const std::ptrdiff_t start = std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
+      const int groups = (n + G - 1) / G;
+      const std::int32_t* k = &ax.coeffs_padded[std::size_t(xx) * tp];
+      if (start + std::ptrdiff_t(groups - 1) * G * C + load > row_bytes) {
+        const std::uint8_t* p = in + start;
+        for (int c = 0; c < C; ++c) {
+          std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
+          for (int t = 0; t < n; ++t) a += std::int32_t(p[t * C + c]) * k[t];
+          out[xx * C + c] = clip_fixed(a);
+        }
+        continue;
+      }
+      __m256i acc = _mm256_setzero_si256();
+      const std::uint8_t* p = in + start;
+      for (int g = 0; g < groups; ++g, p += G * C, k += G) {
+        __m256i px;
+        if constexpr (C == 3) {
+          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+          px = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(b), widen3);
+        } else {
+          px = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+        }
+        __m256i w;
+        if constexpr (C == 1) {
+          w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k));
+        } else {
+          w = _mm256_permutevar8x32_epi32(
+              _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k))), spread);
+        }
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, w));
+      }
+      // Sum the taps sharing a channel: lanes i, i + Cp, ...
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+      if constexpr (Cp <= 2) s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+      if constexpr (Cp == 1) s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+      s4 = _mm_srai_epi32(_mm_add_epi32(s4, _mm256_castsi256_si128(round)), resample_precision_bits);
+      s4 = _mm_packs_epi32(s4, s4);
+      const std::uint32_t bytes = std::uint32_t(_mm_cvtsi128_si32(_mm_packus_epi16(s4, s4)));
+      std::memcpy(out + xx * C, &bytes, C);
+    }
+  }
+}
+
+// Sum over the taps of output index xx of one row, as [even taps | odd taps].
+template <int C>
+__attribute__((target("avx2"))) inline __m256i accumulate_x4(const std::uint8_t* in, const resample_axis& ax, int xx,
+                                                              __m256i lo3, __m256i hi3) {
+  const int pairs = (ax.count[std::size_t(xx)] + 3) / 4;
+  const std::uint8_t* p = in + std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
+  const __m256i* k = reinterpret_cast<const __m256i*>(&ax.coeffs_x4[std::size_t(xx) * std::size_t(ax.groups4) * 8]);
+  __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+  for (int j = 0; j < pairs; ++j, p += 4 * C, k += 2) {
+    __m256i px0, px1;
+    if constexpr (C == 3) {
+      const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      px0 = _mm256_shuffle_epi8(b, lo3);
+      px1 = _mm256_shuffle_epi8(b, hi3);
+    } else {
+      px0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+      px1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8)));
+    }
+    a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(px0, _mm256_loadu_si256(k)));
+    a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(px1, _mm256_loadu_si256(k + 1)));
+  }
+  return _mm256_add_epi32(a0, a1);
+}
+
+// 3 and 4 channels: a vector is 2 taps of one pixel (RGBx | RGBx), with the
+// weights from coeffs_x4; C = 3 takes 4 taps from one 16-byte load. Two
+// output pixels are finished together (one pack for both).
+template <int C>
+__attribute__((target("avx2"))) void resample_rows_avx2_x4(image_view<const std::uint8_t> src, int y0, int rows,
+                                                            const resample_axis& ax, std::uint8_t* dst,
+                                                            std::ptrdiff_t dst_stride) {
+  static_assert(C == 3 || C == 4, "3 or 4 channels");
+  const int in_w = ax.in_size, out_w = ax.out_size;
+  const std::ptrdiff_t row_bytes = std::ptrdiff_t(in_w) * C;
+  // Pixels 0,1 (and 2,3) of a 12-byte RGB run widened to dwords.
+  const __m256i lo3 = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1,  //
+                                       3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i hi3 = _mm256_setr_epi8(6, -1, -1, -1, 7, -1, -1, -1, 8, -1, -1, -1, -1, -1, -1, -1,  //
+                                       9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  (void)lo3;
+  (void)hi3;
+  // Bytes read for output index xx, from its first pixel.
+  auto reach = [&](int xx) {
+    const int pairs = (ax.count[std::size_t(xx)] + 3) / 4;
+    return std::ptrdiff_t(ax.first[std::size_t(xx)]) * C + std::ptrdiff_t(pairs - 1) * 4 * C + 16;
+  };
+  // The first output index from which loads could pass the end of a row.
+  int simd_end = out_w;
+  while (simd_end > 0 && reach(simd_end - 1) > row_bytes) --simd_end;
+  for (int xx = 0; xx < simd_end; ++xx)
+    if (reach(xx) > row_bytes) {  // first[] is monotonic, but be safe
+      simd_end = xx;
+      break;
+    }
+  for (int y = 0; y < rows; ++y) {
+    const std::uint8_t* in = src.row(y0 + y);
+    std::uint8_t* out = dst + y * dst_stride;
+    int xx = 0;
+    for (; xx + 1 < simd_end; xx += 2) {
+      const __m256i a = accumulate_x4<C>(in, ax, xx, lo3, hi3), b = accumulate_x4<C>(in, ax, xx + 1, lo3, hi3);
+      // [a taps even | a taps odd], [b ...] -> [a | b] summed.
+      __m256i m = _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+      m = _mm256_srai_epi32(_mm256_add_epi32(m, round), resample_precision_bits);
+      m = _mm256_packs_epi32(m, m);
+      m = _mm256_packus_epi16(m, m);
+      const std::uint32_t pa = std::uint32_t(_mm_cvtsi128_si32(_mm256_castsi256_si128(m)));
+      const std::uint32_t pb = std::uint32_t(_mm_cvtsi128_si32(_mm256_extracti128_si256(m, 1)));
+      std::memcpy(out + xx * C, &pa, C);
+      std::memcpy(out + (xx + 1) * C, &pb, C);
+    }
+    for (; xx < out_w; ++xx) {
+      const int n = ax.count[std::size_t(xx)];
+      const std::uint8_t* p = in + std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
+      const std::int32_t* k = &ax.coeffs[std::size_t(xx) * std::size_t(ax.taps)];
+      for (int c = 0; c < C; ++c) {
+        std::int32_t v = std::int32_t{1} << (resample_precision_bits - 1);
+        for (int t = 0; t < n; ++t) v += std::int32_t(p[t * C + c]) * k[t];
+        out[xx * C + c] = clip_fixed(v);
+      }
+    }
+  }
+}
+
+// Vertical pass over packed rows: 32 bytes (4 x 8 lanes) per step, then 8,
+// then scalar for the last few.
+__attribute__((target("avx2"))) inline void resample_columns_avx2(const std::uint8_t* src,
+                                                                  std::ptrdiff_t src_stride, std::size_t n,
+                                                                  int row0, const resample_axis& ax,
+                                                                  image_view<std::uint8_t> dst) {
+  const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  for (int yy = 0; yy < ax.out_size; ++yy) {
+    const std::int32_t* k = &ax.coeffs[std::size_t(yy) * std::size_t(ax.taps)];
+    const std::uint8_t* base = src + std::ptrdiff_t(ax.first[std::size_t(yy)] - row0) * src_stride;
+    const int taps = ax.count[std::size_t(yy)];
+    std::uint8_t* out = dst.row(yy);
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      __m256i a0 = round, a1 = round, a2 = round, a3 = round;
+      const std::uint8_t* in = base + i;
+      for (int t = 0; t < taps; ++t, in += src_stride) {
+        const __m256i w = _mm256_set1_epi32(k[t]);
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+        const __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
+        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(lo), w));
+        a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)), w));
+        a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(hi), w));
+        a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)), w));
+      }
+      const __m128i r0 = _mm_unpacklo_epi64(clip8_avx2(a0), clip8_avx2(a1));
+      const __m128i r1 = _mm_unpacklo_epi64(clip8_avx2(a2), clip8_avx2(a3));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), r0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + 16), r1);
+    }
+    for (; i + 8 <= n; i += 8) {
+      __m256i a0 = round;
+      const std::uint8_t* in = base + i;
+      for (int t = 0; t < taps; ++t, in += src_stride)
+        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(
+                                      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in))),
+                                      _mm256_set1_epi32(k[t])));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), clip8_avx2(a0));
+    }
+    for (; i < n; ++i) {
+      std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
+      for (int t = 0; t < taps; ++t) a += std::int32_t(base[t * src_stride + std::ptrdiff_t(i)]) * k[t];
+      out[i] = clip_fixed(a);
+    }
+  }
+}
+#endif  // WDS_RESIZE_AVX2
+
 template <int C>
 void resample_rows(image_view<const std::uint8_t> src, int y0, int rows, const resample_axis& ax,
-                   std::uint8_t* dst, std::ptrdiff_t dst_stride, std::vector<std::uint8_t>& tile) {
+                   std::uint8_t* dst, std::ptrdiff_t dst_stride, std::vector<std::uint8_t>& tile, bool simd) {
+#if WDS_RESIZE_AVX2
+  if (simd && src.x_step() == C && cpu_has_avx2()) {
+    if constexpr (C >= 3) {
+      if (!ax.coeffs_x4.empty()) return resample_rows_avx2_x4<C>(src, y0, rows, ax, dst, dst_stride);
+    }
+    return resample_rows_avx2<C>(src, y0, rows, ax, dst, dst_stride);
+  }
+#else
+  (void)simd;
+#endif
   if (src.x_step() == C && rows >= 8)
     resample_rows_tiled<C>(src, y0, rows, ax, dst, dst_stride, tile);
   else if (src.x_step() == C)
@@ -301,9 +564,14 @@ void resample_rows(image_view<const std::uint8_t> src, int y0, int rows, const r
 inline void resample_columns(const std::uint8_t* src, std::ptrdiff_t src_stride,
                              std::ptrdiff_t src_x_step, int channels, int width, int row0,
                              const resample_axis& ax, image_view<std::uint8_t> dst,
-                             std::vector<std::int32_t>& acc) {
+                             std::vector<std::int32_t>& acc, bool simd) {
   const std::size_t n = std::size_t(width) * std::size_t(channels);
   const bool packed = src_x_step == channels;
+#if WDS_RESIZE_AVX2
+  if (simd && packed && cpu_has_avx2()) return resample_columns_avx2(src, src_stride, n, row0, ax, dst);
+#else
+  (void)simd;
+#endif
   for (int yy = 0; yy < ax.out_size; ++yy) {
     const std::int32_t* k = &ax.coeffs[std::size_t(yy) * std::size_t(ax.taps)];
     const int y_first = ax.first[std::size_t(yy)] - row0;
@@ -429,6 +697,9 @@ class resize_plan {
     std::vector<std::uint8_t> rows;
     std::vector<std::uint8_t> tile;
     std::vector<std::int32_t> acc;
+    // false: the portable scalar kernels even where AVX2 is available (the
+    // tests check that both give the same bytes).
+    bool simd = true;
   };
 
   resize_plan() = default;
@@ -441,7 +712,12 @@ class resize_plan {
       y_index_ = nearest_indices(in_height, out_height);
     } else {
       // Pillow only resamples an axis whose size changes.
-      if (out_width != in_width) horizontal_ = resample_axis(in_width, out_width, f);
+      if (out_width != in_width) {
+        horizontal_ = resample_axis(in_width, out_width, f);
+#if WDS_RESIZE_AVX2
+        if (detail::cpu_has_avx2()) horizontal_.build_x4();
+#endif
+      }
       if (out_height != in_height) vertical_ = resample_axis(in_height, out_height, f);
     }
   }
@@ -583,7 +859,7 @@ class resize_plan {
     const bool need_v = !vertical_.coeffs.empty();
     if (!need_h) {
       detail::resample_columns(src.origin(), src.y_step(), src.x_step(), c, in_w_, 0, vertical_,
-                               dst, s.acc);
+                               dst, s.acc, s.simd);
       return;
     }
     // Only the source rows the vertical pass reads are resampled horizontally.
@@ -602,13 +878,13 @@ class resize_plan {
       tmp_stride = dst.y_step();
     }
     switch (c) {
-      case 1: detail::resample_rows<1>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
-      case 2: detail::resample_rows<2>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
-      case 3: detail::resample_rows<3>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
-      default: detail::resample_rows<4>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
+      case 1: detail::resample_rows<1>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile, s.simd); break;
+      case 2: detail::resample_rows<2>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile, s.simd); break;
+      case 3: detail::resample_rows<3>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile, s.simd); break;
+      default: detail::resample_rows<4>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile, s.simd); break;
     }
     if (need_v)
-      detail::resample_columns(tmp, tmp_stride, c, c, out_w_, row0, vertical_, dst, s.acc);
+      detail::resample_columns(tmp, tmp_stride, c, c, out_w_, row0, vertical_, dst, s.acc, s.simd);
   }
 
   int in_w_ = 0, in_h_ = 0, out_w_ = 0, out_h_ = 0;

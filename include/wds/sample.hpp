@@ -7,6 +7,7 @@
 #include <wds/error.hpp>
 #include <wds/limits.hpp>
 #include <wds/tar.hpp>
+#include <wds/unicode.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -146,33 +147,59 @@ inline bool is_meta_name(std::string_view name) noexcept {
 }
 
 namespace detail {
-// Python's str.lower() for ASCII, Latin-1 and Cyrillic capitals; other code
-// points are left as they are (Greek needs Python's final-sigma context).
-inline std::string lower_ext(std::string_view s) {
-  std::string out(s);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    auto c = static_cast<unsigned char>(out[i]);
-    if (c >= 'A' && c <= 'Z') {
-      out[i] = static_cast<char>(c + 32);
-    } else if ((c == 0xc3 || c == 0xd0) && i + 1 < out.size() &&
-               (static_cast<unsigned char>(out[i + 1]) & 0xc0) == 0x80) {
-      unsigned cp = ((c & 0x1fu) << 6) | (static_cast<unsigned char>(out[i + 1]) & 0x3fu);
-      unsigned lo = cp;
-      if ((cp >= 0xc0 && cp <= 0xde && cp != 0xd7) || (cp >= 0x410 && cp <= 0x42f)) lo = cp + 0x20;
-      else if (cp >= 0x400 && cp <= 0x40f) lo = cp + 0x50;
-      out[i] = static_cast<char>(0xc0 | (lo >> 6));
-      out[i + 1] = static_cast<char>(0x80 | (lo & 0x3f));
-      ++i;
-    }
-  }
-  return out;
-}
+// webdataset's lcase: Python's str.lower() (wds/unicode.hpp).
+inline std::string lower_ext(std::string_view s) { return unicode::lower(s); }
 }  // namespace detail
+
+// A field of a borrowed_sample: `data` points into the tar reader's buffer
+// when the member lies in it, else into `own`; valid until the next call on
+// the sample_reader that returned it.
+struct borrowed_field {
+  std::string ext;
+  byte_view data;
+  std::string member;
+  std::uint64_t offset = location::unknown_offset;
+  std::vector<std::byte> own;
+
+  std::string_view text() const noexcept { return {reinterpret_cast<const char*>(data.data()), data.size()}; }
+};
+
+// A sample whose payloads are not copied (sample_reader::next_borrowed).
+class borrowed_sample {
+ public:
+  const std::string& key() const noexcept { return key_; }
+  const std::string& url() const noexcept { return url_; }
+  // Fields in tar order.
+  const borrowed_field* begin() const noexcept { return fields_.data(); }
+  const borrowed_field* end() const noexcept { return fields_.data() + size_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  const borrowed_field* find(std::string_view ext) const noexcept {
+    for (const auto& f : *this)
+      if (f.ext == ext) return &f;
+    return nullptr;
+  }
+  // An owning copy, for a sample to keep.
+  sample to_sample() const {
+    sample s(key_, url_);
+    for (const auto& f : *this)
+      s.fields().push_back(field{f.ext, std::vector<std::byte>(f.data.begin(), f.data.end()), f.member, f.offset});
+    return s;
+  }
+
+ private:
+  template <class>
+  friend class sample_reader;
+  std::string key_, url_;
+  std::vector<borrowed_field> fields_;  // the first size_ are in use; the rest keep their capacity
+  std::size_t size_ = 0;
+};
 
 struct sample_reader_options {
   bool lowercase_ext = true;        // webdataset's lcase=True
   bool skip_meta = true;            // drop "__*__" members (webdataset's skip_meta)
   std::vector<std::string> suffixes;  // when not empty, keep only these exts (webdataset's `suffixes`)
+  bool allow_empty = false;         // a 0-byte shard is empty, not tar error 208 (tar_reader_options)
 };
 
 // Groups a tar_reader's members into samples, one at a time:
@@ -183,7 +210,7 @@ template <class Source>
 class sample_reader {
  public:
   explicit sample_reader(Source src, std::string url = {}, limits lim = {}, sample_reader_options opts = {})
-      : tar_(std::move(src), std::move(url), lim), opts_(std::move(opts)) {}
+      : tar_(std::move(src), std::move(url), lim, tar_reader_options{opts.allow_empty}), opts_(std::move(opts)) {}
 
   // The next sample in tar order, or nullopt at the end of the shard.
   std::optional<sample> next() {
@@ -191,7 +218,9 @@ class sample_reader {
       if (!pending_) fetch();
       if (!pending_) {
         if (!current_) return std::nullopt;
-        return take();
+        std::optional<sample> out = take();
+        if (out) return out;
+        continue;
       }
       if (!current_ || pending_key_ != current_->key()) {
         std::optional<sample> out;
@@ -202,6 +231,39 @@ class sample_reader {
         continue;
       }
       add_pending();
+    }
+  }
+
+  // The next sample without copying its payloads (the fast path when the
+  // caller does not keep them): fields that lie in the tar reader's buffer
+  // alias it, others are read into reused buffers. Valid until the next call
+  // on this reader; nullptr at the end. Same samples, order and errors as
+  // next(); do not mix the two on one reader.
+  const borrowed_sample* next_borrowed() {
+    tar_.set_refill_hook(&rescue_borrowed, this);
+    struct unhook {
+      tar_reader<Source>& t;
+      ~unhook() { t.set_refill_hook(nullptr, nullptr); }
+    } guard{tar_};
+    borrowed_.size_ = 0;
+    have_borrowed_ = false;
+    for (;;) {
+      if (!pending_) fetch();
+      // The end, or the pending member starts the next sample.
+      if (!pending_ || (have_borrowed_ && pending_key_ != borrowed_.key_)) {
+        if (!have_borrowed_) return nullptr;
+        const borrowed_field* bad = borrowed_.find("__bad__");
+        if (!bad || bad->data.empty()) return &borrowed_;
+        borrowed_.size_ = 0;  // dropped, as take() drops it
+        have_borrowed_ = false;
+        continue;
+      }
+      if (!have_borrowed_) {
+        borrowed_.key_ = std::move(pending_key_);
+        borrowed_.url_ = tar_.shard_name();
+        have_borrowed_ = true;
+      }
+      add_pending_borrowed();
     }
   }
 
@@ -242,9 +304,15 @@ class sample_reader {
   iterator end() { return iterator(); }
 
  private:
-  sample take() {
+  // The finished sample, unless webdataset's valid_sample() drops it: a
+  // non-empty "__bad__" field is truthy there.
+  std::optional<sample> take() {
     sample s = std::move(*current_);
     current_.reset();
+    if (const field* bad = s.find("__bad__"); bad && !bad->data.empty()) {
+      recycle(std::move(s));
+      return std::nullopt;
+    }
     return s;
   }
 
@@ -262,13 +330,38 @@ class sample_reader {
       pending_member_ = m->name;
       pending_offset_ = m->header_offset;
       pending_ = true;
+      // Read now, before the previous sample is handed out: webdataset reads
+      // each file before grouping it, so a truncated member fails the shard
+      // without yielding the sample before it.
+      if (!pending_skip_) read_pending_payload();
       return;
     }
+  }
+
+  void read_pending_payload() {
+    pending_data_.clear();
+    if (!spare_.empty()) {  // best fit, so recycled buffers rarely reallocate
+      const std::uint64_t need = tar_.remaining();
+      std::size_t best = 0;
+      for (std::size_t i = 1; i < spare_.size(); ++i) {
+        const std::size_t c = spare_[i].capacity(), b = spare_[best].capacity();
+        if (b < need ? c > b : (c >= need && c < b)) best = i;
+      }
+      pending_data_ = std::move(spare_[best]);
+      spare_[best] = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    tar_.read_payload(pending_data_);
   }
 
   void add_pending() {
     pending_ = false;
     sample& s = *current_;
+    // webdataset's sample dict starts with these keys: "duplicate file name".
+    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
+      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
+                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
+                             "\" clashes with webdataset's " + pending_ext_);
     for (const auto& f : s.fields())
       if (f.ext == pending_ext_)
         throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
@@ -279,32 +372,68 @@ class sample_reader {
       throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
                         "sample \"" + s.key() + "\" has more than " +
                             std::to_string(tar_.limits().max_sample_fields) + " fields");
-    std::vector<std::byte> buf;
-    if (!spare_.empty()) {  // best fit, so recycled buffers rarely reallocate
-      const std::uint64_t need = tar_.remaining();
-      std::size_t best = 0;
-      for (std::size_t i = 1; i < spare_.size(); ++i) {
-        const std::size_t c = spare_[i].capacity(), b = spare_[best].capacity();
-        if (b < need ? c > b : (c >= need && c < b)) best = i;
-      }
-      buf = std::move(spare_[best]);
-      spare_[best] = std::move(spare_.back());
-      spare_.pop_back();
+    s.fields().push_back(
+        field{std::move(pending_ext_), std::move(pending_data_), std::move(pending_member_), pending_offset_});
+  }
+
+  void add_pending_borrowed() {
+    pending_ = false;
+    borrowed_sample& s = borrowed_;
+    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
+      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
+                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
+                             "\" clashes with webdataset's " + pending_ext_);
+    for (const auto& f : s)
+      if (f.ext == pending_ext_)
+        throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
+                           "duplicate ext \"" + pending_ext_ + "\" in sample \"" + s.key() + "\" (first member \"" +
+                               f.member + "\")");
+    if (pending_skip_) return;
+    if (s.size() >= tar_.limits().max_sample_fields)
+      throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
+                        "sample \"" + s.key() + "\" has more than " +
+                            std::to_string(tar_.limits().max_sample_fields) + " fields");
+    if (s.size_ == s.fields_.size()) s.fields_.emplace_back();
+    borrowed_field& f = s.fields_[s.size_];
+    f.ext.swap(pending_ext_);
+    f.member.swap(pending_member_);
+    f.offset = pending_offset_;
+    if (tar_.payload_buffered()) {
+      f.data = tar_.payload();
+    } else {
+      tar_.read_payload(f.own);
+      f.data = byte_view(f.own.data(), f.own.size());
     }
-    tar_.read_payload(buf);
-    s.fields().push_back(field{std::move(pending_ext_), std::move(buf), std::move(pending_member_), pending_offset_});
+    ++s.size_;
+  }
+
+  // The tar buffer is about to be overwritten: copy the fields aliasing it.
+  static void rescue_borrowed(void* self) {
+    auto& s = static_cast<sample_reader*>(self)->borrowed_;
+    for (std::size_t i = 0; i < s.size_; ++i) {
+      borrowed_field& f = s.fields_[i];
+      if (f.data.size() == 0 || f.data.data() == f.own.data()) continue;
+      f.own.assign(f.data.begin(), f.data.end());
+      f.data = byte_view(f.own.data(), f.own.size());
+    }
   }
 
   tar_reader<Source> tar_;
   sample_reader_options opts_;
+  borrowed_sample borrowed_;
+  bool have_borrowed_ = false;
   std::optional<sample> current_;
   bool pending_ = false, pending_skip_ = false;
   std::string pending_key_, pending_ext_, pending_member_;
+  std::vector<std::byte> pending_data_;
   std::uint64_t pending_offset_ = 0;
   std::vector<std::vector<std::byte>> spare_;
 };
 
 template <class Source>
 sample_reader(Source, std::string = {}, limits = {}, sample_reader_options = {}) -> sample_reader<Source>;
+
+// The type-erased sample reader (over open_input()'s any_source).
+using any_sample_reader = sample_reader<any_source>;
 
 }  // namespace wds

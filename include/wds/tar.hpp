@@ -8,6 +8,7 @@
 #include <wds/error.hpp>
 #include <wds/io.hpp>
 #include <wds/limits.hpp>
+#include <wds/unicode.hpp>
 
 #include <algorithm>
 #include <array>
@@ -40,7 +41,10 @@ struct tar_member {
   // pax records other than the ones folded into the fields above.
   std::vector<std::pair<std::string, std::string>> pax;
 
-  bool is_regular() const noexcept { return type == '0' || type == '\0' || type == '7'; }
+  bool is_sparse = false;  // GNU sparse (old 'S' or pax 0.0/0.1/1.0): holes read as zeros
+
+  // Python's isreg(): regular, contiguous and GNU sparse files.
+  bool is_regular() const noexcept { return type == '0' || type == '\0' || type == '7' || type == 'S'; }
 };
 
 namespace detail {
@@ -139,6 +143,12 @@ inline bool parse_pax_time(std::string_view s, std::int64_t& out) noexcept {
 
 }  // namespace detail
 
+struct tar_reader_options {
+  // A 0-byte input is an empty archive instead of tar error 208 (Python's
+  // tarfile: "ReadError: empty file"; a failed download looks like this).
+  bool allow_empty = false;
+};
+
 // Reads members in archive order. Typical use:
 //   wds::tar_reader reader(wds::file_source("shard.tar"), "shard.tar");
 //   while (const wds::tar_member* m = reader.next()) use(m->name, reader.payload());
@@ -151,8 +161,8 @@ class tar_reader {
   // Smallest growth of a payload buffer while its bytes arrive.
   static constexpr std::size_t growth_step = std::size_t{1} << 20;
 
-  explicit tar_reader(Source src, std::string shard_name = {}, limits lim = {})
-      : src_(std::move(src)), shard_(std::move(shard_name)), limits_(lim),
+  explicit tar_reader(Source src, std::string shard_name = {}, limits lim = {}, tar_reader_options opts = {})
+      : src_(std::move(src)), shard_(std::move(shard_name)), limits_(lim), opts_(opts),
         buf_(new std::byte[buffer_size]) {
     if (shard_.empty()) shard_ = name_of(src_);
   }
@@ -167,6 +177,7 @@ class tar_reader {
     std::string long_name, long_link;
     bool have_long_name = false, have_long_link = false;
     std::vector<std::pair<std::string, std::string>> local_pax;
+    std::vector<std::pair<std::string, std::string>> local_sparse;  // GNU.sparse.* in order, repeats kept (0.0)
     bool have_local_pax = false;
     std::uint64_t first_header = offset_;
     std::array<std::byte, tar_block_size> h{};
@@ -176,6 +187,7 @@ class tar_reader {
       if (got == 0) {  // end of data without an end marker: GNU tar accepts it
         if (have_long_name || have_long_link || have_local_pax)
           fail(201, at, "archive ends after an extension header");
+        if (at == 0 && !opts_.allow_empty) fail(208, 0, "empty file (0 bytes)");
         return finish();
       }
       if (got < h.size()) fail(201, at, "truncated header block (" + std::to_string(got) + " of 512 bytes)");
@@ -201,7 +213,10 @@ class tar_reader {
           if (type == 'g') {
             for (auto& r : records) set_record(global_pax_, std::move(r));
           } else {
-            for (auto& r : records) set_record(local_pax, std::move(r));
+            for (auto& r : records) {
+              if (r.first.compare(0, 11, "GNU.sparse.") == 0) local_sparse.push_back(r);
+              set_record(local_pax, std::move(r));
+            }
             have_local_pax = true;
           }
         }
@@ -231,14 +246,22 @@ class tar_reader {
       }
       if (have_long_name) m.name = std::move(long_name);
       if (have_long_link) m.linkname = std::move(long_link);
-      bool sparse = type == 'S';
       for (const auto* records : {&global_pax_, &local_pax})
-        for (const auto& r : *records) sparse |= apply_pax(m, r, at);
+        for (const auto& r : *records) apply_pax(m, r, at);
+      sparse_.clear();
+      sparse_ready_ = false;
+      if (type == 'S') read_old_gnu_sparse(h.data(), m, at);
+      else if (!local_sparse.empty()) apply_pax_sparse(m, local_sparse, at);
       m.data_offset = offset_;
       remaining_ = payload_bytes(m);
       padding_ = (tar_block_size - remaining_ % tar_block_size) % tar_block_size;
       have_member_ = true;
-      if (sparse) fail(205, at, "sparse members are not supported");
+      if (m.is_sparse && !m.is_regular()) m.is_sparse = false;
+      if (m.is_sparse) {
+        padding_ = (tar_block_size - sparse_stored_ % tar_block_size) % tar_block_size;
+        if (sparse_map_in_data_) read_sparse_map_in_data(at);
+        remaining_ = m.size;
+      }
       // Old v7 archives mark directories with a trailing slash on a regular type.
       if (m.type == '\0' && !m.name.empty() && m.name.back() == '/') m.type = '5';
       if (m.is_regular()) return &m;
@@ -248,6 +271,7 @@ class tar_reader {
       long_link.clear();
       have_long_name = have_long_link = have_local_pax = false;
       local_pax.clear();
+      local_sparse.clear();
     }
   }
 
@@ -257,6 +281,12 @@ class tar_reader {
   byte_view payload() {
     if (!have_member_) return {};
     check_member_limit();
+    if (member_.is_sparse) {
+      expand_sparse();
+      const std::size_t n = static_cast<std::size_t>(remaining_);
+      remaining_ = 0;
+      return {sparse_buf_.data() + (sparse_buf_.size() - n), n};
+    }
     const std::size_t n = static_cast<std::size_t>(remaining_);
     if (n <= len_ - pos_) {
       const std::byte* p = buf_.get() + pos_;
@@ -278,6 +308,11 @@ class tar_reader {
       return;
     }
     check_member_limit();
+    if (member_.is_sparse) {
+      byte_view v = payload();
+      out.assign(v.begin(), v.end());
+      return;
+    }
     const std::size_t n = static_cast<std::size_t>(remaining_);
     // assign() copies without zero-filling first; only the unbuffered rest is.
     const std::size_t buffered = std::min(n, len_ - pos_);
@@ -300,6 +335,14 @@ class tar_reader {
   // Streams the current member's payload; returns 0 once it is all read.
   std::size_t read(std::byte* dst, std::size_t n) {
     if (!have_member_ || remaining_ == 0) return 0;
+    if (member_.is_sparse) {
+      check_member_limit();  // holes are expanded in memory
+      expand_sparse();
+      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining_));
+      std::memcpy(dst, sparse_buf_.data() + (sparse_buf_.size() - remaining_), k);
+      remaining_ -= k;
+      return k;
+    }
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining_));
     std::size_t got = read_some(dst, want);
     if (got < want)
@@ -310,6 +353,14 @@ class tar_reader {
 
   // Payload bytes of the current member not yet read.
   std::uint64_t remaining() const noexcept { return remaining_; }
+  // payload() would return a view into the read buffer (no copy).
+  bool payload_buffered() const noexcept { return have_member_ && remaining_ <= len_ - pos_; }
+  // Called just before the read buffer is overwritten, so that a caller
+  // holding payload() views can copy them out first (nullptr: none).
+  void set_refill_hook(void (*hook)(void*), void* context) noexcept {
+    refill_hook_ = hook;
+    refill_context_ = context;
+  }
   // Bytes of archive consumed so far.
   std::uint64_t offset() const noexcept { return offset_; }
   const tar_member* current() const noexcept { return have_member_ ? &member_ : nullptr; }
@@ -322,7 +373,7 @@ class tar_reader {
     if (remaining_ > limits_.max_member_size)
       throw limit_error(502, loc(offset_),
                         "member of " + std::to_string(remaining_) + " bytes exceeds the limit of " +
-                            std::to_string(limits_.max_member_size) + " (stream it with read())");
+                            std::to_string(limits_.max_member_size) + "");
   }
 
   [[noreturn]] void fail(int id, std::uint64_t at, const std::string& why) const {
@@ -341,6 +392,12 @@ class tar_reader {
     return nullptr;
   }
 
+  void refill() {
+    if (refill_hook_) refill_hook_(refill_context_);
+    pos_ = 0;
+    len_ = src_.read(buf_.get(), buffer_size);
+  }
+
   // Copies from the buffer, refilling it; large reads bypass it.
   std::size_t read_some(std::byte* dst, std::size_t n) {
     std::size_t done = 0;
@@ -353,8 +410,7 @@ class tar_reader {
           offset_ += k;
           continue;
         }
-        pos_ = 0;
-        len_ = src_.read(buf_.get(), buffer_size);
+        refill();
         if (len_ == 0) break;
       }
       std::size_t k = std::min(n - done, len_ - pos_);
@@ -369,8 +425,7 @@ class tar_reader {
   void discard(std::uint64_t n) {
     while (n > 0) {
       if (pos_ == len_) {
-        pos_ = 0;
-        len_ = src_.read(buf_.get(), buffer_size);
+        refill();
         if (len_ == 0) fail(202, offset_, "truncated payload: " + std::to_string(n) + " bytes missing");
       }
       std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n, len_ - pos_));
@@ -382,6 +437,12 @@ class tar_reader {
 
   void skip_rest() {
     if (!have_member_) return;
+    if (member_.is_sparse) {
+      if (!sparse_ready_) discard(sparse_stored_);
+      remaining_ = 0;
+      sparse_buf_.clear();
+      sparse_buf_.shrink_to_fit();
+    }
     discard(remaining_);
     remaining_ = 0;
     const std::uint64_t at = offset_;
@@ -394,9 +455,14 @@ class tar_reader {
   }
 
   void verify_checksum(const std::byte* h, std::uint64_t at) const {
+    // A bad first header without the ustar magic is most likely not a tar at
+    // all (a text file, a JPEG, an HTML error page): say so.
+    const bool not_tar = at == 0 && std::memcmp(h + 257, "ustar", 5) != 0;
     std::int64_t stored = 0;
-    if (!detail::parse_tar_number(h + 148, 8, stored))
+    if (!detail::parse_tar_number(h + 148, 8, stored)) {
+      if (not_tar) fail(207, at, "not a tar archive: first header has no ustar magic and no number in its checksum field");
       fail(204, at, "bad number in checksum field");
+    }
     // Sums eight bytes at a time in 16-bit lanes (fast at any -O level); the
     // checksum field counts as spaces, and the signed sum differs by 256 for
     // every byte >= 0x80.
@@ -420,6 +486,9 @@ class tar_reader {
     }
     const std::int64_t unsigned_sum = std::int64_t{total} + 8 * ' ';
     const std::int64_t signed_sum = unsigned_sum - 256 * std::int64_t{high};
+    if (stored != unsigned_sum && stored != signed_sum && not_tar)
+      fail(207, at, "not a tar archive: first header has no ustar magic and a bad checksum (stored " +
+                        std::to_string(stored) + ", computed " + std::to_string(unsigned_sum) + ")");
     if (stored != unsigned_sum && stored != signed_sum)
       fail(203, at, "bad header checksum (stored " + std::to_string(stored) + ", computed " +
                         std::to_string(unsigned_sum) + ")");
@@ -507,11 +576,153 @@ class tar_reader {
     } else if (k == "gname") {
       m.gname = v;
     } else if (k.compare(0, 11, "GNU.sparse.") == 0) {
-      return true;
+      return false;  // folded in by apply_pax_sparse
     } else if (k != "hdrcharset" && k != "atime" && k != "ctime" && k != "comment" && k != "charset") {
       m.pax.push_back(r);
     }
     return false;
+  }
+
+  // ---- GNU sparse members (what Python's tarfile reads: _proc_sparse, _proc_gnusparse_*) ----
+
+  std::size_t max_sparse_entries() const noexcept {
+    return static_cast<std::size_t>(std::max<std::uint64_t>(limits_.max_pax_size / 24, 4));
+  }
+  void add_sparse(std::uint64_t off, std::uint64_t n, std::uint64_t at) {
+    if (sparse_.size() >= max_sparse_entries())
+      throw limit_error(501, {shard_, member_.name, at},
+                        "GNU sparse map has more than " + std::to_string(max_sparse_entries()) +
+                            " entries (limits::max_pax_size / 24)");
+    sparse_.emplace_back(off, n);
+  }
+
+  // Old GNU 'S': four entries in the header, 21 per extension block after it.
+  void read_old_gnu_sparse(const std::byte* h, tar_member& m, std::uint64_t at) {
+    m.is_sparse = true;
+    sparse_stored_ = m.size;
+    sparse_map_in_data_ = false;
+    auto entry = [&](const std::byte* e) {
+      std::int64_t off = 0, n = 0;
+      if (!detail::parse_tar_number(e, 12, off) || !detail::parse_tar_number(e + 12, 12, n) || off < 0 || n < 0)
+        return false;  // Python stops at the first unreadable entry
+      if (n > 0) add_sparse(static_cast<std::uint64_t>(off), static_cast<std::uint64_t>(n), at);
+      return true;
+    };
+    for (int i = 0; i < 4 && entry(h + 386 + 24 * i); ++i) {
+    }
+    bool extended = h[482] != std::byte{0};
+    m.size = number_field(h + 483, 12, at, "sparse real size", true);
+    std::array<std::byte, tar_block_size> b{};
+    while (extended) {
+      const std::uint64_t bat = offset_;
+      if (read_some(b.data(), b.size()) < b.size()) fail(202, bat, "truncated GNU sparse extension block");
+      for (int i = 0; i < 21 && entry(b.data() + 24 * i); ++i) {
+      }
+      extended = b[504] != std::byte{0};
+    }
+  }
+
+  // pax GNU.sparse.* records: 0.1 (GNU.sparse.map), 0.0 (repeated offset/numbytes),
+  // 1.0 (major=1, minor=0: the map starts the data), in Python's order of tests.
+  void apply_pax_sparse(tar_member& m, const std::vector<std::pair<std::string, std::string>>& rs,
+                        std::uint64_t at) {
+    auto get = [&](const char* k) -> const std::string* {
+      const std::string* v = nullptr;
+      for (const auto& r : rs)
+        if (r.first == k) v = &r.second;
+      return v;
+    };
+    auto number = [&](const std::string& v) {
+      std::uint64_t n = 0;
+      if (!detail::parse_decimal(v, n)) fail(205, at, "bad GNU sparse number \"" + v.substr(0, 40) + "\"");
+      return n;
+    };
+    const std::string *map = get("GNU.sparse.map"), *size = get("GNU.sparse.size"),
+                      *major = get("GNU.sparse.major"), *minor = get("GNU.sparse.minor");
+    const bool v10 = major && minor && *major == "1" && *minor == "0";
+    if (!map && !size && !v10) return;
+    m.is_sparse = true;
+    sparse_stored_ = m.size;
+    sparse_map_in_data_ = false;
+    if (const std::string* name = get("GNU.sparse.name")) m.name = *name;
+    if (size) m.size = number(*size);
+    if (const std::string* real = get("GNU.sparse.realsize")) m.size = number(*real);
+    if (map) {
+      std::vector<std::uint64_t> nums;
+      for (std::size_t p = 0; p <= map->size();) {
+        std::size_t c = map->find(',', p);
+        if (c == std::string::npos) c = map->size();
+        nums.push_back(number(map->substr(p, c - p)));
+        p = c + 1;
+      }
+      for (std::size_t i = 0; i + 1 < nums.size(); i += 2) add_sparse(nums[i], nums[i + 1], at);
+    } else if (size) {
+      std::vector<std::uint64_t> offs, lens;
+      for (const auto& r : rs) {
+        if (r.first == "GNU.sparse.offset") offs.push_back(number(r.second));
+        else if (r.first == "GNU.sparse.numbytes") lens.push_back(number(r.second));
+      }
+      for (std::size_t i = 0; i < std::min(offs.size(), lens.size()); ++i) add_sparse(offs[i], lens[i], at);
+    } else {
+      sparse_map_in_data_ = true;
+    }
+  }
+
+  // 1.0: "COUNT\n" then COUNT pairs "OFFSET\nBYTES\n", padded to a block.
+  void read_sparse_map_in_data(std::uint64_t at) {
+    std::string text;
+    std::size_t pos = 0;
+    auto line = [&]() {
+      for (;;) {
+        std::size_t nl = text.find('\n', pos);
+        if (nl != std::string::npos) {
+          std::uint64_t n = 0;
+          if (!detail::parse_decimal(std::string_view(text).substr(pos, nl - pos), n))
+            fail(205, at, "bad GNU sparse 1.0 map");
+          pos = nl + 1;
+          return n;
+        }
+        if (text.size() >= limits_.max_pax_size || sparse_stored_ < tar_block_size)
+          fail(205, at, "GNU sparse 1.0 map is unterminated or larger than limits::max_pax_size");
+        std::array<std::byte, tar_block_size> b{};
+        if (read_some(b.data(), b.size()) < b.size()) fail(202, offset_, "truncated GNU sparse 1.0 map");
+        sparse_stored_ -= tar_block_size;
+        text.append(reinterpret_cast<const char*>(b.data()), b.size());
+      }
+    };
+    const std::uint64_t count = line();
+    if (count > max_sparse_entries())
+      throw limit_error(501, {shard_, member_.name, at},
+                        "GNU sparse 1.0 map has " + std::to_string(count) + " entries, more than " +
+                            std::to_string(max_sparse_entries()) + " (limits::max_pax_size / 24)");
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const std::uint64_t off = line();
+      add_sparse(off, line(), at);
+    }
+    member_.data_offset = offset_;
+  }
+
+  // Reads the stored chunks into a zero-filled buffer of the real size.
+  void expand_sparse() {
+    if (sparse_ready_) return;
+    const std::uint64_t at = offset_;
+    std::uint64_t stored = 0;
+    for (const auto& [off, n] : sparse_) {
+      if (off > member_.size || n > member_.size - off)
+        fail(205, at, "GNU sparse map entry " + std::to_string(off) + "+" + std::to_string(n) +
+                          " lies outside the file's " + std::to_string(member_.size) + " bytes");
+      stored += n;
+    }
+    if (stored > sparse_stored_)
+      fail(205, at, "GNU sparse map holds " + std::to_string(stored) + " bytes but the member stores " +
+                        std::to_string(sparse_stored_));
+    sparse_buf_.assign(static_cast<std::size_t>(member_.size), std::byte{0});
+    for (const auto& [off, n] : sparse_) {
+      if (n && read_some(sparse_buf_.data() + off, static_cast<std::size_t>(n)) < n)
+        fail(202, offset_, "truncated GNU sparse data");
+    }
+    discard(sparse_stored_ - stored);
+    sparse_ready_ = true;
   }
 
   // Python's tarfile skips a payload only for regular and unknown types; links,
@@ -526,6 +737,7 @@ class tar_reader {
   Source src_;
   std::string shard_;
   wds::limits limits_;
+  tar_reader_options opts_;
   std::unique_ptr<std::byte[]> buf_;
   std::size_t pos_ = 0, len_ = 0;
   std::uint64_t offset_ = 0;
@@ -535,10 +747,18 @@ class tar_reader {
   std::size_t padding_ = 0;
   std::vector<std::pair<std::string, std::string>> global_pax_;
   std::vector<std::byte> scratch_;
+  // The current GNU sparse member: its map (offset, bytes), the stored data
+  // bytes still in the archive, and the expanded payload once asked for.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> sparse_;
+  std::uint64_t sparse_stored_ = 0;
+  bool sparse_ready_ = false, sparse_map_in_data_ = false;
+  std::vector<std::byte> sparse_buf_;
+  void (*refill_hook_)(void*) = nullptr;
+  void* refill_context_ = nullptr;
 };
 
 template <class Source>
-tar_reader(Source, std::string = {}, limits = {}) -> tar_reader<Source>;
+tar_reader(Source, std::string = {}, limits = {}, tar_reader_options = {}) -> tar_reader<Source>;
 
 // ---- writer -----------------------------------------------------------------
 
@@ -575,18 +795,8 @@ inline bool is_ascii(std::string_view s) noexcept {
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 when invalid.
 inline std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
-  auto u = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = u(i);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((u(i + k) & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (u(i + k) & 0x3f);
-  }
-  static constexpr std::uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return n;
+  std::uint32_t cp = 0;
+  return unicode::decode_utf8(s, i, cp);
 }
 
 inline bool is_utf8(std::string_view s) noexcept {
@@ -802,5 +1012,11 @@ class tar_writer {
 
 template <class Sink>
 tar_writer(Sink, tar_writer_options = {}) -> tar_writer<Sink>;
+
+// The type-erased reader and writer, for members and containers
+// (std::unique_ptr<wds::any_tar_writer>) and for run-time choices of the
+// source or sink (open_input, open_output).
+using any_tar_reader = tar_reader<any_source>;
+using any_tar_writer = tar_writer<any_sink>;
 
 }  // namespace wds

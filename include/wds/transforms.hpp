@@ -87,18 +87,39 @@ inline int half_even_half(long long x) noexcept {
 }
 }  // namespace detail
 
+// A fill value per channel (padding a palette image writes a palette entry,
+// so its channels differ); the scalar overloads use the same value for all.
+template <class T>
+using pixel_fill = std::array<T, 4>;
+
+namespace detail {
+template <class U>
+void fill_pixels(image<U>& im, const pixel_fill<U>& fill) {
+  const int c = im.channels();
+  bool same = true;
+  for (int k = 1; k < c && k < 4; ++k) same = same && fill[std::size_t(k)] == fill[0];
+  if (same) return im.fill(fill[0]);
+  U* p = im.data();
+  for (std::size_t i = 0, n = std::size_t(im.width()) * std::size_t(im.height()); i < n; ++i, p += c)
+    for (int k = 0; k < c; ++k) p[k] = fill[std::size_t(k & 3)];
+}
+template <class U>
+pixel_fill<U> same_fill(U v) noexcept { return {v, v, v, v}; }
+}  // namespace detail
+
 // F.crop / PIL Image.crop((left, top, left + width, top + height)): pixels
 // outside the image are `fill` (0 in torchvision). A box inside is a view.
 template <class T>
 image_ref<std::remove_const_t<T>> crop(image_view<T> src, int top, int left, int height, int width,
-                                       std::remove_const_t<T> fill = 0) {
+                                       const pixel_fill<std::remove_const_t<T>>& fill) {
   using U = std::remove_const_t<T>;
   if (height < 0 || width < 0) detail::throw_arg(637, "crop: negative size");
   image_view<const U> s = src;
   if (top >= 0 && left >= 0 && (long long)top + height <= s.height() &&
       (long long)left + width <= s.width())
     return image_ref<U>(s.subview(left, top, width, height));
-  image<U> out(width, height, s.channels(), fill);
+  image<U> out(width, height, s.channels());
+  detail::fill_pixels(out, fill);
   if (s.has_mode()) out.set_mode(s.mode());
   const int y0 = std::max(0, -top), y1 = int(std::min<long long>(height, (long long)s.height() - top));
   const int x0 = std::max(0, -left), x1 = int(std::min<long long>(width, (long long)s.width() - left));
@@ -106,6 +127,12 @@ image_ref<std::remove_const_t<T>> crop(image_view<T> src, int top, int left, int
     for (int x = x0; x < x1; ++x)
       for (int c = 0; c < s.channels(); ++c) out(x, y, c) = s(x + left, y + top, c);
   return image_ref<U>(std::move(out));
+}
+
+template <class T>
+image_ref<std::remove_const_t<T>> crop(image_view<T> src, int top, int left, int height, int width,
+                                       std::remove_const_t<T> fill = 0) {
+  return crop(src, top, left, height, width, detail::same_fill(fill));
 }
 
 // How pad() fills the border (numpy.pad modes, as torchvision uses them).
@@ -151,8 +178,7 @@ inline int pad_source_index(long long i, int n, pad_mode m) noexcept {
 // Negative amounts crop, as in torchvision. `fill` goes to every channel.
 template <class T>
 image<std::remove_const_t<T>> pad(image_view<T> src, int left, int top, int right, int bottom,
-                                  pad_mode mode = pad_mode::constant,
-                                  std::remove_const_t<T> fill = 0) {
+                                  pad_mode mode, const pixel_fill<std::remove_const_t<T>>& fill) {
   using U = std::remove_const_t<T>;
   image_view<const U> s = src;
   if (left < 0 || top < 0 || right < 0 || bottom < 0) {  // crop first, pad the rest
@@ -171,7 +197,7 @@ image<std::remove_const_t<T>> pad(image_view<T> src, int left, int top, int righ
   if (s.has_mode()) out.set_mode(s.mode());
   const int c = s.channels();
   if (mode == pad_mode::constant) {
-    out.fill(fill);
+    detail::fill_pixels(out, fill);
     for (int y = 0; y < s.height(); ++y)
       for (int x = 0; x < s.width(); ++x)
         for (int k = 0; k < c; ++k) out(x + left, y + top, k) = s(x, y, k);
@@ -190,10 +216,19 @@ image<std::remove_const_t<T>> pad(image_view<T> src, int left, int top, int righ
   return out;
 }
 
-// F.center_crop: a crop larger than the image zero-pads first ((d)//2 before,
-// (d+1)//2 after); the offset is round((H - h) / 2) with half to even.
 template <class T>
-image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int width) {
+image<std::remove_const_t<T>> pad(image_view<T> src, int left, int top, int right, int bottom,
+                                  pad_mode mode = pad_mode::constant,
+                                  std::remove_const_t<T> fill = 0) {
+  return pad(src, left, top, right, bottom, mode, detail::same_fill(fill));
+}
+
+// F.center_crop: a crop larger than the image pads first with `fill` ((d)//2
+// before, (d+1)//2 after; 0, or entry 0 of a palette image's palette); the
+// offset is round((H - h) / 2) with half to even.
+template <class T>
+image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int width,
+                                              const pixel_fill<std::remove_const_t<T>>& fill) {
   using U = std::remove_const_t<T>;
   if (height < 1 || width < 1) detail::throw_arg(640, "center_crop: size must be >= 1");
   image_view<const U> s = src;
@@ -202,7 +237,7 @@ image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int
     const int dt = height > s.height() ? (height - s.height()) / 2 : 0;
     const int dr = width > s.width() ? (width - s.width() + 1) / 2 : 0;
     const int db = height > s.height() ? (height - s.height() + 1) / 2 : 0;
-    image<U> padded = pad(s, dl, dt, dr, db, pad_mode::constant, U(0));
+    image<U> padded = pad(s, dl, dt, dr, db, pad_mode::constant, fill);
     if (padded.width() == width && padded.height() == height) return image_ref<U>(std::move(padded));
     const int top = detail::half_even_half((long long)padded.height() - height);
     const int left = detail::half_even_half((long long)padded.width() - width);
@@ -211,6 +246,17 @@ image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int
   const int top = detail::half_even_half((long long)s.height() - height);
   const int left = detail::half_even_half((long long)s.width() - width);
   return image_ref<U>(s.subview(left, top, width, height));
+}
+
+template <class T>
+image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int width) {
+  return center_crop(src, height, width, detail::same_fill(std::remove_const_t<T>(0)));
+}
+
+// Whether center_crop(src, height, width) pads, i.e. makes a new image (Pillow
+// drops info, such as the comment, of padded images; crops keep it).
+inline bool center_crop_pads(int src_width, int src_height, int height, int width) noexcept {
+  return width > src_width || height > src_height;
 }
 
 template <class T>

@@ -352,9 +352,9 @@ inline std::string cache_shard(const std::string& url, const std::string& dir, c
 inline any_source open_url(const std::string& url, const url_options& opts = {}) {
   const url_kind k = url_kind_of(url);
   if (k == url_kind::stdio) return open_input("-", opts.lim);
-  if (k == url_kind::local) return gunzip_if_gzip(file_source(local_path_of(url)), url, opts.lim);
-  if (!opts.cache_dir.empty()) return gunzip_if_gzip(file_source(cache_shard(url, opts.cache_dir, opts)), url, opts.lim);
-  return gunzip_if_gzip(detail::open_remote_raw(url, opts), url, opts.lim);
+  if (k == url_kind::local) return decompress_by_magic(file_source(local_path_of(url)), url, opts.lim);
+  if (!opts.cache_dir.empty()) return decompress_by_magic(file_source(cache_shard(url, opts.cache_dir, opts)), url, opts.lim);
+  return decompress_by_magic(detail::open_remote_raw(url, opts), url, opts.lim);
 }
 
 // Opens an output URL: "-" (stdout), pipe:CMD (its stdin; close() checks the

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: MIT
 //
 // Umbrella header: the core (standard library only) plus every codec the build
-// enabled (WDS_HAS_ZLIB / WDS_HAS_JPEG / WDS_HAS_PNG). The AIStore server
+// enabled (WDS_HAS_ZLIB / BZIP2 / LZMA / ZSTD / JPEG / PNG). The AIStore server
 // (wds/ais.hpp, needs cpp-httplib) is included separately.
 #ifndef WDS_WDS_HPP
 #define WDS_WDS_HPP

@@ -40,7 +40,7 @@ from torchvision import transforms as T
 assert PIL.__version__.startswith("9.4"), PIL.__version__
 assert torchvision.__version__.startswith("0.14"), torchvision.__version__
 
-SKIMAGE = "/usr/lib/python3/dist-packages/skimage/data"
+SKIMAGE = os.environ.get("WDS_SKIMAGE_DATA", "/usr/lib/python3/dist-packages/skimage/data")
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "etl")
 MTIME = 0  # wds-etl's default fixed mtime
 
@@ -309,9 +309,7 @@ def main():
         im = Image.open(io.BytesIO(b)).convert("RGB")
         im = T.CenterCrop(224)(T.Resize(256)(im))
         # Pillow 9.4 re-saves a source JPEG's COM comment (im.info survives
-        # convert/resize/crop); wds compose pipelines carry no metadata, so
-        # the golden is made without it (documented difference).
-        im.info.pop("comment", None)
+        # convert/resize/crop), and so does wds.
         buf = io.BytesIO()
         im.save(buf, format="JPEG", quality=90)
         return buf.getvalue()

@@ -4,6 +4,7 @@
 // decode_image: sniff JPEG / PNG by magic bytes and decode with whichever of
 // the codecs this build has (WDS_HAS_JPEG / WDS_HAS_PNG).
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -48,9 +49,12 @@ class image_decoder {
                    const location& where = {}) {
     (void)mode;
     (void)lim;
+    comment_.reset();
+    palette_ = nullptr;
     switch (sniff_image_format(data, size)) {
       case image_format::jpeg: {
 #if WDS_HAS_JPEG
+        comment_ = jpeg_comment(data, size);
         jpeg_decode_options opt;
         if (mode && is_8bit_mode(*mode)) opt.mode = mode;
         any_image img = jpeg_.decode(data, size, opt, lim, where);
@@ -62,7 +66,10 @@ class image_decoder {
       }
       case image_format::png: {
 #if WDS_HAS_PNG
-        return png_.decode(data, size, mode, lim, where);
+        any_image img = png_.decode(data, size, mode, lim, where);
+        comment_ = png_.comment();
+        if (!mode) palette_ = png_.palette();  // still a palette image in Pillow
+        return img;
 #else
         throw decode_error(461, where, "PNG data, but this build has no PNG codec (WDS_HAS_PNG=0)");
 #endif
@@ -73,6 +80,16 @@ class image_decoder {
     throw decode_error(461, where, size == 0 ? "empty image data" : "unknown image format (not JPEG or PNG)");
   }
 
+  // Pillow's info["comment"] of the last decode: a JPEG's COM marker, a PNG's
+  // "comment" text chunk (UTF-8). Ops that keep Pillow's info carry it.
+  const std::optional<std::string>& comment() const noexcept { return comment_; }
+
+  // The palette (256 RGBA entries) when the last decode was a palette PNG in
+  // its native mode: Pillow still holds mode P there, so padding it writes
+  // index 0 (palette()[0]), a fill f writes palette()[f], and resizing uses
+  // NEAREST. nullptr otherwise.
+  const std::array<std::array<std::uint8_t, 4>, 256>* palette() const noexcept { return palette_; }
+
 #if WDS_HAS_JPEG
   jpeg_decoder& jpeg() noexcept { return jpeg_; }
 #endif
@@ -81,6 +98,8 @@ class image_decoder {
 #endif
 
  private:
+  std::optional<std::string> comment_;
+  const std::array<std::array<std::uint8_t, 4>, 256>* palette_ = nullptr;
 #if WDS_HAS_JPEG
   jpeg_decoder jpeg_;
 #endif

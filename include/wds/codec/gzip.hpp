@@ -46,7 +46,7 @@ class gzip_source {
   gzip_source(gzip_source&& o) noexcept
       : src_(std::move(o.src_)), name_(std::move(o.name_)), limits_(o.limits_), z_(std::move(o.z_)),
         in_(std::move(o.in_)), out_total_(o.out_total_), in_total_(o.in_total_), ended_(o.ended_),
-        eof_(o.eof_) {}
+        eof_(o.eof_), zero_tail_(o.zero_tail_), draining_(o.draining_), finished_(o.finished_) {}
   gzip_source(const gzip_source&) = delete;
   gzip_source& operator=(const gzip_source&) = delete;
   gzip_source& operator=(gzip_source&&) = delete;
@@ -55,7 +55,7 @@ class gzip_source {
   }
 
   std::size_t read(std::byte* dst, std::size_t n) {
-    if (n == 0) return 0;
+    if (n == 0 || finished_) return 0;
     z_stream& z = *z_;
     z.next_out = reinterpret_cast<Bytef*>(dst);
     z.avail_out = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
@@ -89,6 +89,7 @@ class gzip_source {
 
   // Drains the rest of the stream (bounded) so trailers get verified.
   void verify_end() {
+    draining_ = true;
     std::unique_ptr<std::byte[]> scratch(new std::byte[std::size_t{64} << 10]);
     std::uint64_t drained = 0;
     while (std::size_t k = read(scratch.get(), std::size_t{64} << 10)) {
@@ -134,8 +135,7 @@ class gzip_source {
         if (z.avail_in == 0) return false;
         continue;
       }
-      if (zero_tail_)
-        throw io_error(112, {name_, {}, out_total_}, "garbage after zero padding at the end of the gzip stream");
+      if (zero_tail_) return garbage("garbage after zero padding at the end of the gzip stream");
       if (z.avail_in < 2 && !eof_) {
         // Keep the one byte and read more to see the whole magic.
         std::byte first = static_cast<std::byte>(*z.next_in);
@@ -147,11 +147,20 @@ class gzip_source {
         z.avail_in = static_cast<uInt>(1 + k);
       }
       if (z.avail_in < 2 || z.next_in[0] != 0x1f || z.next_in[1] != 0x8b)
-        throw io_error(112, {name_, {}, out_total_}, "trailing garbage after the gzip stream");
+        return garbage("trailing garbage after the gzip stream, inside the archive");
       inflateReset(&z);
       ended_ = false;
       return true;
     }
+  }
+
+  // After the tar end marker, garbage is ignored with a warning, as gzip -d
+  // and Python do; before it, the archive itself is corrupt.
+  bool garbage(const char* why) {
+    if (!draining_) throw io_error(112, {name_, {}, out_total_}, why);
+    detail::trailing_garbage_counter().fetch_add(1, std::memory_order_relaxed);
+    finished_ = true;
+    return false;
   }
 
   Source src_;
@@ -160,7 +169,7 @@ class gzip_source {
   std::unique_ptr<z_stream> z_;
   std::unique_ptr<std::byte[]> in_;
   std::uint64_t out_total_ = 0, in_total_ = 0;
-  bool ended_ = false, eof_ = false, zero_tail_ = false;
+  bool ended_ = false, eof_ = false, zero_tail_ = false, draining_ = false, finished_ = false;
 };
 
 // Deflates into a gzip stream (header without name or mtime, so output is reproducible).

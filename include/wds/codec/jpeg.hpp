@@ -583,6 +583,35 @@ class jpeg_encoder {
   bool tables_dirty_ = false;
 };
 
+// info["comment"] as Pillow 9.4's JpegImageFile reads it: the payload of the
+// last COM marker before the first SOS (bytes as they are; empty = none,
+// which is also what Pillow's save then writes). Walks the markers as
+// Pillow's _open does (fill bytes, junk between segments, RSTn/JPGn without
+// a length); stops at SOS, the end of the data or an unknown marker.
+inline std::optional<std::string> jpeg_comment(const std::byte* data, std::size_t size) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  if (p == nullptr || size < 3 || p[0] != 0xFF || p[1] != 0xD8) return std::nullopt;
+  std::string comment;  // (not optional<string> inside the loop: g++ 12 warns falsely)
+  std::size_t i = 2;
+  while (i < size) {
+    if (p[i] != 0xFF) { ++i; continue; }  // junk
+    if (i + 1 >= size) break;
+    const unsigned m = p[i + 1];
+    if (m == 0xFF) { ++i; continue; }    // fill byte: FF FF -> look at the second FF
+    if (m == 0x00) { i += 2; continue; }  // escaped FF
+    if (m == 0xDA) break;                 // start of scan
+    if (m == 0xC8 || (m >= 0xD0 && m <= 0xD9) || (m >= 0xF0 && m <= 0xFD)) { i += 2; continue; }
+    if (m < 0xC0) break;  // Pillow: "no marker found"
+    if (i + 4 > size) break;
+    const std::size_t len = (std::size_t(p[i + 2]) << 8) | p[i + 3];
+    if (len < 2 || i + 2 + len > size) break;
+    if (m == 0xFE) comment.assign(reinterpret_cast<const char*>(p + i + 4), len - 2);
+    i += 2 + len;
+  }
+  if (comment.empty()) return std::nullopt;
+  return comment;
+}
+
 // One-shot helpers (construct a decoder/encoder per call; reuse the objects
 // above in loops).
 inline image<std::uint8_t> decode_jpeg(const std::byte* data, std::size_t size,

@@ -13,7 +13,9 @@
 #endif
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -25,6 +27,9 @@
 #include <vector>
 
 #include <spng.h>
+#if WDS_HAS_ZLIB
+#include <zlib.h>
+#endif
 
 #include "wds/convert.hpp"
 #include "wds/error.hpp"
@@ -82,14 +87,459 @@ inline pixel_mode png_native_mode(const spng_ihdr& h, bool trns) noexcept {
 
 }  // namespace detail
 
-// PNG decoder. spng contexts cannot be rewound, so one is created per image;
-// the object keeps the raw-row scratch buffer between images. Not thread-safe.
+namespace detail {
+
+// CRC-32 of PNG chunks (ISO 3309, as zlib's crc32), without needing zlib.
+inline std::uint32_t png_crc32(std::uint32_t crc, const std::uint8_t* p, std::size_t n) noexcept {
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  return ~crc;
+}
+
+inline std::uint32_t png_be32(const std::uint8_t* p) noexcept {
+  return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
+}
+
+// The pieces libspng reads one after the other (see png_decoder::open).
+struct png_stream {
+  const std::uint8_t* seg[3];
+  std::size_t len[3];
+  int i;
+  std::size_t off;
+};
+
+extern "C" {
+inline int wds_png_read(spng_ctx*, void* user, void* dest, size_t length) {
+  auto* s = static_cast<png_stream*>(user);
+  auto* out = static_cast<std::uint8_t*>(dest);
+  while (length > 0) {
+    if (s->i >= 3) return SPNG_IO_EOF;
+    const std::size_t n = std::min(length, s->len[s->i] - s->off);
+    if (n) std::memcpy(out, s->seg[s->i] + s->off, n);
+    out += n;
+    length -= n;
+    s->off += n;
+    if (s->off == s->len[s->i]) {
+      ++s->i;
+      s->off = 0;
+    }
+  }
+  return 0;
+}
+}
+
+// What Pillow 9.4's PngImagePlugin reads from a file: the chunks before the
+// first IDAT (PngImageFile._open), the run of IDAT chunks the zip decoder
+// reads (load_read) and the chunks after it (load_end).
+struct png_layout {
+  std::uint32_t width = 0, height = 0;
+  std::uint8_t bit_depth = 0, color_type = 0;
+  bool interlaced = false;
+  bool has_ihdr = false;
+  bool has_plte = false;  // only a PLTE seen after the IHDR of a palette image counts
+  std::string plte;
+  bool has_trns = false;  // tRNS of a palette image (any length), or a gray/RGB key
+  std::string trns;
+  std::optional<std::string> comment;  // info["comment"] (UTF-8, as Pillow's JPEG save encodes it)
+  std::size_t idat_begin = 0, idat_end = 0;  // byte range of the IDAT run, chunk headers included
+  bool idat_clipped = false;                 // the file ends inside the last IDAT or its CRC
+  std::size_t after_idat = 0;                // where load_end starts reading chunks
+  std::size_t text_memory = 0;
+};
+
+// Latin-1 (tEXt, zTXt) to UTF-8, the bytes Pillow's JPEG save writes for a str.
+inline std::string png_latin1_to_utf8(const std::uint8_t* p, std::size_t n) {
+  std::string out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p[i] < 0x80) {
+      out += char(p[i]);
+    } else {
+      out += char(0xC0 | (p[i] >> 6));
+      out += char(0x80 | (p[i] & 0x3F));
+    }
+  }
+  return out;
+}
+
+// Python's bytes.decode("utf-8", "strict") succeeds (no surrogates, no overlongs).
+inline bool png_valid_utf8(const std::uint8_t* p, std::size_t n) noexcept {
+  std::size_t i = 0;
+  while (i < n) {
+    const std::uint8_t c = p[i];
+    if (c < 0x80) { ++i; continue; }
+    int len = 0;
+    std::uint32_t cp = 0, min = 0;
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
+    else return false;
+    if (i + std::size_t(len) > n) return false;
+    for (int k = 1; k < len; ++k) {
+      if ((p[i + std::size_t(k)] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + std::size_t(k)] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += std::size_t(len);
+  }
+  return true;
+}
+
+enum class png_text_result { ok, skip, too_large };
+
+// Pillow's _safe_zlib_decompress: at most 1 MiB of output (more raises
+// "Decompressed Data Too Large"); corrupt or truncated zlib data gives what
+// zlib produced before the error (zlib.error -> b"" in the caller, see below).
+inline png_text_result png_inflate_text(const std::uint8_t* p, std::size_t n, std::string& out) {
+#if WDS_HAS_ZLIB
+  constexpr std::size_t max_text = std::size_t{1} << 20;  // ImageFile.SAFEBLOCK
+  z_stream zs{};
+  if (inflateInit(&zs) != Z_OK) throw std::bad_alloc();
+  out.assign(max_text + 1, '\0');
+  zs.next_in = const_cast<Bytef*>(p);
+  zs.avail_in = static_cast<uInt>(std::min<std::size_t>(n, 0xFFFFFFFFu));
+  zs.next_out = reinterpret_cast<Bytef*>(&out[0]);
+  zs.avail_out = static_cast<uInt>(max_text);
+  const int r = inflate(&zs, Z_SYNC_FLUSH);
+  const std::size_t produced = max_text - zs.avail_out;
+  // Output full while input remains: Python's unconsumed_tail is non-empty.
+  bool tail = zs.avail_out == 0 && zs.avail_in > 0 && r != Z_STREAM_END;
+  if (tail) {  // zlib may have stopped exactly at the end of the stream
+    unsigned char probe[1];
+    zs.next_out = probe;
+    zs.avail_out = 1;
+    const int r2 = inflate(&zs, Z_SYNC_FLUSH);
+    tail = !(r2 == Z_STREAM_END && zs.avail_out == 1) && r2 != Z_DATA_ERROR;
+    if (r2 == Z_DATA_ERROR) { inflateEnd(&zs); out.clear(); return png_text_result::skip; }
+  }
+  inflateEnd(&zs);
+  if (tail) return png_text_result::too_large;
+  if (r == Z_DATA_ERROR || r == Z_NEED_DICT || r == Z_MEM_ERROR || r == Z_STREAM_ERROR) {
+    out.clear();
+    return png_text_result::skip;  // zlib.error
+  }
+  out.resize(produced);
+  return png_text_result::ok;
+#else
+  (void)p;
+  (void)n;
+  out.clear();
+  return png_text_result::skip;  // no zlib in this build: compressed text is not read
+#endif
+}
+
+[[noreturn]] inline void png_refuse(int id, const location& where, const std::string& why) {
+  throw decode_error(id, where, why);
+}
+
+// One chunk handler of Pillow's PngStream (the ones whose content matters:
+// refusals, the palette, transparency and text). `open` is true before IDAT.
+inline void png_handle_chunk(png_layout& L, const char* cid, const std::uint8_t* s, std::size_t n,
+                             bool open, const location& where) {
+  auto refuse = [&](const std::string& why) {
+    png_refuse(431, where, std::string("corrupt PNG (") + cid + " chunk): " + why +
+                               (open ? " (Pillow: cannot identify image file)" : ""));
+  };
+  auto text = [&](std::size_t chars) {
+    L.text_memory += chars;
+    if (L.text_memory > (std::size_t{64} << 20)) refuse("more than 64 MiB of text chunks (Pillow's MAX_TEXT_MEMORY)");
+  };
+  const std::string id(cid, 4);
+  if (id == "IHDR") {
+    if (n < 13) refuse("IHDR shorter than 13 bytes");
+    L.width = png_be32(s);
+    L.height = png_be32(s + 4);
+    L.bit_depth = s[8];
+    L.color_type = s[9];
+    L.interlaced = s[12] != 0;
+    L.has_ihdr = true;
+    if (s[11]) refuse("unknown filter method");
+  } else if (id == "PLTE") {
+    if (L.has_ihdr && L.color_type == 3 && L.bit_depth <= 8) {
+      L.has_plte = true;
+      L.plte.assign(reinterpret_cast<const char*>(s), n);
+    }
+  } else if (id == "tRNS") {
+    if (!L.has_ihdr) return;
+    const bool pal = L.color_type == 3 && L.bit_depth <= 8;
+    if (pal) {
+      L.has_trns = true;
+      L.trns.assign(reinterpret_cast<const char*>(s), n);
+    } else if (L.color_type == 0 && L.bit_depth <= 16) {  // modes 1, L, I: i16(s)
+      if (n < 2) refuse("tRNS shorter than 2 bytes");
+      L.has_trns = true;
+      L.trns.assign(reinterpret_cast<const char*>(s), 2);
+    } else if (L.color_type == 2 && (L.bit_depth == 8 || L.bit_depth == 16)) {
+      if (n < 6) refuse("tRNS shorter than 6 bytes");
+      L.has_trns = true;
+      L.trns.assign(reinterpret_cast<const char*>(s), 6);
+    }
+  } else if (id == "gAMA") {
+    if (n < 4) refuse("gAMA shorter than 4 bytes");
+  } else if (id == "cHRM") {
+    if (n % 4) refuse("cHRM length not a multiple of 4");
+  } else if (id == "sRGB") {
+    if (n < 1) refuse("empty sRGB");
+  } else if (id == "pHYs") {
+    if (n < 9) refuse("pHYs shorter than 9 bytes");
+  } else if (id == "iCCP") {
+    // Pillow reads the compression method at the NUL itself (always 0), or
+    // at the last byte when there is no NUL.
+    if (n == 0) refuse("empty iCCP");
+    const void* nul = std::memchr(s, 0, n);
+    const std::size_t i = nul ? std::size_t(static_cast<const std::uint8_t*>(nul) - s) : n - 1;
+    if (!nul && s[n - 1] != 0) refuse("unknown iCCP compression method");
+    const std::size_t from = nul ? i + 2 : 1;
+    std::string icc;
+    if (from <= n && png_inflate_text(s + from, n - from, icc) == png_text_result::too_large)
+      refuse("iCCP profile inflates to more than 1 MiB");
+  } else if (id == "tEXt") {
+    const void* nul = std::memchr(s, 0, n);
+    const std::size_t k = nul ? std::size_t(static_cast<const std::uint8_t*>(nul) - s) : n;
+    if (k == 0) return;
+    const std::size_t vn = nul ? n - k - 1 : 0;
+    if (k == 7 && std::memcmp(s, "comment", 7) == 0) L.comment = png_latin1_to_utf8(s + k + 1, vn);
+    text(vn);
+  } else if (id == "zTXt") {
+    const void* nul = std::memchr(s, 0, n);
+    const std::size_t k = nul ? std::size_t(static_cast<const std::uint8_t*>(nul) - s) : n;
+    const std::uint8_t* v = s + (nul ? k + 1 : n);
+    const std::size_t vn = nul ? n - k - 1 : 0;
+    if (vn && v[0] != 0) refuse("unknown zTXt compression method");
+    std::string plain;
+    if (vn > 1 && png_inflate_text(v + 1, vn - 1, plain) == png_text_result::too_large)
+      refuse("zTXt inflates to more than 1 MiB");
+    if (k == 0) return;
+    if (k == 7 && std::memcmp(s, "comment", 7) == 0)
+      L.comment = png_latin1_to_utf8(reinterpret_cast<const std::uint8_t*>(plain.data()), plain.size());
+    text(plain.size());
+  } else if (id == "iTXt") {
+    const void* nul = std::memchr(s, 0, n);
+    if (!nul) return;
+    const std::size_t k = std::size_t(static_cast<const std::uint8_t*>(nul) - s);
+    const std::uint8_t* r = s + k + 1;
+    std::size_t rn = n - k - 1;
+    if (rn < 2) return;
+    const int cf = r[0], cm = r[1];
+    r += 2;
+    rn -= 2;
+    const void* n1 = std::memchr(r, 0, rn);
+    if (!n1) return;
+    const std::size_t l1 = std::size_t(static_cast<const std::uint8_t*>(n1) - r);
+    const void* n2 = std::memchr(r + l1 + 1, 0, rn - l1 - 1);
+    if (!n2) return;
+    const std::size_t l2 = std::size_t(static_cast<const std::uint8_t*>(n2) - (r + l1 + 1));
+    const std::uint8_t* v = r + l1 + 1 + l2 + 1;
+    const std::size_t vn = rn - l1 - 1 - l2 - 1;
+    std::string plain;
+    if (cf != 0) {
+      if (cm != 0) return;
+      const auto res = png_inflate_text(v, vn, plain);
+      if (res == png_text_result::too_large) refuse("iTXt inflates to more than 1 MiB");
+      if (res == png_text_result::skip) return;
+    } else {
+      plain.assign(reinterpret_cast<const char*>(v), vn);
+    }
+    if (!png_valid_utf8(r, l1) || !png_valid_utf8(r + l1 + 1, l2) ||
+        !png_valid_utf8(reinterpret_cast<const std::uint8_t*>(plain.data()), plain.size()))
+      return;
+    if (k == 7 && std::memcmp(s, "comment", 7) == 0) L.comment = plain;
+    std::size_t chars = 0;  // len() of the Python str: code points
+    for (unsigned char c : plain) chars += (c & 0xC0) != 0x80;
+    text(chars);
+  } else if (id == "acTL") {
+    if (n < 8) refuse("acTL shorter than 8 bytes");
+  } else if (id == "fcTL" || id == "fdAT") {
+    // Pillow's APNG frame chunks; wds reads the default image only.
+    png_refuse(433, where, std::string("unsupported PNG: APNG ") + cid + " chunk");
+  }
+}
+
+// Walks the file as Pillow's PngImageFile._open does (every chunk before the
+// first IDAT: name matching [A-Za-z0-9_]{4}, complete data, its handler, its
+// CRC), then finds the IDAT run. Throws decode_error where Pillow refuses.
+inline png_layout png_scan_open(const std::uint8_t* p, std::size_t size, const location& where) {
+  static constexpr unsigned char sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (size < 8 || std::memcmp(p, sig, 8) != 0) png_refuse(430, where, "not a PNG (bad signature)");
+  png_layout L;
+  std::size_t pos = 8;
+  auto is_name = [](const std::uint8_t* c) {
+    for (int k = 0; k < 4; ++k)
+      if (!(std::isalnum(c[k]) || c[k] == '_')) return false;
+    return true;
+  };
+  while (true) {
+    if (size - pos < 8) png_refuse(432, where, "truncated PNG (chunks): the file ends before IDAT");
+    const std::uint8_t* h = p + pos;
+    char cid[5] = {char(h[4]), char(h[5]), char(h[6]), char(h[7]), 0};
+    if (!is_name(h + 4)) png_refuse(431, where, "corrupt PNG (chunks): invalid chunk name (Pillow: cannot identify image file)");
+    const std::uint64_t len = png_be32(h);
+    const std::size_t data = pos + 8;
+    if (std::memcmp(cid, "IDAT", 4) == 0) {
+      L.idat_begin = pos;
+      break;
+    }
+    if (std::memcmp(cid, "IEND", 4) == 0) png_refuse(431, where, "corrupt PNG (chunks): IEND before any IDAT");
+    if (len > size - data) png_refuse(432, where, std::string("truncated PNG (") + cid + " chunk)");
+    png_handle_chunk(L, cid, p + data, std::size_t(len), true, where);
+    if (size - data - std::size_t(len) < 4)
+      png_refuse(432, where, std::string("truncated PNG (") + cid + " chunk): no CRC");
+    const std::uint32_t want = png_be32(p + data + len);
+    const std::uint32_t got = png_crc32(png_crc32(0, h + 4, 4), p + data, std::size_t(len));
+    if (want != got)
+      png_refuse(431, where, std::string("corrupt PNG (") + cid + " chunk): bad CRC (Pillow: cannot identify image file)");
+    pos = data + std::size_t(len) + 4;
+  }
+  if (!L.has_ihdr) png_refuse(431, where, "corrupt PNG (chunks): no IHDR before IDAT");
+  // The IDAT run: consecutive IDAT chunks; CRCs are never checked.
+  pos = L.idat_begin;
+  while (size - pos >= 8 && std::memcmp(p + pos + 4, "IDAT", 4) == 0) {
+    const std::uint64_t len = png_be32(p + pos);
+    if (len > size - pos - 8) {
+      L.idat_clipped = true;
+      pos = size;
+      break;
+    }
+    pos += 8 + std::size_t(len);
+    if (size - pos < 4) {  // no CRC
+      L.idat_clipped = true;
+      pos = size;
+      break;
+    }
+    pos += 4;
+  }
+  L.idat_end = pos;
+  L.after_idat = pos;
+  return L;
+}
+
+// Pillow's load_end after the pixels: reads chunks until IEND, the end of the
+// file or an invalid chunk name (all silently), calling the handlers (their
+// refusals propagate) and never checking CRCs. Text here updates the comment.
+inline void png_scan_end(png_layout& L, const std::uint8_t* p, std::size_t size, const location& where) {
+  std::size_t pos = L.after_idat;
+  while (size - pos >= 8) {
+    const std::uint8_t* h = p + pos;
+    for (int k = 4; k < 8; ++k)
+      if (!(std::isalnum(h[k]) || h[k] == '_')) return;
+    char cid[5] = {char(h[4]), char(h[5]), char(h[6]), char(h[7]), 0};
+    if (std::memcmp(cid, "IEND", 4) == 0) return;
+    const std::uint64_t len = png_be32(h);
+    const std::size_t data = pos + 8;
+    if (len > size - data) png_refuse(432, where, std::string("truncated PNG (") + cid + " chunk after the image data)");
+    if (std::memcmp(cid, "IDAT", 4) != 0) png_handle_chunk(L, cid, p + data, std::size_t(len), false, where);
+    pos = data + std::size_t(len);
+    pos += std::min<std::size_t>(4, size - pos);  // CRC, not checked
+  }
+}
+
+// limits::png_strict on top of Pillow's rules: every chunk's CRC (IDAT and
+// IEND too), an IEND, and the whole zlib stream with its Adler-32.
+inline void png_strict_check(const std::uint8_t* p, std::size_t size, const png_layout& L, const location& where) {
+  std::size_t pos = 8;
+  while (true) {
+    if (size - pos < 12) png_refuse(432, where, "truncated PNG (strict): no IEND chunk");
+    const std::size_t len = png_be32(p + pos);
+    if (len > size - pos - 12) png_refuse(432, where, "truncated PNG (strict): chunk past the end of the file");
+    if (png_crc32(0, p + pos + 4, len + 4) != png_be32(p + pos + 8 + len))
+      png_refuse(431, where, "corrupt PNG (strict): bad CRC in " + std::string(reinterpret_cast<const char*>(p + pos + 4), 4));
+    if (std::memcmp(p + pos + 4, "IEND", 4) == 0) break;
+    pos += 12 + len;
+  }
+#if WDS_HAS_ZLIB
+  z_stream zs{};
+  if (inflateInit(&zs) != Z_OK) throw std::bad_alloc();
+  unsigned char sink[16384];
+  int r = Z_OK;
+  for (pos = L.idat_begin; pos + 8 <= L.idat_end && r != Z_STREAM_END; pos += 12 + png_be32(p + pos)) {
+    zs.next_in = const_cast<Bytef*>(p + pos + 8);
+    zs.avail_in = uInt(png_be32(p + pos));
+    while (zs.avail_in > 0 && r == Z_OK) {
+      zs.next_out = sink;
+      zs.avail_out = sizeof sink;
+      r = inflate(&zs, Z_NO_FLUSH);
+    }
+    if (r != Z_OK && r != Z_STREAM_END) break;
+  }
+  inflateEnd(&zs);
+  if (r != Z_STREAM_END) png_refuse(431, where, "corrupt PNG (strict): bad or incomplete zlib stream in IDAT");
+#endif
+}
+
+#if WDS_HAS_ZLIB
+// Whether Pillow's zip decoder accepts the IDAT stream: it inflates the run in
+// pieces of at most 64 KiB per chunk and stops once the last row is complete,
+// so zlib's errors (and its Adler-32 check) count only up to the piece where
+// that happens. `raw` is the filtered size (rows with their filter bytes).
+inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, const png_layout& L,
+                                    std::uint64_t raw, std::string& why) {
+  z_stream zs{};
+  if (inflateInit(&zs) != Z_OK) throw std::bad_alloc();
+  unsigned char sink[16384];
+  std::uint64_t out = 0;
+  std::size_t pos = L.idat_begin;
+  bool ended = false;
+  while (pos + 8 <= L.idat_end) {
+    const std::size_t len = std::min<std::size_t>(png_be32(p + pos), size - pos - 8);
+    std::size_t at = pos + 8;
+    const std::size_t stop = at + len;
+    while (at < stop) {
+      const std::size_t piece = std::min<std::size_t>(stop - at, 65536);
+      zs.next_in = const_cast<Bytef*>(p + at);
+      zs.avail_in = uInt(piece);
+      while (zs.avail_in > 0 && !ended) {
+        zs.next_out = sink;
+        zs.avail_out = sizeof sink;
+        const int r = inflate(&zs, Z_NO_FLUSH);
+        out += sizeof sink - zs.avail_out;
+        if (r == Z_STREAM_END) ended = true;
+        else if (r != Z_OK && r != Z_BUF_ERROR) {
+          inflateEnd(&zs);
+          why = "broken data stream";
+          return false;
+        }
+        if (r == Z_BUF_ERROR) break;
+      }
+      at += piece;
+      if (out >= raw) {
+        inflateEnd(&zs);
+        return true;
+      }
+    }
+    pos = stop + 4;
+  }
+  inflateEnd(&zs);
+  why = "image file is truncated";
+  return false;
+}
+#endif
+
+}  // namespace detail
+
+// PNG decoder. Accepts and refuses exactly what Pillow 9.4 does (see
+// png_scan_open/png_scan_end: chunk names, CRCs of the chunks before IDAT,
+// handler checks, never the IDAT/IEND CRCs, Adler-32 only where Pillow's zip
+// decoder reaches it); libspng decodes the pixels from a stream rebuilt from
+// the IHDR and the IDAT run, so its own stricter chunk rules do not apply.
+// limits::png_strict adds all of libspng's checks on the original file.
+// spng contexts cannot be rewound, so one is created per image; the object
+// keeps the scratch buffers between images. Not thread-safe.
 class png_decoder {
  public:
   png_info read_info(const std::byte* data, std::size_t size, const limits& lim = {},
                      const location& where = {}) {
-    auto ctx = open(data, size, lim, where);
-    return info_of(ctx.get(), where);
+    const detail::png_layout L = scan(data, size, where);
+    auto ctx = open(data, size, L, lim, pass::as_is, where);
+    return info_of(ctx.get(), L, where);
   }
 
   // Decodes to `mode` (nullopt = png_info::mode), exactly as Pillow's
@@ -97,11 +547,16 @@ class png_decoder {
   any_image decode(const std::byte* data, std::size_t size,
                    std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
                    const location& where = {}) {
-    auto ctx = open(data, size, lim, where);
-    const png_info info = info_of(ctx.get(), where);
+    comment_.reset();
+    has_palette_ = false;
+    detail::png_layout L = scan(data, size, where);
+    if (lim.png_strict) detail::png_strict_check(bytes(data), size, L, where);
+    auto ctx = open(data, size, L, lim, pass::as_is, where);
+    const png_info info = info_of(ctx.get(), L, where);
     check_image_pixels(std::uint64_t(info.width), std::uint64_t(info.height), lim, where);
     spng_ihdr h{};
     spng_get_ihdr(ctx.get(), &h);
+    if (h.color_type == SPNG_COLOR_TYPE_INDEXED) set_palette(L, where);
 
     std::size_t len = 0;
     int e = spng_decoded_image_size(ctx.get(), SPNG_FMT_PNG, &len);
@@ -110,10 +565,30 @@ class png_decoder {
     // spng ORs deinterlaced sub-byte pixels into the buffer: it must start zeroed.
     if (info.interlaced && h.bit_depth < 8) std::fill(raw_.begin(), raw_.end(), std::uint8_t{0});
     e = spng_decode_image(ctx.get(), raw_.data(), len, SPNG_FMT_PNG, 0);
+    auto retry = [&](pass how) {
+      ctx = open(data, size, L, lim, how, where);
+      spng_get_ihdr(ctx.get(), &h);
+      if (info.interlaced && h.bit_depth < 8) std::fill(raw_.begin(), raw_.end(), std::uint8_t{0});
+      e = spng_decode_image(ctx.get(), raw_.data(), len, SPNG_FMT_PNG, 0);
+    };
+    // Pillow never checks IDAT CRCs: decode again with the CRCs recomputed.
+    if (e == SPNG_ECHUNK_CRC && !lim.png_strict) retry(pass::fixed_crc);
+    if (e && !lim.png_strict && stream_error(e)) {
+      // Pillow stops reading once the last row is complete: an Adler-32 or
+      // data error past that point (in a later IDAT piece) does not count.
+#if WDS_HAS_ZLIB
+      std::string why;
+      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, raw_size(h), why))
+        throw decode_error(why == "broken data stream" ? 431 : 432, where,
+                           std::string(why == "broken data stream" ? "corrupt" : "truncated") + " PNG (data): " + why);
+      retry(pass::no_adler);
+#endif
+    }
     if (e) detail::throw_png(e, where, "data");
+    detail::png_scan_end(L, bytes(data), size, where);
+    comment_ = L.comment;
 
-    spng_trns trns{};
-    const bool has_trns = info.has_trns && spng_get_trns(ctx.get(), &trns) == 0;
+    const bool has_trns = info.has_trns;
     const int w = info.width, hgt = info.height;
     const int depth = h.bit_depth;
     const int samples = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2
@@ -128,7 +603,10 @@ class png_decoder {
     int key_r = -1, key_g = -1, key_b = -1;
     switch (h.color_type) {
       case SPNG_COLOR_TYPE_GRAYSCALE: {
-        if (has_trns) key_gray = trns.gray & 0xff;
+        if (has_trns) {  // Pillow compares its 16-bit key with the 8-bit pixels
+          const int key = (std::uint8_t(L.trns[0]) << 8) | std::uint8_t(L.trns[1]);
+          key_gray = depth == 16 ? (key & 0xff) : key;
+        }
         if (depth == 16) {
           image<std::int32_t> im(w, hgt, 1);
           im.set_mode(pixel_mode::i);
@@ -149,21 +627,7 @@ class png_decoder {
         break;
       }
       case SPNG_COLOR_TYPE_INDEXED: {
-        spng_plte plte{};
-        if ((e = spng_get_plte(ctx.get(), &plte)) != 0) detail::throw_png(e, where, "palette");
-        // Pillow's palette starts as a gray ramp: entries past PLTE map to (i, i, i).
-        std::uint8_t lut[256][4];
-        for (int i = 0; i < 256; ++i) {
-          lut[i][0] = lut[i][1] = lut[i][2] = std::uint8_t(i);
-          lut[i][3] = 255;
-        }
-        for (std::uint32_t i = 0; i < plte.n_entries && i < 256; ++i) {
-          lut[i][0] = plte.entries[i].red;
-          lut[i][1] = plte.entries[i].green;
-          lut[i][2] = plte.entries[i].blue;
-        }
-        if (has_trns)
-          for (std::uint32_t i = 0; i < trns.n_type3_entries && i < 256; ++i) lut[i][3] = trns.type3_alpha[i];
+        auto& lut = palette_;
         const int ch = has_trns ? 4 : 3;
         image<std::uint8_t> im(w, hgt, ch);
         im.set_mode(has_trns ? pixel_mode::rgba : pixel_mode::rgb);
@@ -171,14 +635,20 @@ class png_decoder {
         for (int y = 0; y < hgt; ++y) {
           unpack_indices(raw_.data() + std::size_t(y) * row_len, depth, w, idx_.data(), 1);
           std::uint8_t* dst = im.row(y);
-          for (int x = 0; x < w; ++x, dst += ch) std::memcpy(dst, lut[idx_[std::size_t(x)]], std::size_t(ch));
+          for (int x = 0; x < w; ++x, dst += ch) std::memcpy(dst, lut[idx_[std::size_t(x)]].data(), std::size_t(ch));
         }
         native = std::move(im);
         break;
       }
       default: {  // RGB, LA, RGBA: 8-bit as is, 16-bit keeps the high byte
         const int ch = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 4;
-        if (has_trns && ch == 3) { key_r = trns.red & 0xff; key_g = trns.green & 0xff; key_b = trns.blue & 0xff; }
+        if (has_trns && ch == 3) {
+          const auto k16 = [&](int i) { return (std::uint8_t(L.trns[std::size_t(i)]) << 8) | std::uint8_t(L.trns[std::size_t(i) + 1]); };
+          const int mask = depth == 16 ? 0xff : 0xffff;
+          key_r = k16(0) & mask;
+          key_g = k16(2) & mask;
+          key_b = k16(4) & mask;
+        }
         if (ch == 2 && depth == 16) {  // LA;16B: L, L, L, A from the high bytes
           image<std::uint8_t> im(w, hgt, 4);
           im.set_mode(pixel_mode::rgba);
@@ -243,20 +713,131 @@ class png_decoder {
     return convert(native, to);
   }
 
+  // info["comment"] of the last decode() (tEXt/zTXt/iTXt "comment", before or
+  // after the image data), as the UTF-8 bytes Pillow's JPEG save writes.
+  const std::optional<std::string>& comment() const noexcept { return comment_; }
+
+  // The last decode() was a palette image: its 256 RGBA entries (Pillow's
+  // ramp past the PLTE entries; alpha from tRNS). Padding a palette image
+  // in Pillow writes index 0, i.e. palette()[0].
+  const std::array<std::array<std::uint8_t, 4>, 256>* palette() const noexcept {
+    return has_palette_ ? &palette_ : nullptr;
+  }
+
  private:
-  static detail::spng_ctx_ptr open(const std::byte* data, std::size_t size, const limits& lim,
-                                   const location& where) {
+  static const std::uint8_t* bytes(const std::byte* p) noexcept { return reinterpret_cast<const std::uint8_t*>(p); }
+
+  static detail::png_layout scan(const std::byte* data, std::size_t size, const location& where) {
     if (data == nullptr || size == 0) throw decode_error(430, where, "empty PNG data");
-    detail::spng_ctx_ptr ctx(spng_ctx_new(0));
+    return detail::png_scan_open(bytes(data), size, where);
+  }
+
+  // How open() feeds libspng: the IDAT run as in the file (its CRCs checked,
+  // and with them Adler-32), with recomputed CRCs, or without Adler-32.
+  enum class pass { as_is, fixed_crc, no_adler };
+
+  static bool stream_error(int e) noexcept {
+    return e == SPNG_EZLIB || e == SPNG_EIDAT_TOO_SHORT || e == SPNG_EIDAT_STREAM || e == SPNG_IO_EOF ||
+           e == SPNG_EOF || e == SPNG_IO_ERROR;
+  }
+
+  // Bytes of filtered rows (filter byte + packed samples) of all passes.
+  static std::uint64_t raw_size(const spng_ihdr& h) noexcept {
+    const int samples = h.color_type == 2 ? 3 : h.color_type == 4 ? 2 : h.color_type == 6 ? 4 : 1;
+    const std::uint64_t bits = std::uint64_t(samples) * h.bit_depth;
+    auto rows = [&](std::uint64_t w, std::uint64_t n) { return w && n ? n * (1 + (w * bits + 7) / 8) : 0; };
+    if (!h.interlace_method) return rows(h.width, h.height);
+    static constexpr int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+    static constexpr int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+    std::uint64_t total = 0;
+    for (int k = 0; k < 7; ++k)
+      total += rows((h.width + std::uint64_t(dx[k] - x0[k]) - 1) / std::uint64_t(dx[k]),
+                    (h.height + std::uint64_t(dy[k] - y0[k]) - 1) / std::uint64_t(dy[k]));
+    return total;
+  }
+
+  void set_palette(const detail::png_layout& L, const location& where) {
+    // Pillow's putpalette refuses more than 256 entries (ValueError on load).
+    if (L.plte.size() > 770) throw decode_error(431, where, "corrupt PNG (PLTE chunk): more than 256 palette entries");
+    for (int i = 0; i < 256; ++i) palette_[std::size_t(i)] = {std::uint8_t(i), std::uint8_t(i), std::uint8_t(i), 255};
+    const std::size_t n = L.plte.size() / 3;
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t c = 0; c < 3; ++c) palette_[i][c] = std::uint8_t(L.plte[3 * i + c]);
+    if (L.has_trns)
+      for (std::size_t i = 0; i < L.trns.size() && i < 256; ++i) palette_[i][3] = std::uint8_t(L.trns[i]);
+    has_palette_ = true;
+  }
+
+  // The stream libspng reads: signature, IHDR (Pillow ignores the compression
+  // method and takes any interlace method but 0 as Adam7), a gray-ramp PLTE for
+  // palette images (the real palette is applied by us), the IDAT run, IEND.
+  // CRCs are not checked there. In strict mode it reads the original file.
+  detail::spng_ctx_ptr open(const std::byte* data, std::size_t size, const detail::png_layout& L,
+                            const limits& lim, pass how, const location& where) {
+    detail::spng_ctx_ptr ctx(spng_ctx_new(how == pass::no_adler ? SPNG_CTX_IGNORE_ADLER32 : 0));
     if (!ctx) throw std::bad_alloc();
     const std::size_t chunk = static_cast<std::size_t>(
         std::min<std::uint64_t>(lim.max_png_chunk_size, std::numeric_limits<std::uint32_t>::max() >> 1));
     spng_set_chunk_limits(ctx.get(), chunk, chunk);
-    spng_set_png_buffer(ctx.get(), data, size);
+    if (lim.png_strict) {
+      spng_set_png_buffer(ctx.get(), data, size);
+      return ctx;
+    }
+    // SPNG_CRC_USE on critical chunks also turns off libspng's Adler-32 check.
+    if (how == pass::no_adler) spng_set_crc_action(ctx.get(), SPNG_CRC_USE, SPNG_CRC_USE);
+    const std::uint8_t* p = bytes(data);
+    head_.clear();
+    static constexpr std::uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    head_.insert(head_.end(), sig, sig + 8);
+    auto put32 = [](std::vector<std::uint8_t>& v, std::uint32_t x) {
+      for (int s = 24; s >= 0; s -= 8) v.push_back(std::uint8_t(x >> s));
+    };
+    auto put_chunk = [&](std::vector<std::uint8_t>& v, const char* id, const std::uint8_t* d, std::size_t n) {
+      put32(v, std::uint32_t(n));
+      v.insert(v.end(), id, id + 4);
+      v.insert(v.end(), d, d + n);
+      put32(v, detail::png_crc32(detail::png_crc32(0, reinterpret_cast<const std::uint8_t*>(id), 4), d, n));
+    };
+    std::uint8_t ihdr[13];
+    for (int s = 0; s < 4; ++s) {
+      ihdr[s] = std::uint8_t(L.width >> (24 - 8 * s));
+      ihdr[4 + s] = std::uint8_t(L.height >> (24 - 8 * s));
+    }
+    ihdr[8] = L.bit_depth;
+    ihdr[9] = L.color_type;
+    ihdr[10] = ihdr[11] = 0;
+    ihdr[12] = L.interlaced ? 1 : 0;
+    put_chunk(head_, "IHDR", ihdr, 13);
+    if (L.color_type == 3 && L.bit_depth >= 1 && L.bit_depth <= 8) {
+      std::uint8_t ramp[768];
+      const int n = 1 << L.bit_depth;
+      for (int i = 0; i < n; ++i) ramp[3 * i] = ramp[3 * i + 1] = ramp[3 * i + 2] = std::uint8_t(i);
+      put_chunk(head_, "PLTE", ramp, std::size_t(3 * n));
+    }
+    // The IDAT run as it is in the file, unless it is cut short or its CRCs
+    // are wrong: then copied, with the last chunk's length fixed to the bytes
+    // present and the CRCs recomputed.
+    mid_.clear();
+    const std::uint8_t* run = p + L.idat_begin;
+    std::size_t run_len = L.idat_end - L.idat_begin;
+    if (L.idat_clipped || how != pass::as_is) {
+      std::size_t pos = L.idat_begin;
+      while (pos + 8 <= L.idat_end && std::memcmp(p + pos + 4, "IDAT", 4) == 0) {
+        const std::size_t n = std::min<std::size_t>(detail::png_be32(p + pos), size - pos - 8);
+        put_chunk(mid_, "IDAT", p + pos + 8, n);
+        pos += 8 + n + 4;
+      }
+      run = mid_.data();
+      run_len = mid_.size();
+    }
+    static constexpr std::uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+    stream_ = detail::png_stream{{head_.data(), run, iend}, {head_.size(), run_len, sizeof iend}, 0, 0};
+    const int e = spng_set_png_stream(ctx.get(), detail::wds_png_read, &stream_);
+    if (e) detail::throw_png(e, where, "stream");
     return ctx;
   }
 
-  static png_info info_of(spng_ctx* ctx, const location& where) {
+  static png_info info_of(spng_ctx* ctx, const detail::png_layout& L, const location& where) {
     spng_ihdr h{};
     const int e = spng_get_ihdr(ctx, &h);
     if (e) detail::throw_png(e, where, "header");
@@ -266,11 +847,8 @@ class png_decoder {
     info.bit_depth = h.bit_depth;
     info.color_type = h.color_type;
     info.interlaced = h.interlace_method != 0;
-    spng_trns t{};
-    // Reading tRNS parses the chunks before IDAT: their errors surface here.
-    const int te = spng_get_trns(ctx, &t);
-    if (te && te != SPNG_ECHUNKAVAIL) detail::throw_png(te, where, "chunks");
-    info.has_trns = te == 0;
+    info.has_trns = L.has_trns && h.color_type != SPNG_COLOR_TYPE_GRAYSCALE_ALPHA &&
+                    h.color_type != SPNG_COLOR_TYPE_TRUECOLOR_ALPHA;
     info.mode = detail::png_native_mode(h, info.has_trns);
     return info;
   }
@@ -292,6 +870,11 @@ class png_decoder {
 
   std::vector<std::uint8_t> raw_;
   std::vector<std::uint8_t> idx_;
+  std::vector<std::uint8_t> head_, mid_;
+  detail::png_stream stream_{};
+  std::optional<std::string> comment_;
+  std::array<std::array<std::uint8_t, 4>, 256> palette_{};
+  bool has_palette_ = false;
 };
 
 namespace detail {

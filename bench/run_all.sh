@@ -1,0 +1,60 @@
+#!/bin/bash
+# Runs the benchmarks with their same-run baselines and prints one table.
+#   bench/run_all.sh [BUILD_DIR]      (configure with -DWDS_BUILD_BENCHMARKS=ON)
+# Ratios are computed inside this run; on a shared machine compare ratios, not
+# absolute rates. Set ROUNDS (default 3) for the repetitions per benchmark.
+set -euo pipefail
+build=$(cd "${1:-build}" && pwd)
+here=$(cd "$(dirname "$0")/.." && pwd)
+rounds=${ROUNDS:-3}
+out=$(mktemp -d /tmp/wds-bench.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+run() {  # name binary filter [env...]
+  local name=$1 bin=$2 filter=$3
+  shift 3
+  (cd "$build" && env "$@" "bench/$bin" --benchmark_filter="$filter" --benchmark_repetitions="$rounds" \
+    --benchmark_report_aggregates_only=true --benchmark_format=json > "$out/$name.json" 2> /dev/null)
+}
+run etl bench_etl 'one_shard|codec_floor' WDS_BENCH_ETL_SAMPLES=200
+run resize bench_transforms 'resize_plan/(down|up)_(bilinear|bicubic|lanczos|box)|cv_resize/(down|up)_INTER_AREA'
+run tar bench_tar 'read_file' WDS_BENCH_SHARD_MB=256
+/usr/bin/python3 "$here/bench/bench_pillow_resize.py" 1.0 > "$out/pillow.txt"
+uname -srm > "$out/machine.txt"
+grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- >> "$out/machine.txt"
+nproc >> "$out/machine.txt"
+/usr/bin/python3 - "$out" <<'PY'
+import json, sys, os
+d = sys.argv[1]
+def medians(name):
+    r = {}
+    for b in json.load(open(os.path.join(d, name + ".json")))["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            r[b["run_name"]] = b
+    return r
+etl, rs, tar = medians("etl"), medians("resize"), medians("tar")
+pil = dict(l.split() for l in open(os.path.join(d, "pillow.txt")))
+m = open(os.path.join(d, "machine.txt")).read().split("\n")
+print(f"machine: {m[0]}, {m[1].strip()}, {m[2]} CPUs; load average {os.getloadavg()[0]:.1f}")
+print("| what | wds | baseline (same run) | ratio |")
+print("|---|---|---|---|")
+def t(b): return b["real_time"]
+one, two = etl["BM_one_shard_threads/1/real_time"], etl["BM_one_shard_threads/2/real_time"]
+print(f"| ETL one shard, 2 threads vs 1 (samples/s) | {one['samples/s']*t(one)/t(two):.0f} | {one['samples/s']:.0f} | {t(one)/t(two):.2f}x |")
+fl = etl["BM_codec_floor"]
+print(f"| ETL 1 thread vs codec floor (samples/s) | {one['samples/s']:.0f} | {fl['samples/s']:.0f} | {one['samples/s']/fl['samples/s']:.2f}x |")
+for shape in ("down", "up"):
+    area = rs[f"bm_cv_resize/{shape}_INTER_AREA"]["MP/s"]
+    for f in ("bilinear", "bicubic", "lanczos", "box"):
+        k = f"bm_resize_plan/{shape}_{f}"
+        if k not in rs or f"pillow/{shape}_{f}" not in pil: continue
+        w, p = rs[k]["MP/s"], float(pil[f"pillow/{shape}_{f}"])
+        print(f"| resize {shape} {f} vs Pillow 9.4 (MP/s) | {w:.1f} | {p:.1f} | {w/p:.2f}x |")
+        if f == "bilinear":
+            print(f"| resize {shape} bilinear vs OpenCV INTER_AREA (MP/s) | {w:.1f} | {area:.1f} | {w/area:.2f}x |")
+plain = tar["bm_plain_read_file/real_time"]["bytes_per_second"]
+for k, label in (("bm_samples_read_file/real_time", "tar + grouping (owned)"),
+                 ("bm_samples_borrowed_read_file/real_time", "tar + grouping (borrowed)"),
+                 ("bm_tar_read_file/real_time", "tar members only")):
+    v = tar[k]["bytes_per_second"]
+    print(f"| {label} vs plain read() loop (GB/s) | {v/1e9:.2f} | {plain/1e9:.2f} | {v/plain:.2f}x |")
+PY
