@@ -31,7 +31,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 class indexed_dataset {
  public:
@@ -207,4 +207,4 @@ struct index_sampler {
   }
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END
