@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything with warnings as errors and runs the whole test suite.
 #   tools/test.sh                 (build dir: build/)
-# Environment: CXX (compiler), WDS_BUILD_DIR, WDS_CMAKE_ARGS (extra cmake args).
+# Environment: CXX (compiler), WDS_BUILD_DIR, WDS_CMAKE_ARGS (extra cmake args),
+# WDS_CTEST_ARGS (extra ctest args, e.g. -LE long to skip the quick-start rerun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh build
@@ -13,4 +14,5 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWDS_WARNINGS_A
   -DWDS_BUILD_TESTS=ON -DWDS_BUILD_EXAMPLES=ON -DWDS_TEST_GLOB='test_*.cpp' \
   -DWDS_BUILD_BENCHMARKS=OFF ${WDS_CMAKE_ARGS:-} >/dev/null
 cmake --build "$dir" -j"$(nproc)"
-ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$(nproc)"
+# shellcheck disable=SC2086
+ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$(nproc)" ${WDS_CTEST_ARGS:-}
