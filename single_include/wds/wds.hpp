@@ -11,8 +11,8 @@
 // SPDX-License-Identifier: MIT
 //
 // Umbrella header: the core (standard library only) plus every codec the build
-// enabled (WDS_HAS_ZLIB / WDS_HAS_JPEG / WDS_HAS_PNG). The AIStore server
-// (wds/ais.hpp, needs cpp-httplib) is included separately.
+// enabled (WDS_HAS_ZLIB / BZIP2 / LZMA / ZSTD / JPEG / PNG). The AIStore server
+// (wds/ais.hpp and wds/http.hpp, need Boost.Beast and Boost.URL) is included separately.
 #ifndef WDS_WDS_HPP
 #define WDS_WDS_HPP
 
@@ -31,30 +31,109 @@
 #ifndef WDS_HAS_ZLIB
 #define WDS_HAS_ZLIB 0
 #endif
+#ifndef WDS_HAS_BZIP2
+#define WDS_HAS_BZIP2 0
+#endif
+#ifndef WDS_HAS_LZMA
+#define WDS_HAS_LZMA 0
+#endif
+#ifndef WDS_HAS_ZSTD
+#define WDS_HAS_ZSTD 0
+#endif
 #ifndef WDS_HAS_JPEG
 #define WDS_HAS_JPEG 0
 #endif
 #ifndef WDS_HAS_PNG
 #define WDS_HAS_PNG 0
 #endif
-#ifndef WDS_HAS_HTTPLIB
-#define WDS_HAS_HTTPLIB 0
+// wds::http (wds/http.hpp, wds/ais.hpp): Boost.Beast + Boost.URL; OpenSSL
+// for https:// and TLS to AIStore targets.
+#ifndef WDS_HAS_HTTP
+#define WDS_HAS_HTTP 0
+#endif
+#ifndef WDS_HAS_OPENSSL
+#define WDS_HAS_OPENSSL 0
 #endif
 
-namespace wds {
+// The configuration is part of the ABI, the nlohmann/json way: everything
+// lives in an inline namespace named after the version and the feature set,
+// e.g. wds::v0_1_0_zlib1_bz1_lzma1_zstd1_jpeg1_png1_http0_ssl0, so two
+// translation units built with different WDS_HAS_* values cannot exchange
+// wds types: the link fails with both names spelled out. Headers open it with
+// WDS_NAMESPACE_BEGIN / WDS_NAMESPACE_END (CTest wds.abi.headers_use_namespace_macros).
+#if WDS_HAS_ZLIB
+#define WDS_ABI_ZLIB_ 1
+#else
+#define WDS_ABI_ZLIB_ 0
+#endif
+#if WDS_HAS_BZIP2
+#define WDS_ABI_BZIP2_ 1
+#else
+#define WDS_ABI_BZIP2_ 0
+#endif
+#if WDS_HAS_LZMA
+#define WDS_ABI_LZMA_ 1
+#else
+#define WDS_ABI_LZMA_ 0
+#endif
+#if WDS_HAS_ZSTD
+#define WDS_ABI_ZSTD_ 1
+#else
+#define WDS_ABI_ZSTD_ 0
+#endif
+#if WDS_HAS_JPEG
+#define WDS_ABI_JPEG_ 1
+#else
+#define WDS_ABI_JPEG_ 0
+#endif
+#if WDS_HAS_PNG
+#define WDS_ABI_PNG_ 1
+#else
+#define WDS_ABI_PNG_ 0
+#endif
+#if WDS_HAS_HTTP
+#define WDS_ABI_HTTP_ 1
+#else
+#define WDS_ABI_HTTP_ 0
+#endif
+#if WDS_HAS_OPENSSL
+#define WDS_ABI_SSL_ 1
+#else
+#define WDS_ABI_SSL_ 0
+#endif
+#define WDS_ABI_NAME_EX_(ma, mi, pa, z, b, l, zs, j, p, h, s) \
+  v##ma##_##mi##_##pa##_zlib##z##_bz##b##_lzma##l##_zstd##zs##_jpeg##j##_png##p##_http##h##_ssl##s
+#define WDS_ABI_NAME_(ma, mi, pa, z, b, l, zs, j, p, h, s) WDS_ABI_NAME_EX_(ma, mi, pa, z, b, l, zs, j, p, h, s)
+#define WDS_ABI_NAMESPACE                                                                         \
+  WDS_ABI_NAME_(WDS_VERSION_MAJOR, WDS_VERSION_MINOR, WDS_VERSION_PATCH, WDS_ABI_ZLIB_, WDS_ABI_BZIP2_, \
+                WDS_ABI_LZMA_, WDS_ABI_ZSTD_, WDS_ABI_JPEG_, WDS_ABI_PNG_, WDS_ABI_HTTP_, WDS_ABI_SSL_)
+#define WDS_NAMESPACE_BEGIN \
+  namespace wds {           \
+  inline namespace WDS_ABI_NAMESPACE {
+#define WDS_NAMESPACE_END \
+  }                       \
+  }
+
+WDS_NAMESPACE_BEGIN
 namespace config {
 inline constexpr int version_major = WDS_VERSION_MAJOR;
 inline constexpr int version_minor = WDS_VERSION_MINOR;
 inline constexpr int version_patch = WDS_VERSION_PATCH;
 inline constexpr bool has_zlib = WDS_HAS_ZLIB != 0;
+inline constexpr bool has_bzip2 = WDS_HAS_BZIP2 != 0;
+inline constexpr bool has_lzma = WDS_HAS_LZMA != 0;
+inline constexpr bool has_zstd = WDS_HAS_ZSTD != 0;
 inline constexpr bool has_jpeg = WDS_HAS_JPEG != 0;
 inline constexpr bool has_png = WDS_HAS_PNG != 0;
-inline constexpr bool has_httplib = WDS_HAS_HTTPLIB != 0;
+inline constexpr bool has_http = WDS_HAS_HTTP != 0;
+inline constexpr bool has_openssl = WDS_HAS_OPENSSL != 0;
 }  // namespace config
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/config.hpp ----
 // ---- begin wds/error.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 #include <cstdint>
 #include <limits>
@@ -62,7 +141,7 @@ inline constexpr bool has_httplib = WDS_HAS_HTTPLIB != 0;
 #include <string>
 #include <string_view>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Where in the input an error happened. Any part may be unknown.
 struct location {
@@ -138,10 +217,12 @@ WDS_DEFINE_ERROR_(spec_error, error, "spec");
 
 #undef WDS_DEFINE_ERROR_
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/error.hpp ----
 // ---- begin wds/limits.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // #include <wds/error.hpp> (inlined above)
 
@@ -149,7 +230,7 @@ WDS_DEFINE_ERROR_(spec_error, error, "spec");
 #include <cstdint>
 #include <string>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Bounds on everything whose size comes from untrusted input. Every allocation
 // sized from a header is checked against one of these first.
@@ -165,9 +246,16 @@ struct limits {
   std::uint64_t max_image_pixels = 2 * 89'478'485ull;
   // Largest PNG chunk (spng chunk limits).
   std::uint64_t max_png_chunk_size = std::uint64_t{64} << 20;
-  // Total bytes a gzip stream may inflate to; 0 = unlimited. Memory stays bounded
+  // PNG: also apply libspng's checks that Pillow 9.4 does not make (CRCs of
+  // every chunk, IDAT/IEND included, Adler-32 always, chunk order and
+  // contents). Off: accept and refuse exactly what Pillow does.
+  bool png_strict = false;
+  // Total bytes a compressed stream (gzip, bzip2, xz, zstd) may inflate to; 0 = unlimited. Memory stays bounded
   // either way (streaming), and member/pax limits still apply inside the tar.
   std::uint64_t max_decompressed_size = 0;
+  // Memory an xz or zstd decoder may take for its dictionary/window (xz
+  // memlimit, zstd windowLogMax): limit.505 above it.
+  std::uint64_t max_decoder_memory = std::uint64_t{256} << 20;
 };
 
 namespace detail {
@@ -175,7 +263,17 @@ inline std::atomic<std::uint64_t>& decompression_bomb_counter() noexcept {
   static std::atomic<std::uint64_t> count{0};
   return count;
 }
+inline std::atomic<std::uint64_t>& trailing_garbage_counter() noexcept {
+  static std::atomic<std::uint64_t> count{0};
+  return count;
+}
 }  // namespace detail
+
+// How many compressed shards ended in bytes that start no stream, after their
+// tar end marker (ignored with a warning, as bzip2 -d and gzip -d do), process-wide.
+inline std::uint64_t trailing_garbage_warnings() noexcept {
+  return detail::trailing_garbage_counter().load(std::memory_order_relaxed);
+}
 
 // How many images were decoded whose pixel count exceeded
 // limits::warn_image_pixels (Pillow's DecompressionBombWarning), process-wide.
@@ -199,12 +297,14 @@ inline void check_image_pixels(std::uint64_t width, std::uint64_t height, const 
   if (pixels > lim.warn_image_pixels) detail::decompression_bomb_counter().fetch_add(1, std::memory_order_relaxed);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/limits.hpp ----
 
 // Bytes, tar, samples.
 // ---- begin wds/io.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // Byte sources and sinks. A source is anything with
 //     std::size_t read(std::byte* dst, std::size_t n);   // 0 only at end of data
@@ -234,7 +334,7 @@ inline void check_image_pixels(std::uint64_t width, std::uint64_t height, const 
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 namespace detail {
 inline std::string errno_text(int e) { return std::strerror(e); }
@@ -663,10 +763,12 @@ class any_sink {
   std::unique_ptr<concept_t> impl_;
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/io.hpp ----
 // ---- begin wds/tar.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // Streaming POSIX tar: tar_reader<Source> never seeks and never holds more than
 // one member; tar_writer<Sink> writes headers byte-for-byte like Python's
@@ -675,6 +777,359 @@ class any_sink {
 // #include <wds/error.hpp> (inlined above)
 // #include <wds/io.hpp> (inlined above)
 // #include <wds/limits.hpp> (inlined above)
+// ---- begin wds/unicode.hpp ----
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// Python's str.lower() on UTF-8 bytes, as webdataset applies it to exts:
+// full Unicode mappings (multi-code-point ones such as U+0130 -> "i\u0307"),
+// and CPython's final-sigma rule for U+03A3. Bytes that are not valid UTF-8
+// stay as they are, like the lone surrogates Python's surrogateescape makes of
+// them. Tables: wds/unicode_tables.hpp, generated by tools/gen_unicode_tables.py.
+
+// ---- begin wds/unicode_tables.hpp ----
+// SPDX-License-Identifier: MIT
+// Generated by tools/gen_unicode_tables.py from Python 3.11.2 (Unicode 14.0.0): do not edit.
+
+// #include <wds/config.hpp> (inlined above)
+
+#include <cstdint>
+
+WDS_NAMESPACE_BEGIN
+namespace unicode {
+namespace tables {
+
+struct lower_range {
+  std::uint32_t first, last;
+  std::int32_t delta;
+  std::uint32_t stride;  // 1, or 2 for alternating upper/lower runs
+};
+struct range {
+  std::uint32_t first, last;
+};
+struct special {
+  std::uint32_t cp;
+  const char* utf8;
+};
+
+inline constexpr std::uint32_t unicode_version[3] = {14, 0, 0};
+
+inline constexpr lower_range lower_ranges[] = {
+  {0x41, 0x5a, 32, 1}, {0xc0, 0xd6, 32, 1}, {0xd8, 0xde, 32, 1}, {0x100, 0x12e, 1, 2},
+  {0x132, 0x136, 1, 2}, {0x139, 0x147, 1, 2}, {0x14a, 0x176, 1, 2}, {0x178, 0x178, -121, 1},
+  {0x179, 0x17d, 1, 2}, {0x181, 0x181, 210, 1}, {0x182, 0x184, 1, 2}, {0x186, 0x186, 206, 1},
+  {0x187, 0x187, 1, 1}, {0x189, 0x18a, 205, 1}, {0x18b, 0x18b, 1, 1}, {0x18e, 0x18e, 79, 1},
+  {0x18f, 0x18f, 202, 1}, {0x190, 0x190, 203, 1}, {0x191, 0x191, 1, 1}, {0x193, 0x193, 205, 1},
+  {0x194, 0x194, 207, 1}, {0x196, 0x196, 211, 1}, {0x197, 0x197, 209, 1}, {0x198, 0x198, 1, 1},
+  {0x19c, 0x19c, 211, 1}, {0x19d, 0x19d, 213, 1}, {0x19f, 0x19f, 214, 1}, {0x1a0, 0x1a4, 1, 2},
+  {0x1a6, 0x1a6, 218, 1}, {0x1a7, 0x1a7, 1, 1}, {0x1a9, 0x1a9, 218, 1}, {0x1ac, 0x1ac, 1, 1},
+  {0x1ae, 0x1ae, 218, 1}, {0x1af, 0x1af, 1, 1}, {0x1b1, 0x1b2, 217, 1}, {0x1b3, 0x1b5, 1, 2},
+  {0x1b7, 0x1b7, 219, 1}, {0x1b8, 0x1b8, 1, 1}, {0x1bc, 0x1bc, 1, 1}, {0x1c4, 0x1c4, 2, 1},
+  {0x1c5, 0x1c5, 1, 1}, {0x1c7, 0x1c7, 2, 1}, {0x1c8, 0x1c8, 1, 1}, {0x1ca, 0x1ca, 2, 1},
+  {0x1cb, 0x1db, 1, 2}, {0x1de, 0x1ee, 1, 2}, {0x1f1, 0x1f1, 2, 1}, {0x1f2, 0x1f4, 1, 2},
+  {0x1f6, 0x1f6, -97, 1}, {0x1f7, 0x1f7, -56, 1}, {0x1f8, 0x21e, 1, 2}, {0x220, 0x220, -130, 1},
+  {0x222, 0x232, 1, 2}, {0x23a, 0x23a, 10795, 1}, {0x23b, 0x23b, 1, 1}, {0x23d, 0x23d, -163, 1},
+  {0x23e, 0x23e, 10792, 1}, {0x241, 0x241, 1, 1}, {0x243, 0x243, -195, 1}, {0x244, 0x244, 69, 1},
+  {0x245, 0x245, 71, 1}, {0x246, 0x24e, 1, 2}, {0x370, 0x372, 1, 2}, {0x376, 0x376, 1, 1},
+  {0x37f, 0x37f, 116, 1}, {0x386, 0x386, 38, 1}, {0x388, 0x38a, 37, 1}, {0x38c, 0x38c, 64, 1},
+  {0x38e, 0x38f, 63, 1}, {0x391, 0x3a1, 32, 1}, {0x3a4, 0x3ab, 32, 1}, {0x3cf, 0x3cf, 8, 1},
+  {0x3d8, 0x3ee, 1, 2}, {0x3f4, 0x3f4, -60, 1}, {0x3f7, 0x3f7, 1, 1}, {0x3f9, 0x3f9, -7, 1},
+  {0x3fa, 0x3fa, 1, 1}, {0x3fd, 0x3ff, -130, 1}, {0x400, 0x40f, 80, 1}, {0x410, 0x42f, 32, 1},
+  {0x460, 0x480, 1, 2}, {0x48a, 0x4be, 1, 2}, {0x4c0, 0x4c0, 15, 1}, {0x4c1, 0x4cd, 1, 2},
+  {0x4d0, 0x52e, 1, 2}, {0x531, 0x556, 48, 1}, {0x10a0, 0x10c5, 7264, 1},
+  {0x10c7, 0x10c7, 7264, 1}, {0x10cd, 0x10cd, 7264, 1}, {0x13a0, 0x13ef, 38864, 1},
+  {0x13f0, 0x13f5, 8, 1}, {0x1c90, 0x1cba, -3008, 1}, {0x1cbd, 0x1cbf, -3008, 1},
+  {0x1e00, 0x1e94, 1, 2}, {0x1e9e, 0x1e9e, -7615, 1}, {0x1ea0, 0x1efe, 1, 2},
+  {0x1f08, 0x1f0f, -8, 1}, {0x1f18, 0x1f1d, -8, 1}, {0x1f28, 0x1f2f, -8, 1},
+  {0x1f38, 0x1f3f, -8, 1}, {0x1f48, 0x1f4d, -8, 1}, {0x1f59, 0x1f5f, -8, 2},
+  {0x1f68, 0x1f6f, -8, 1}, {0x1f88, 0x1f8f, -8, 1}, {0x1f98, 0x1f9f, -8, 1},
+  {0x1fa8, 0x1faf, -8, 1}, {0x1fb8, 0x1fb9, -8, 1}, {0x1fba, 0x1fbb, -74, 1},
+  {0x1fbc, 0x1fbc, -9, 1}, {0x1fc8, 0x1fcb, -86, 1}, {0x1fcc, 0x1fcc, -9, 1},
+  {0x1fd8, 0x1fd9, -8, 1}, {0x1fda, 0x1fdb, -100, 1}, {0x1fe8, 0x1fe9, -8, 1},
+  {0x1fea, 0x1feb, -112, 1}, {0x1fec, 0x1fec, -7, 1}, {0x1ff8, 0x1ff9, -128, 1},
+  {0x1ffa, 0x1ffb, -126, 1}, {0x1ffc, 0x1ffc, -9, 1}, {0x2126, 0x2126, -7517, 1},
+  {0x212a, 0x212a, -8383, 1}, {0x212b, 0x212b, -8262, 1}, {0x2132, 0x2132, 28, 1},
+  {0x2160, 0x216f, 16, 1}, {0x2183, 0x2183, 1, 1}, {0x24b6, 0x24cf, 26, 1},
+  {0x2c00, 0x2c2f, 48, 1}, {0x2c60, 0x2c60, 1, 1}, {0x2c62, 0x2c62, -10743, 1},
+  {0x2c63, 0x2c63, -3814, 1}, {0x2c64, 0x2c64, -10727, 1}, {0x2c67, 0x2c6b, 1, 2},
+  {0x2c6d, 0x2c6d, -10780, 1}, {0x2c6e, 0x2c6e, -10749, 1}, {0x2c6f, 0x2c6f, -10783, 1},
+  {0x2c70, 0x2c70, -10782, 1}, {0x2c72, 0x2c72, 1, 1}, {0x2c75, 0x2c75, 1, 1},
+  {0x2c7e, 0x2c7f, -10815, 1}, {0x2c80, 0x2ce2, 1, 2}, {0x2ceb, 0x2ced, 1, 2},
+  {0x2cf2, 0x2cf2, 1, 1}, {0xa640, 0xa66c, 1, 2}, {0xa680, 0xa69a, 1, 2}, {0xa722, 0xa72e, 1, 2},
+  {0xa732, 0xa76e, 1, 2}, {0xa779, 0xa77b, 1, 2}, {0xa77d, 0xa77d, -35332, 1},
+  {0xa77e, 0xa786, 1, 2}, {0xa78b, 0xa78b, 1, 1}, {0xa78d, 0xa78d, -42280, 1},
+  {0xa790, 0xa792, 1, 2}, {0xa796, 0xa7a8, 1, 2}, {0xa7aa, 0xa7aa, -42308, 1},
+  {0xa7ab, 0xa7ab, -42319, 1}, {0xa7ac, 0xa7ac, -42315, 1}, {0xa7ad, 0xa7ad, -42305, 1},
+  {0xa7ae, 0xa7ae, -42308, 1}, {0xa7b0, 0xa7b0, -42258, 1}, {0xa7b1, 0xa7b1, -42282, 1},
+  {0xa7b2, 0xa7b2, -42261, 1}, {0xa7b3, 0xa7b3, 928, 1}, {0xa7b4, 0xa7c2, 1, 2},
+  {0xa7c4, 0xa7c4, -48, 1}, {0xa7c5, 0xa7c5, -42307, 1}, {0xa7c6, 0xa7c6, -35384, 1},
+  {0xa7c7, 0xa7c9, 1, 2}, {0xa7d0, 0xa7d0, 1, 1}, {0xa7d6, 0xa7d8, 1, 2}, {0xa7f5, 0xa7f5, 1, 1},
+  {0xff21, 0xff3a, 32, 1}, {0x10400, 0x10427, 40, 1}, {0x104b0, 0x104d3, 40, 1},
+  {0x10570, 0x1057a, 39, 1}, {0x1057c, 0x1058a, 39, 1}, {0x1058c, 0x10592, 39, 1},
+  {0x10594, 0x10595, 39, 1}, {0x10c80, 0x10cb2, 64, 1}, {0x118a0, 0x118bf, 32, 1},
+  {0x16e40, 0x16e5f, 32, 1}, {0x1e900, 0x1e921, 34, 1},
+};
+
+inline constexpr special lower_special[] = {
+  {0x130, "\x69\xcc\x87"},
+};
+
+// Cased and not case-ignorable (what final sigma looks for).
+inline constexpr range cased[] = {
+  {0x41, 0x5a}, {0x61, 0x7a}, {0xaa, 0xaa}, {0xb5, 0xb5}, {0xba, 0xba}, {0xc0, 0xd6}, {0xd8, 0xf6},
+  {0xf8, 0x1ba}, {0x1bc, 0x1bf}, {0x1c4, 0x293}, {0x295, 0x2af}, {0x370, 0x373}, {0x376, 0x377},
+  {0x37b, 0x37d}, {0x37f, 0x37f}, {0x386, 0x386}, {0x388, 0x38a}, {0x38c, 0x38c}, {0x38e, 0x3a1},
+  {0x3a3, 0x3f5}, {0x3f7, 0x481}, {0x48a, 0x52f}, {0x531, 0x556}, {0x560, 0x588}, {0x10a0, 0x10c5},
+  {0x10c7, 0x10c7}, {0x10cd, 0x10cd}, {0x10d0, 0x10fa}, {0x10fd, 0x10ff}, {0x13a0, 0x13f5},
+  {0x13f8, 0x13fd}, {0x1c80, 0x1c88}, {0x1c90, 0x1cba}, {0x1cbd, 0x1cbf}, {0x1d00, 0x1d2b},
+  {0x1d6b, 0x1d77}, {0x1d79, 0x1d9a}, {0x1e00, 0x1f15}, {0x1f18, 0x1f1d}, {0x1f20, 0x1f45},
+  {0x1f48, 0x1f4d}, {0x1f50, 0x1f57}, {0x1f59, 0x1f59}, {0x1f5b, 0x1f5b}, {0x1f5d, 0x1f5d},
+  {0x1f5f, 0x1f7d}, {0x1f80, 0x1fb4}, {0x1fb6, 0x1fbc}, {0x1fbe, 0x1fbe}, {0x1fc2, 0x1fc4},
+  {0x1fc6, 0x1fcc}, {0x1fd0, 0x1fd3}, {0x1fd6, 0x1fdb}, {0x1fe0, 0x1fec}, {0x1ff2, 0x1ff4},
+  {0x1ff6, 0x1ffc}, {0x2102, 0x2102}, {0x2107, 0x2107}, {0x210a, 0x2113}, {0x2115, 0x2115},
+  {0x2119, 0x211d}, {0x2124, 0x2124}, {0x2126, 0x2126}, {0x2128, 0x2128}, {0x212a, 0x212d},
+  {0x212f, 0x2134}, {0x2139, 0x2139}, {0x213c, 0x213f}, {0x2145, 0x2149}, {0x214e, 0x214e},
+  {0x2160, 0x217f}, {0x2183, 0x2184}, {0x24b6, 0x24e9}, {0x2c00, 0x2c7b}, {0x2c7e, 0x2ce4},
+  {0x2ceb, 0x2cee}, {0x2cf2, 0x2cf3}, {0x2d00, 0x2d25}, {0x2d27, 0x2d27}, {0x2d2d, 0x2d2d},
+  {0xa640, 0xa66d}, {0xa680, 0xa69b}, {0xa722, 0xa76f}, {0xa771, 0xa787}, {0xa78b, 0xa78e},
+  {0xa790, 0xa7ca}, {0xa7d0, 0xa7d1}, {0xa7d3, 0xa7d3}, {0xa7d5, 0xa7d9}, {0xa7f5, 0xa7f6},
+  {0xa7fa, 0xa7fa}, {0xab30, 0xab5a}, {0xab60, 0xab68}, {0xab70, 0xabbf}, {0xfb00, 0xfb06},
+  {0xfb13, 0xfb17}, {0xff21, 0xff3a}, {0xff41, 0xff5a}, {0x10400, 0x1044f}, {0x104b0, 0x104d3},
+  {0x104d8, 0x104fb}, {0x10570, 0x1057a}, {0x1057c, 0x1058a}, {0x1058c, 0x10592},
+  {0x10594, 0x10595}, {0x10597, 0x105a1}, {0x105a3, 0x105b1}, {0x105b3, 0x105b9},
+  {0x105bb, 0x105bc}, {0x10c80, 0x10cb2}, {0x10cc0, 0x10cf2}, {0x118a0, 0x118df},
+  {0x16e40, 0x16e7f}, {0x1d400, 0x1d454}, {0x1d456, 0x1d49c}, {0x1d49e, 0x1d49f},
+  {0x1d4a2, 0x1d4a2}, {0x1d4a5, 0x1d4a6}, {0x1d4a9, 0x1d4ac}, {0x1d4ae, 0x1d4b9},
+  {0x1d4bb, 0x1d4bb}, {0x1d4bd, 0x1d4c3}, {0x1d4c5, 0x1d505}, {0x1d507, 0x1d50a},
+  {0x1d50d, 0x1d514}, {0x1d516, 0x1d51c}, {0x1d51e, 0x1d539}, {0x1d53b, 0x1d53e},
+  {0x1d540, 0x1d544}, {0x1d546, 0x1d546}, {0x1d54a, 0x1d550}, {0x1d552, 0x1d6a5},
+  {0x1d6a8, 0x1d6c0}, {0x1d6c2, 0x1d6da}, {0x1d6dc, 0x1d6fa}, {0x1d6fc, 0x1d714},
+  {0x1d716, 0x1d734}, {0x1d736, 0x1d74e}, {0x1d750, 0x1d76e}, {0x1d770, 0x1d788},
+  {0x1d78a, 0x1d7a8}, {0x1d7aa, 0x1d7c2}, {0x1d7c4, 0x1d7cb}, {0x1df00, 0x1df09},
+  {0x1df0b, 0x1df1e}, {0x1e900, 0x1e943}, {0x1f130, 0x1f149}, {0x1f150, 0x1f169},
+  {0x1f170, 0x1f189},
+};
+
+// Case-ignorable (skipped by the final sigma context).
+inline constexpr range case_ignorable[] = {
+  {0x27, 0x27}, {0x2e, 0x2e}, {0x3a, 0x3a}, {0x5e, 0x5e}, {0x60, 0x60}, {0xa8, 0xa8}, {0xad, 0xad},
+  {0xaf, 0xaf}, {0xb4, 0xb4}, {0xb7, 0xb8}, {0x2b0, 0x36f}, {0x374, 0x375}, {0x37a, 0x37a},
+  {0x384, 0x385}, {0x387, 0x387}, {0x483, 0x489}, {0x559, 0x559}, {0x55f, 0x55f}, {0x591, 0x5bd},
+  {0x5bf, 0x5bf}, {0x5c1, 0x5c2}, {0x5c4, 0x5c5}, {0x5c7, 0x5c7}, {0x5f4, 0x5f4}, {0x600, 0x605},
+  {0x610, 0x61a}, {0x61c, 0x61c}, {0x640, 0x640}, {0x64b, 0x65f}, {0x670, 0x670}, {0x6d6, 0x6dd},
+  {0x6df, 0x6e8}, {0x6ea, 0x6ed}, {0x70f, 0x70f}, {0x711, 0x711}, {0x730, 0x74a}, {0x7a6, 0x7b0},
+  {0x7eb, 0x7f5}, {0x7fa, 0x7fa}, {0x7fd, 0x7fd}, {0x816, 0x82d}, {0x859, 0x85b}, {0x888, 0x888},
+  {0x890, 0x891}, {0x898, 0x89f}, {0x8c9, 0x902}, {0x93a, 0x93a}, {0x93c, 0x93c}, {0x941, 0x948},
+  {0x94d, 0x94d}, {0x951, 0x957}, {0x962, 0x963}, {0x971, 0x971}, {0x981, 0x981}, {0x9bc, 0x9bc},
+  {0x9c1, 0x9c4}, {0x9cd, 0x9cd}, {0x9e2, 0x9e3}, {0x9fe, 0x9fe}, {0xa01, 0xa02}, {0xa3c, 0xa3c},
+  {0xa41, 0xa42}, {0xa47, 0xa48}, {0xa4b, 0xa4d}, {0xa51, 0xa51}, {0xa70, 0xa71}, {0xa75, 0xa75},
+  {0xa81, 0xa82}, {0xabc, 0xabc}, {0xac1, 0xac5}, {0xac7, 0xac8}, {0xacd, 0xacd}, {0xae2, 0xae3},
+  {0xafa, 0xaff}, {0xb01, 0xb01}, {0xb3c, 0xb3c}, {0xb3f, 0xb3f}, {0xb41, 0xb44}, {0xb4d, 0xb4d},
+  {0xb55, 0xb56}, {0xb62, 0xb63}, {0xb82, 0xb82}, {0xbc0, 0xbc0}, {0xbcd, 0xbcd}, {0xc00, 0xc00},
+  {0xc04, 0xc04}, {0xc3c, 0xc3c}, {0xc3e, 0xc40}, {0xc46, 0xc48}, {0xc4a, 0xc4d}, {0xc55, 0xc56},
+  {0xc62, 0xc63}, {0xc81, 0xc81}, {0xcbc, 0xcbc}, {0xcbf, 0xcbf}, {0xcc6, 0xcc6}, {0xccc, 0xccd},
+  {0xce2, 0xce3}, {0xd00, 0xd01}, {0xd3b, 0xd3c}, {0xd41, 0xd44}, {0xd4d, 0xd4d}, {0xd62, 0xd63},
+  {0xd81, 0xd81}, {0xdca, 0xdca}, {0xdd2, 0xdd4}, {0xdd6, 0xdd6}, {0xe31, 0xe31}, {0xe34, 0xe3a},
+  {0xe46, 0xe4e}, {0xeb1, 0xeb1}, {0xeb4, 0xebc}, {0xec6, 0xec6}, {0xec8, 0xecd}, {0xf18, 0xf19},
+  {0xf35, 0xf35}, {0xf37, 0xf37}, {0xf39, 0xf39}, {0xf71, 0xf7e}, {0xf80, 0xf84}, {0xf86, 0xf87},
+  {0xf8d, 0xf97}, {0xf99, 0xfbc}, {0xfc6, 0xfc6}, {0x102d, 0x1030}, {0x1032, 0x1037},
+  {0x1039, 0x103a}, {0x103d, 0x103e}, {0x1058, 0x1059}, {0x105e, 0x1060}, {0x1071, 0x1074},
+  {0x1082, 0x1082}, {0x1085, 0x1086}, {0x108d, 0x108d}, {0x109d, 0x109d}, {0x10fc, 0x10fc},
+  {0x135d, 0x135f}, {0x1712, 0x1714}, {0x1732, 0x1733}, {0x1752, 0x1753}, {0x1772, 0x1773},
+  {0x17b4, 0x17b5}, {0x17b7, 0x17bd}, {0x17c6, 0x17c6}, {0x17c9, 0x17d3}, {0x17d7, 0x17d7},
+  {0x17dd, 0x17dd}, {0x180b, 0x180f}, {0x1843, 0x1843}, {0x1885, 0x1886}, {0x18a9, 0x18a9},
+  {0x1920, 0x1922}, {0x1927, 0x1928}, {0x1932, 0x1932}, {0x1939, 0x193b}, {0x1a17, 0x1a18},
+  {0x1a1b, 0x1a1b}, {0x1a56, 0x1a56}, {0x1a58, 0x1a5e}, {0x1a60, 0x1a60}, {0x1a62, 0x1a62},
+  {0x1a65, 0x1a6c}, {0x1a73, 0x1a7c}, {0x1a7f, 0x1a7f}, {0x1aa7, 0x1aa7}, {0x1ab0, 0x1ace},
+  {0x1b00, 0x1b03}, {0x1b34, 0x1b34}, {0x1b36, 0x1b3a}, {0x1b3c, 0x1b3c}, {0x1b42, 0x1b42},
+  {0x1b6b, 0x1b73}, {0x1b80, 0x1b81}, {0x1ba2, 0x1ba5}, {0x1ba8, 0x1ba9}, {0x1bab, 0x1bad},
+  {0x1be6, 0x1be6}, {0x1be8, 0x1be9}, {0x1bed, 0x1bed}, {0x1bef, 0x1bf1}, {0x1c2c, 0x1c33},
+  {0x1c36, 0x1c37}, {0x1c78, 0x1c7d}, {0x1cd0, 0x1cd2}, {0x1cd4, 0x1ce0}, {0x1ce2, 0x1ce8},
+  {0x1ced, 0x1ced}, {0x1cf4, 0x1cf4}, {0x1cf8, 0x1cf9}, {0x1d2c, 0x1d6a}, {0x1d78, 0x1d78},
+  {0x1d9b, 0x1dff}, {0x1fbd, 0x1fbd}, {0x1fbf, 0x1fc1}, {0x1fcd, 0x1fcf}, {0x1fdd, 0x1fdf},
+  {0x1fed, 0x1fef}, {0x1ffd, 0x1ffe}, {0x200b, 0x200f}, {0x2018, 0x2019}, {0x2024, 0x2024},
+  {0x2027, 0x2027}, {0x202a, 0x202e}, {0x2060, 0x2064}, {0x2066, 0x206f}, {0x2071, 0x2071},
+  {0x207f, 0x207f}, {0x2090, 0x209c}, {0x20d0, 0x20f0}, {0x2c7c, 0x2c7d}, {0x2cef, 0x2cf1},
+  {0x2d6f, 0x2d6f}, {0x2d7f, 0x2d7f}, {0x2de0, 0x2dff}, {0x2e2f, 0x2e2f}, {0x3005, 0x3005},
+  {0x302a, 0x302d}, {0x3031, 0x3035}, {0x303b, 0x303b}, {0x3099, 0x309e}, {0x30fc, 0x30fe},
+  {0xa015, 0xa015}, {0xa4f8, 0xa4fd}, {0xa60c, 0xa60c}, {0xa66f, 0xa672}, {0xa674, 0xa67d},
+  {0xa67f, 0xa67f}, {0xa69c, 0xa69f}, {0xa6f0, 0xa6f1}, {0xa700, 0xa721}, {0xa770, 0xa770},
+  {0xa788, 0xa78a}, {0xa7f2, 0xa7f4}, {0xa7f8, 0xa7f9}, {0xa802, 0xa802}, {0xa806, 0xa806},
+  {0xa80b, 0xa80b}, {0xa825, 0xa826}, {0xa82c, 0xa82c}, {0xa8c4, 0xa8c5}, {0xa8e0, 0xa8f1},
+  {0xa8ff, 0xa8ff}, {0xa926, 0xa92d}, {0xa947, 0xa951}, {0xa980, 0xa982}, {0xa9b3, 0xa9b3},
+  {0xa9b6, 0xa9b9}, {0xa9bc, 0xa9bd}, {0xa9cf, 0xa9cf}, {0xa9e5, 0xa9e6}, {0xaa29, 0xaa2e},
+  {0xaa31, 0xaa32}, {0xaa35, 0xaa36}, {0xaa43, 0xaa43}, {0xaa4c, 0xaa4c}, {0xaa70, 0xaa70},
+  {0xaa7c, 0xaa7c}, {0xaab0, 0xaab0}, {0xaab2, 0xaab4}, {0xaab7, 0xaab8}, {0xaabe, 0xaabf},
+  {0xaac1, 0xaac1}, {0xaadd, 0xaadd}, {0xaaec, 0xaaed}, {0xaaf3, 0xaaf4}, {0xaaf6, 0xaaf6},
+  {0xab5b, 0xab5f}, {0xab69, 0xab6b}, {0xabe5, 0xabe5}, {0xabe8, 0xabe8}, {0xabed, 0xabed},
+  {0xfb1e, 0xfb1e}, {0xfbb2, 0xfbc2}, {0xfe00, 0xfe0f}, {0xfe13, 0xfe13}, {0xfe20, 0xfe2f},
+  {0xfe52, 0xfe52}, {0xfe55, 0xfe55}, {0xfeff, 0xfeff}, {0xff07, 0xff07}, {0xff0e, 0xff0e},
+  {0xff1a, 0xff1a}, {0xff3e, 0xff3e}, {0xff40, 0xff40}, {0xff70, 0xff70}, {0xff9e, 0xff9f},
+  {0xffe3, 0xffe3}, {0xfff9, 0xfffb}, {0x101fd, 0x101fd}, {0x102e0, 0x102e0}, {0x10376, 0x1037a},
+  {0x10780, 0x10785}, {0x10787, 0x107b0}, {0x107b2, 0x107ba}, {0x10a01, 0x10a03},
+  {0x10a05, 0x10a06}, {0x10a0c, 0x10a0f}, {0x10a38, 0x10a3a}, {0x10a3f, 0x10a3f},
+  {0x10ae5, 0x10ae6}, {0x10d24, 0x10d27}, {0x10eab, 0x10eac}, {0x10f46, 0x10f50},
+  {0x10f82, 0x10f85}, {0x11001, 0x11001}, {0x11038, 0x11046}, {0x11070, 0x11070},
+  {0x11073, 0x11074}, {0x1107f, 0x11081}, {0x110b3, 0x110b6}, {0x110b9, 0x110ba},
+  {0x110bd, 0x110bd}, {0x110c2, 0x110c2}, {0x110cd, 0x110cd}, {0x11100, 0x11102},
+  {0x11127, 0x1112b}, {0x1112d, 0x11134}, {0x11173, 0x11173}, {0x11180, 0x11181},
+  {0x111b6, 0x111be}, {0x111c9, 0x111cc}, {0x111cf, 0x111cf}, {0x1122f, 0x11231},
+  {0x11234, 0x11234}, {0x11236, 0x11237}, {0x1123e, 0x1123e}, {0x112df, 0x112df},
+  {0x112e3, 0x112ea}, {0x11300, 0x11301}, {0x1133b, 0x1133c}, {0x11340, 0x11340},
+  {0x11366, 0x1136c}, {0x11370, 0x11374}, {0x11438, 0x1143f}, {0x11442, 0x11444},
+  {0x11446, 0x11446}, {0x1145e, 0x1145e}, {0x114b3, 0x114b8}, {0x114ba, 0x114ba},
+  {0x114bf, 0x114c0}, {0x114c2, 0x114c3}, {0x115b2, 0x115b5}, {0x115bc, 0x115bd},
+  {0x115bf, 0x115c0}, {0x115dc, 0x115dd}, {0x11633, 0x1163a}, {0x1163d, 0x1163d},
+  {0x1163f, 0x11640}, {0x116ab, 0x116ab}, {0x116ad, 0x116ad}, {0x116b0, 0x116b5},
+  {0x116b7, 0x116b7}, {0x1171d, 0x1171f}, {0x11722, 0x11725}, {0x11727, 0x1172b},
+  {0x1182f, 0x11837}, {0x11839, 0x1183a}, {0x1193b, 0x1193c}, {0x1193e, 0x1193e},
+  {0x11943, 0x11943}, {0x119d4, 0x119d7}, {0x119da, 0x119db}, {0x119e0, 0x119e0},
+  {0x11a01, 0x11a0a}, {0x11a33, 0x11a38}, {0x11a3b, 0x11a3e}, {0x11a47, 0x11a47},
+  {0x11a51, 0x11a56}, {0x11a59, 0x11a5b}, {0x11a8a, 0x11a96}, {0x11a98, 0x11a99},
+  {0x11c30, 0x11c36}, {0x11c38, 0x11c3d}, {0x11c3f, 0x11c3f}, {0x11c92, 0x11ca7},
+  {0x11caa, 0x11cb0}, {0x11cb2, 0x11cb3}, {0x11cb5, 0x11cb6}, {0x11d31, 0x11d36},
+  {0x11d3a, 0x11d3a}, {0x11d3c, 0x11d3d}, {0x11d3f, 0x11d45}, {0x11d47, 0x11d47},
+  {0x11d90, 0x11d91}, {0x11d95, 0x11d95}, {0x11d97, 0x11d97}, {0x11ef3, 0x11ef4},
+  {0x13430, 0x13438}, {0x16af0, 0x16af4}, {0x16b30, 0x16b36}, {0x16b40, 0x16b43},
+  {0x16f4f, 0x16f4f}, {0x16f8f, 0x16f9f}, {0x16fe0, 0x16fe1}, {0x16fe3, 0x16fe4},
+  {0x1aff0, 0x1aff3}, {0x1aff5, 0x1affb}, {0x1affd, 0x1affe}, {0x1bc9d, 0x1bc9e},
+  {0x1bca0, 0x1bca3}, {0x1cf00, 0x1cf2d}, {0x1cf30, 0x1cf46}, {0x1d167, 0x1d169},
+  {0x1d173, 0x1d182}, {0x1d185, 0x1d18b}, {0x1d1aa, 0x1d1ad}, {0x1d242, 0x1d244},
+  {0x1da00, 0x1da36}, {0x1da3b, 0x1da6c}, {0x1da75, 0x1da75}, {0x1da84, 0x1da84},
+  {0x1da9b, 0x1da9f}, {0x1daa1, 0x1daaf}, {0x1e000, 0x1e006}, {0x1e008, 0x1e018},
+  {0x1e01b, 0x1e021}, {0x1e023, 0x1e024}, {0x1e026, 0x1e02a}, {0x1e130, 0x1e13d},
+  {0x1e2ae, 0x1e2ae}, {0x1e2ec, 0x1e2ef}, {0x1e8d0, 0x1e8d6}, {0x1e944, 0x1e94b},
+  {0x1f3fb, 0x1f3ff}, {0xe0001, 0xe0001}, {0xe0020, 0xe007f}, {0xe0100, 0xe01ef},
+};
+
+}  // namespace tables
+}  // namespace unicode
+WDS_NAMESPACE_END
+// ---- end wds/unicode_tables.hpp ----
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+WDS_NAMESPACE_BEGIN
+namespace unicode {
+
+// Decodes the UTF-8 sequence at s[i]: its length (0 when invalid: bad lead or
+// continuation, overlong, surrogate, above U+10FFFF) and the code point.
+inline std::size_t decode_utf8(std::string_view s, std::size_t i, std::uint32_t& cp) noexcept {
+  auto u = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = u(i);
+  const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  std::uint32_t v = n == 1 ? c : n == 2 ? (c & 0x1fu) : n == 3 ? (c & 0x0fu) : (c & 0x07u);
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((u(i + k) & 0xc0) != 0x80) return 0;
+    v = (v << 6) | (u(i + k) & 0x3fu);
+  }
+  static constexpr std::uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (v < min_cp[n] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+  cp = v;
+  return n;
+}
+
+inline void append_utf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xc0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xe0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  }
+}
+
+namespace detail {
+template <class Range, std::size_t N>
+const Range* find_range(const Range (&table)[N], std::uint32_t cp) noexcept {
+  std::size_t lo = 0, hi = N;
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo) / 2;
+    if (table[mid].last < cp) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < N && table[lo].first <= cp ? &table[lo] : nullptr;
+}
+}  // namespace detail
+
+inline bool is_cased(std::uint32_t cp) noexcept { return detail::find_range(tables::cased, cp) != nullptr; }
+inline bool is_case_ignorable(std::uint32_t cp) noexcept {
+  return detail::find_range(tables::case_ignorable, cp) != nullptr;
+}
+
+// Python's chr(cp).lower() for one code point other than U+03A3, appended as UTF-8.
+inline void append_lower(std::string& out, std::uint32_t cp) {
+  for (const auto& sp : tables::lower_special)
+    if (sp.cp == cp) {
+      out += sp.utf8;
+      return;
+    }
+  if (const auto* r = detail::find_range(tables::lower_ranges, cp))
+    if ((cp - r->first) % r->stride == 0) cp = static_cast<std::uint32_t>(static_cast<std::int64_t>(cp) + r->delta);
+  append_utf8(out, cp);
+}
+
+// Python's s.lower() where s is the UTF-8 (or surrogateescape) decoding of `bytes`.
+inline std::string lower(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  // One entry per code point or invalid byte: its value, or -1 for an invalid byte
+  // (a lone surrogate in Python: neither cased nor case-ignorable).
+  auto next = [&](std::size_t i, std::int64_t& cp) -> std::size_t {
+    std::uint32_t v = 0;
+    std::size_t n = decode_utf8(bytes, i, v);
+    cp = n ? static_cast<std::int64_t>(v) : -1;
+    return n ? n : 1;
+  };
+  auto cased = [](std::int64_t cp) { return cp >= 0 && is_cased(static_cast<std::uint32_t>(cp)); };
+  auto ignorable = [](std::int64_t cp) { return cp >= 0 && is_case_ignorable(static_cast<std::uint32_t>(cp)); };
+  // Whether the last code point before the sigma that is not case-ignorable is cased.
+  bool cased_before = false;
+  for (std::size_t i = 0; i < bytes.size();) {
+    std::int64_t cp = 0;
+    const std::size_t n = next(i, cp);
+    if (cp < 0) {
+      out += bytes[i];
+    } else if (cp < 0x80) {
+      out += static_cast<char>(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+    } else if (cp == 0x3a3) {
+      // CPython: final when a cased code point precedes and none follows,
+      // case-ignorable ones skipped on both sides.
+      bool final_sigma = cased_before;
+      for (std::size_t j = i + n; final_sigma && j < bytes.size();) {
+        std::int64_t c2 = 0;
+        j += next(j, c2);
+        if (!ignorable(c2)) {
+          final_sigma = !cased(c2);
+          break;
+        }
+      }
+      append_utf8(out, final_sigma ? 0x3c2 : 0x3c3);
+    } else {
+      append_lower(out, static_cast<std::uint32_t>(cp));
+    }
+    if (!ignorable(cp)) cased_before = cased(cp);
+    i += n;
+  }
+  return out;
+}
+
+}  // namespace unicode
+WDS_NAMESPACE_END
+// ---- end wds/unicode.hpp ----
 
 #include <algorithm>
 #include <array>
@@ -687,7 +1142,7 @@ class any_sink {
 #include <utility>
 #include <vector>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 inline constexpr std::size_t tar_block_size = 512;
 
@@ -707,7 +1162,10 @@ struct tar_member {
   // pax records other than the ones folded into the fields above.
   std::vector<std::pair<std::string, std::string>> pax;
 
-  bool is_regular() const noexcept { return type == '0' || type == '\0' || type == '7'; }
+  bool is_sparse = false;  // GNU sparse (old 'S' or pax 0.0/0.1/1.0): holes read as zeros
+
+  // Python's isreg(): regular, contiguous and GNU sparse files.
+  bool is_regular() const noexcept { return type == '0' || type == '\0' || type == '7' || type == 'S'; }
 };
 
 namespace detail {
@@ -806,6 +1264,12 @@ inline bool parse_pax_time(std::string_view s, std::int64_t& out) noexcept {
 
 }  // namespace detail
 
+struct tar_reader_options {
+  // A 0-byte input is an empty archive instead of tar error 208 (Python's
+  // tarfile: "ReadError: empty file"; a failed download looks like this).
+  bool allow_empty = false;
+};
+
 // Reads members in archive order. Typical use:
 //   wds::tar_reader reader(wds::file_source("shard.tar"), "shard.tar");
 //   while (const wds::tar_member* m = reader.next()) use(m->name, reader.payload());
@@ -818,8 +1282,8 @@ class tar_reader {
   // Smallest growth of a payload buffer while its bytes arrive.
   static constexpr std::size_t growth_step = std::size_t{1} << 20;
 
-  explicit tar_reader(Source src, std::string shard_name = {}, limits lim = {})
-      : src_(std::move(src)), shard_(std::move(shard_name)), limits_(lim),
+  explicit tar_reader(Source src, std::string shard_name = {}, limits lim = {}, tar_reader_options opts = {})
+      : src_(std::move(src)), shard_(std::move(shard_name)), limits_(lim), opts_(opts),
         buf_(new std::byte[buffer_size]) {
     if (shard_.empty()) shard_ = name_of(src_);
   }
@@ -834,6 +1298,7 @@ class tar_reader {
     std::string long_name, long_link;
     bool have_long_name = false, have_long_link = false;
     std::vector<std::pair<std::string, std::string>> local_pax;
+    std::vector<std::pair<std::string, std::string>> local_sparse;  // GNU.sparse.* in order, repeats kept (0.0)
     bool have_local_pax = false;
     std::uint64_t first_header = offset_;
     std::array<std::byte, tar_block_size> h{};
@@ -843,6 +1308,7 @@ class tar_reader {
       if (got == 0) {  // end of data without an end marker: GNU tar accepts it
         if (have_long_name || have_long_link || have_local_pax)
           fail(201, at, "archive ends after an extension header");
+        if (at == 0 && !opts_.allow_empty) fail(208, 0, "empty file (0 bytes)");
         return finish();
       }
       if (got < h.size()) fail(201, at, "truncated header block (" + std::to_string(got) + " of 512 bytes)");
@@ -868,7 +1334,10 @@ class tar_reader {
           if (type == 'g') {
             for (auto& r : records) set_record(global_pax_, std::move(r));
           } else {
-            for (auto& r : records) set_record(local_pax, std::move(r));
+            for (auto& r : records) {
+              if (r.first.compare(0, 11, "GNU.sparse.") == 0) local_sparse.push_back(r);
+              set_record(local_pax, std::move(r));
+            }
             have_local_pax = true;
           }
         }
@@ -898,14 +1367,22 @@ class tar_reader {
       }
       if (have_long_name) m.name = std::move(long_name);
       if (have_long_link) m.linkname = std::move(long_link);
-      bool sparse = type == 'S';
       for (const auto* records : {&global_pax_, &local_pax})
-        for (const auto& r : *records) sparse |= apply_pax(m, r, at);
+        for (const auto& r : *records) apply_pax(m, r, at);
+      sparse_.clear();
+      sparse_ready_ = false;
+      if (type == 'S') read_old_gnu_sparse(h.data(), m, at);
+      else if (!local_sparse.empty()) apply_pax_sparse(m, local_sparse, at);
       m.data_offset = offset_;
       remaining_ = payload_bytes(m);
       padding_ = (tar_block_size - remaining_ % tar_block_size) % tar_block_size;
       have_member_ = true;
-      if (sparse) fail(205, at, "sparse members are not supported");
+      if (m.is_sparse && !m.is_regular()) m.is_sparse = false;
+      if (m.is_sparse) {
+        padding_ = (tar_block_size - sparse_stored_ % tar_block_size) % tar_block_size;
+        if (sparse_map_in_data_) read_sparse_map_in_data(at);
+        remaining_ = m.size;
+      }
       // Old v7 archives mark directories with a trailing slash on a regular type.
       if (m.type == '\0' && !m.name.empty() && m.name.back() == '/') m.type = '5';
       if (m.is_regular()) return &m;
@@ -915,6 +1392,7 @@ class tar_reader {
       long_link.clear();
       have_long_name = have_long_link = have_local_pax = false;
       local_pax.clear();
+      local_sparse.clear();
     }
   }
 
@@ -924,6 +1402,12 @@ class tar_reader {
   byte_view payload() {
     if (!have_member_) return {};
     check_member_limit();
+    if (member_.is_sparse) {
+      expand_sparse();
+      const std::size_t n = static_cast<std::size_t>(remaining_);
+      remaining_ = 0;
+      return {sparse_buf_.data() + (sparse_buf_.size() - n), n};
+    }
     const std::size_t n = static_cast<std::size_t>(remaining_);
     if (n <= len_ - pos_) {
       const std::byte* p = buf_.get() + pos_;
@@ -945,6 +1429,11 @@ class tar_reader {
       return;
     }
     check_member_limit();
+    if (member_.is_sparse) {
+      byte_view v = payload();
+      out.assign(v.begin(), v.end());
+      return;
+    }
     const std::size_t n = static_cast<std::size_t>(remaining_);
     // assign() copies without zero-filling first; only the unbuffered rest is.
     const std::size_t buffered = std::min(n, len_ - pos_);
@@ -967,6 +1456,14 @@ class tar_reader {
   // Streams the current member's payload; returns 0 once it is all read.
   std::size_t read(std::byte* dst, std::size_t n) {
     if (!have_member_ || remaining_ == 0) return 0;
+    if (member_.is_sparse) {
+      check_member_limit();  // holes are expanded in memory
+      expand_sparse();
+      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining_));
+      std::memcpy(dst, sparse_buf_.data() + (sparse_buf_.size() - remaining_), k);
+      remaining_ -= k;
+      return k;
+    }
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining_));
     std::size_t got = read_some(dst, want);
     if (got < want)
@@ -977,6 +1474,14 @@ class tar_reader {
 
   // Payload bytes of the current member not yet read.
   std::uint64_t remaining() const noexcept { return remaining_; }
+  // payload() would return a view into the read buffer (no copy).
+  bool payload_buffered() const noexcept { return have_member_ && remaining_ <= len_ - pos_; }
+  // Called just before the read buffer is overwritten, so that a caller
+  // holding payload() views can copy them out first (nullptr: none).
+  void set_refill_hook(void (*hook)(void*), void* context) noexcept {
+    refill_hook_ = hook;
+    refill_context_ = context;
+  }
   // Bytes of archive consumed so far.
   std::uint64_t offset() const noexcept { return offset_; }
   const tar_member* current() const noexcept { return have_member_ ? &member_ : nullptr; }
@@ -989,7 +1494,7 @@ class tar_reader {
     if (remaining_ > limits_.max_member_size)
       throw limit_error(502, loc(offset_),
                         "member of " + std::to_string(remaining_) + " bytes exceeds the limit of " +
-                            std::to_string(limits_.max_member_size) + " (stream it with read())");
+                            std::to_string(limits_.max_member_size) + "");
   }
 
   [[noreturn]] void fail(int id, std::uint64_t at, const std::string& why) const {
@@ -1008,6 +1513,12 @@ class tar_reader {
     return nullptr;
   }
 
+  void refill() {
+    if (refill_hook_) refill_hook_(refill_context_);
+    pos_ = 0;
+    len_ = src_.read(buf_.get(), buffer_size);
+  }
+
   // Copies from the buffer, refilling it; large reads bypass it.
   std::size_t read_some(std::byte* dst, std::size_t n) {
     std::size_t done = 0;
@@ -1020,8 +1531,7 @@ class tar_reader {
           offset_ += k;
           continue;
         }
-        pos_ = 0;
-        len_ = src_.read(buf_.get(), buffer_size);
+        refill();
         if (len_ == 0) break;
       }
       std::size_t k = std::min(n - done, len_ - pos_);
@@ -1036,8 +1546,7 @@ class tar_reader {
   void discard(std::uint64_t n) {
     while (n > 0) {
       if (pos_ == len_) {
-        pos_ = 0;
-        len_ = src_.read(buf_.get(), buffer_size);
+        refill();
         if (len_ == 0) fail(202, offset_, "truncated payload: " + std::to_string(n) + " bytes missing");
       }
       std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n, len_ - pos_));
@@ -1049,6 +1558,12 @@ class tar_reader {
 
   void skip_rest() {
     if (!have_member_) return;
+    if (member_.is_sparse) {
+      if (!sparse_ready_) discard(sparse_stored_);
+      remaining_ = 0;
+      sparse_buf_.clear();
+      sparse_buf_.shrink_to_fit();
+    }
     discard(remaining_);
     remaining_ = 0;
     const std::uint64_t at = offset_;
@@ -1061,9 +1576,14 @@ class tar_reader {
   }
 
   void verify_checksum(const std::byte* h, std::uint64_t at) const {
+    // A bad first header without the ustar magic is most likely not a tar at
+    // all (a text file, a JPEG, an HTML error page): say so.
+    const bool not_tar = at == 0 && std::memcmp(h + 257, "ustar", 5) != 0;
     std::int64_t stored = 0;
-    if (!detail::parse_tar_number(h + 148, 8, stored))
+    if (!detail::parse_tar_number(h + 148, 8, stored)) {
+      if (not_tar) fail(207, at, "not a tar archive: first header has no ustar magic and no number in its checksum field");
       fail(204, at, "bad number in checksum field");
+    }
     // Sums eight bytes at a time in 16-bit lanes (fast at any -O level); the
     // checksum field counts as spaces, and the signed sum differs by 256 for
     // every byte >= 0x80.
@@ -1087,6 +1607,9 @@ class tar_reader {
     }
     const std::int64_t unsigned_sum = std::int64_t{total} + 8 * ' ';
     const std::int64_t signed_sum = unsigned_sum - 256 * std::int64_t{high};
+    if (stored != unsigned_sum && stored != signed_sum && not_tar)
+      fail(207, at, "not a tar archive: first header has no ustar magic and a bad checksum (stored " +
+                        std::to_string(stored) + ", computed " + std::to_string(unsigned_sum) + ")");
     if (stored != unsigned_sum && stored != signed_sum)
       fail(203, at, "bad header checksum (stored " + std::to_string(stored) + ", computed " +
                         std::to_string(unsigned_sum) + ")");
@@ -1156,7 +1679,8 @@ class tar_reader {
     const std::string& v = r.second;
     std::uint64_t n = 0;
     if (k == "path") {
-      m.name = v;
+      m.name = v;  // Python's tarfile strips trailing slashes from a pax path (not from ustar names)
+      while (!m.name.empty() && m.name.back() == '/') m.name.pop_back();
     } else if (k == "linkpath") {
       m.linkname = v;
     } else if (k == "size") {
@@ -1174,11 +1698,153 @@ class tar_reader {
     } else if (k == "gname") {
       m.gname = v;
     } else if (k.compare(0, 11, "GNU.sparse.") == 0) {
-      return true;
+      return false;  // folded in by apply_pax_sparse
     } else if (k != "hdrcharset" && k != "atime" && k != "ctime" && k != "comment" && k != "charset") {
       m.pax.push_back(r);
     }
     return false;
+  }
+
+  // ---- GNU sparse members (what Python's tarfile reads: _proc_sparse, _proc_gnusparse_*) ----
+
+  std::size_t max_sparse_entries() const noexcept {
+    return static_cast<std::size_t>(std::max<std::uint64_t>(limits_.max_pax_size / 24, 4));
+  }
+  void add_sparse(std::uint64_t off, std::uint64_t n, std::uint64_t at) {
+    if (sparse_.size() >= max_sparse_entries())
+      throw limit_error(501, {shard_, member_.name, at},
+                        "GNU sparse map has more than " + std::to_string(max_sparse_entries()) +
+                            " entries (limits::max_pax_size / 24)");
+    sparse_.emplace_back(off, n);
+  }
+
+  // Old GNU 'S': four entries in the header, 21 per extension block after it.
+  void read_old_gnu_sparse(const std::byte* h, tar_member& m, std::uint64_t at) {
+    m.is_sparse = true;
+    sparse_stored_ = m.size;
+    sparse_map_in_data_ = false;
+    auto entry = [&](const std::byte* e) {
+      std::int64_t off = 0, n = 0;
+      if (!detail::parse_tar_number(e, 12, off) || !detail::parse_tar_number(e + 12, 12, n) || off < 0 || n < 0)
+        return false;  // Python stops at the first unreadable entry
+      if (n > 0) add_sparse(static_cast<std::uint64_t>(off), static_cast<std::uint64_t>(n), at);
+      return true;
+    };
+    for (int i = 0; i < 4 && entry(h + 386 + 24 * i); ++i) {
+    }
+    bool extended = h[482] != std::byte{0};
+    m.size = number_field(h + 483, 12, at, "sparse real size", true);
+    std::array<std::byte, tar_block_size> b{};
+    while (extended) {
+      const std::uint64_t bat = offset_;
+      if (read_some(b.data(), b.size()) < b.size()) fail(202, bat, "truncated GNU sparse extension block");
+      for (int i = 0; i < 21 && entry(b.data() + 24 * i); ++i) {
+      }
+      extended = b[504] != std::byte{0};
+    }
+  }
+
+  // pax GNU.sparse.* records: 0.1 (GNU.sparse.map), 0.0 (repeated offset/numbytes),
+  // 1.0 (major=1, minor=0: the map starts the data), in Python's order of tests.
+  void apply_pax_sparse(tar_member& m, const std::vector<std::pair<std::string, std::string>>& rs,
+                        std::uint64_t at) {
+    auto get = [&](const char* k) -> const std::string* {
+      const std::string* v = nullptr;
+      for (const auto& r : rs)
+        if (r.first == k) v = &r.second;
+      return v;
+    };
+    auto number = [&](const std::string& v) {
+      std::uint64_t n = 0;
+      if (!detail::parse_decimal(v, n)) fail(205, at, "bad GNU sparse number \"" + v.substr(0, 40) + "\"");
+      return n;
+    };
+    const std::string *map = get("GNU.sparse.map"), *size = get("GNU.sparse.size"),
+                      *major = get("GNU.sparse.major"), *minor = get("GNU.sparse.minor");
+    const bool v10 = major && minor && *major == "1" && *minor == "0";
+    if (!map && !size && !v10) return;
+    m.is_sparse = true;
+    sparse_stored_ = m.size;
+    sparse_map_in_data_ = false;
+    if (const std::string* name = get("GNU.sparse.name")) m.name = *name;
+    if (size) m.size = number(*size);
+    if (const std::string* real = get("GNU.sparse.realsize")) m.size = number(*real);
+    if (map) {
+      std::vector<std::uint64_t> nums;
+      for (std::size_t p = 0; p <= map->size();) {
+        std::size_t c = map->find(',', p);
+        if (c == std::string::npos) c = map->size();
+        nums.push_back(number(map->substr(p, c - p)));
+        p = c + 1;
+      }
+      for (std::size_t i = 0; i + 1 < nums.size(); i += 2) add_sparse(nums[i], nums[i + 1], at);
+    } else if (size) {
+      std::vector<std::uint64_t> offs, lens;
+      for (const auto& r : rs) {
+        if (r.first == "GNU.sparse.offset") offs.push_back(number(r.second));
+        else if (r.first == "GNU.sparse.numbytes") lens.push_back(number(r.second));
+      }
+      for (std::size_t i = 0; i < std::min(offs.size(), lens.size()); ++i) add_sparse(offs[i], lens[i], at);
+    } else {
+      sparse_map_in_data_ = true;
+    }
+  }
+
+  // 1.0: "COUNT\n" then COUNT pairs "OFFSET\nBYTES\n", padded to a block.
+  void read_sparse_map_in_data(std::uint64_t at) {
+    std::string text;
+    std::size_t pos = 0;
+    auto line = [&]() {
+      for (;;) {
+        std::size_t nl = text.find('\n', pos);
+        if (nl != std::string::npos) {
+          std::uint64_t n = 0;
+          if (!detail::parse_decimal(std::string_view(text).substr(pos, nl - pos), n))
+            fail(205, at, "bad GNU sparse 1.0 map");
+          pos = nl + 1;
+          return n;
+        }
+        if (text.size() >= limits_.max_pax_size || sparse_stored_ < tar_block_size)
+          fail(205, at, "GNU sparse 1.0 map is unterminated or larger than limits::max_pax_size");
+        std::array<std::byte, tar_block_size> b{};
+        if (read_some(b.data(), b.size()) < b.size()) fail(202, offset_, "truncated GNU sparse 1.0 map");
+        sparse_stored_ -= tar_block_size;
+        text.append(reinterpret_cast<const char*>(b.data()), b.size());
+      }
+    };
+    const std::uint64_t count = line();
+    if (count > max_sparse_entries())
+      throw limit_error(501, {shard_, member_.name, at},
+                        "GNU sparse 1.0 map has " + std::to_string(count) + " entries, more than " +
+                            std::to_string(max_sparse_entries()) + " (limits::max_pax_size / 24)");
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const std::uint64_t off = line();
+      add_sparse(off, line(), at);
+    }
+    member_.data_offset = offset_;
+  }
+
+  // Reads the stored chunks into a zero-filled buffer of the real size.
+  void expand_sparse() {
+    if (sparse_ready_) return;
+    const std::uint64_t at = offset_;
+    std::uint64_t stored = 0;
+    for (const auto& [off, n] : sparse_) {
+      if (off > member_.size || n > member_.size - off)
+        fail(205, at, "GNU sparse map entry " + std::to_string(off) + "+" + std::to_string(n) +
+                          " lies outside the file's " + std::to_string(member_.size) + " bytes");
+      stored += n;
+    }
+    if (stored > sparse_stored_)
+      fail(205, at, "GNU sparse map holds " + std::to_string(stored) + " bytes but the member stores " +
+                        std::to_string(sparse_stored_));
+    sparse_buf_.assign(static_cast<std::size_t>(member_.size), std::byte{0});
+    for (const auto& [off, n] : sparse_) {
+      if (n && read_some(sparse_buf_.data() + off, static_cast<std::size_t>(n)) < n)
+        fail(202, offset_, "truncated GNU sparse data");
+    }
+    discard(sparse_stored_ - stored);
+    sparse_ready_ = true;
   }
 
   // Python's tarfile skips a payload only for regular and unknown types; links,
@@ -1193,6 +1859,7 @@ class tar_reader {
   Source src_;
   std::string shard_;
   wds::limits limits_;
+  tar_reader_options opts_;
   std::unique_ptr<std::byte[]> buf_;
   std::size_t pos_ = 0, len_ = 0;
   std::uint64_t offset_ = 0;
@@ -1202,10 +1869,18 @@ class tar_reader {
   std::size_t padding_ = 0;
   std::vector<std::pair<std::string, std::string>> global_pax_;
   std::vector<std::byte> scratch_;
+  // The current GNU sparse member: its map (offset, bytes), the stored data
+  // bytes still in the archive, and the expanded payload once asked for.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> sparse_;
+  std::uint64_t sparse_stored_ = 0;
+  bool sparse_ready_ = false, sparse_map_in_data_ = false;
+  std::vector<std::byte> sparse_buf_;
+  void (*refill_hook_)(void*) = nullptr;
+  void* refill_context_ = nullptr;
 };
 
 template <class Source>
-tar_reader(Source, std::string = {}, limits = {}) -> tar_reader<Source>;
+tar_reader(Source, std::string = {}, limits = {}, tar_reader_options = {}) -> tar_reader<Source>;
 
 // ---- writer -----------------------------------------------------------------
 
@@ -1242,18 +1917,8 @@ inline bool is_ascii(std::string_view s) noexcept {
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 when invalid.
 inline std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
-  auto u = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = u(i);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((u(i + k) & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (u(i + k) & 0x3f);
-  }
-  static constexpr std::uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return n;
+  std::uint32_t cp = 0;
+  return unicode::decode_utf8(s, i, cp);
 }
 
 inline bool is_utf8(std::string_view s) noexcept {
@@ -1470,10 +2135,18 @@ class tar_writer {
 template <class Sink>
 tar_writer(Sink, tar_writer_options = {}) -> tar_writer<Sink>;
 
-}  // namespace wds
+// The type-erased reader and writer, for members and containers
+// (std::unique_ptr<wds::any_tar_writer>) and for run-time choices of the
+// source or sink (open_input, open_output).
+using any_tar_reader = tar_reader<any_source>;
+using any_tar_writer = tar_writer<any_sink>;
+
+WDS_NAMESPACE_END
 // ---- end wds/tar.hpp ----
 // ---- begin wds/sample.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // Samples: consecutive tar members sharing a key, grouped with exactly the
 // rules of Python webdataset 1.0 (tariterators.base_plus_ext/group_by_keys).
@@ -1481,6 +2154,7 @@ tar_writer(Sink, tar_writer_options = {}) -> tar_writer<Sink>;
 // #include <wds/error.hpp> (inlined above)
 // #include <wds/limits.hpp> (inlined above)
 // #include <wds/tar.hpp> (inlined above)
+// #include <wds/unicode.hpp> (inlined above)
 
 #include <algorithm>
 #include <cstddef>
@@ -1492,7 +2166,7 @@ tar_writer(Sink, tar_writer_options = {}) -> tar_writer<Sink>;
 #include <utility>
 #include <vector>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // One member of a sample: "cat_01.image.jpg" -> ext "image.jpg".
 struct field {
@@ -1620,33 +2294,59 @@ inline bool is_meta_name(std::string_view name) noexcept {
 }
 
 namespace detail {
-// Python's str.lower() for ASCII, Latin-1 and Cyrillic capitals; other code
-// points are left as they are (Greek needs Python's final-sigma context).
-inline std::string lower_ext(std::string_view s) {
-  std::string out(s);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    auto c = static_cast<unsigned char>(out[i]);
-    if (c >= 'A' && c <= 'Z') {
-      out[i] = static_cast<char>(c + 32);
-    } else if ((c == 0xc3 || c == 0xd0) && i + 1 < out.size() &&
-               (static_cast<unsigned char>(out[i + 1]) & 0xc0) == 0x80) {
-      unsigned cp = ((c & 0x1fu) << 6) | (static_cast<unsigned char>(out[i + 1]) & 0x3fu);
-      unsigned lo = cp;
-      if ((cp >= 0xc0 && cp <= 0xde && cp != 0xd7) || (cp >= 0x410 && cp <= 0x42f)) lo = cp + 0x20;
-      else if (cp >= 0x400 && cp <= 0x40f) lo = cp + 0x50;
-      out[i] = static_cast<char>(0xc0 | (lo >> 6));
-      out[i + 1] = static_cast<char>(0x80 | (lo & 0x3f));
-      ++i;
-    }
-  }
-  return out;
-}
+// webdataset's lcase: Python's str.lower() (wds/unicode.hpp).
+inline std::string lower_ext(std::string_view s) { return unicode::lower(s); }
 }  // namespace detail
+
+// A field of a borrowed_sample: `data` points into the tar reader's buffer
+// when the member lies in it, else into `own`; valid until the next call on
+// the sample_reader that returned it.
+struct borrowed_field {
+  std::string ext;
+  byte_view data;
+  std::string member;
+  std::uint64_t offset = location::unknown_offset;
+  std::vector<std::byte> own;
+
+  std::string_view text() const noexcept { return {reinterpret_cast<const char*>(data.data()), data.size()}; }
+};
+
+// A sample whose payloads are not copied (sample_reader::next_borrowed).
+class borrowed_sample {
+ public:
+  const std::string& key() const noexcept { return key_; }
+  const std::string& url() const noexcept { return url_; }
+  // Fields in tar order.
+  const borrowed_field* begin() const noexcept { return fields_.data(); }
+  const borrowed_field* end() const noexcept { return fields_.data() + size_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  const borrowed_field* find(std::string_view ext) const noexcept {
+    for (const auto& f : *this)
+      if (f.ext == ext) return &f;
+    return nullptr;
+  }
+  // An owning copy, for a sample to keep.
+  sample to_sample() const {
+    sample s(key_, url_);
+    for (const auto& f : *this)
+      s.fields().push_back(field{f.ext, std::vector<std::byte>(f.data.begin(), f.data.end()), f.member, f.offset});
+    return s;
+  }
+
+ private:
+  template <class>
+  friend class sample_reader;
+  std::string key_, url_;
+  std::vector<borrowed_field> fields_;  // the first size_ are in use; the rest keep their capacity
+  std::size_t size_ = 0;
+};
 
 struct sample_reader_options {
   bool lowercase_ext = true;        // webdataset's lcase=True
   bool skip_meta = true;            // drop "__*__" members (webdataset's skip_meta)
   std::vector<std::string> suffixes;  // when not empty, keep only these exts (webdataset's `suffixes`)
+  bool allow_empty = false;         // a 0-byte shard is empty, not tar error 208 (tar_reader_options)
 };
 
 // Groups a tar_reader's members into samples, one at a time:
@@ -1657,7 +2357,7 @@ template <class Source>
 class sample_reader {
  public:
   explicit sample_reader(Source src, std::string url = {}, limits lim = {}, sample_reader_options opts = {})
-      : tar_(std::move(src), std::move(url), lim), opts_(std::move(opts)) {}
+      : tar_(std::move(src), std::move(url), lim, tar_reader_options{opts.allow_empty}), opts_(std::move(opts)) {}
 
   // The next sample in tar order, or nullopt at the end of the shard.
   std::optional<sample> next() {
@@ -1665,17 +2365,52 @@ class sample_reader {
       if (!pending_) fetch();
       if (!pending_) {
         if (!current_) return std::nullopt;
-        return take();
+        std::optional<sample> out = take();
+        if (out) return out;
+        continue;
       }
       if (!current_ || pending_key_ != current_->key()) {
         std::optional<sample> out;
         if (current_) out = take();
-        current_.emplace(std::move(pending_key_), tar_.shard_name());
-        add_pending();
+        current_.emplace(pending_key_, tar_.shard_name());
+        // Hand out the finished sample first: an error in the pending member
+        // (a duplicate __key__, say) comes after it, as in webdataset.
         if (out) return out;
-        continue;
       }
       add_pending();
+    }
+  }
+
+  // The next sample without copying its payloads (the fast path when the
+  // caller does not keep them): fields that lie in the tar reader's buffer
+  // alias it, others are read into reused buffers. Valid until the next call
+  // on this reader; nullptr at the end. Same samples, order and errors as
+  // next(); do not mix the two on one reader.
+  const borrowed_sample* next_borrowed() {
+    tar_.set_refill_hook(&rescue_borrowed, this);
+    struct unhook {
+      tar_reader<Source>& t;
+      ~unhook() { t.set_refill_hook(nullptr, nullptr); }
+    } guard{tar_};
+    borrowed_.size_ = 0;
+    have_borrowed_ = false;
+    for (;;) {
+      if (!pending_) fetch();
+      // The end, or the pending member starts the next sample.
+      if (!pending_ || (have_borrowed_ && pending_key_ != borrowed_.key_)) {
+        if (!have_borrowed_) return nullptr;
+        const borrowed_field* bad = borrowed_.find("__bad__");
+        if (!bad || bad->data.empty()) return &borrowed_;
+        borrowed_.size_ = 0;  // dropped, as take() drops it
+        have_borrowed_ = false;
+        continue;
+      }
+      if (!have_borrowed_) {
+        borrowed_.key_ = std::move(pending_key_);
+        borrowed_.url_ = tar_.shard_name();
+        have_borrowed_ = true;
+      }
+      add_pending_borrowed();
     }
   }
 
@@ -1716,9 +2451,15 @@ class sample_reader {
   iterator end() { return iterator(); }
 
  private:
-  sample take() {
+  // The finished sample, unless webdataset's valid_sample() drops it: a
+  // non-empty "__bad__" field is truthy there.
+  std::optional<sample> take() {
     sample s = std::move(*current_);
     current_.reset();
+    if (const field* bad = s.find("__bad__"); bad && !bad->data.empty()) {
+      recycle(std::move(s));
+      return std::nullopt;
+    }
     return s;
   }
 
@@ -1736,13 +2477,38 @@ class sample_reader {
       pending_member_ = m->name;
       pending_offset_ = m->header_offset;
       pending_ = true;
+      // Read now, before the previous sample is handed out: webdataset reads
+      // each file before grouping it, so a truncated member fails the shard
+      // without yielding the sample before it.
+      if (!pending_skip_) read_pending_payload();
       return;
     }
+  }
+
+  void read_pending_payload() {
+    pending_data_.clear();
+    if (!spare_.empty()) {  // best fit, so recycled buffers rarely reallocate
+      const std::uint64_t need = tar_.remaining();
+      std::size_t best = 0;
+      for (std::size_t i = 1; i < spare_.size(); ++i) {
+        const std::size_t c = spare_[i].capacity(), b = spare_[best].capacity();
+        if (b < need ? c > b : (c >= need && c < b)) best = i;
+      }
+      pending_data_ = std::move(spare_[best]);
+      spare_[best] = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    tar_.read_payload(pending_data_);
   }
 
   void add_pending() {
     pending_ = false;
     sample& s = *current_;
+    // webdataset's sample dict starts with these keys: "duplicate file name".
+    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
+      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
+                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
+                             "\" clashes with webdataset's " + pending_ext_);
     for (const auto& f : s.fields())
       if (f.ext == pending_ext_)
         throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
@@ -1753,27 +2519,60 @@ class sample_reader {
       throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
                         "sample \"" + s.key() + "\" has more than " +
                             std::to_string(tar_.limits().max_sample_fields) + " fields");
-    std::vector<std::byte> buf;
-    if (!spare_.empty()) {  // best fit, so recycled buffers rarely reallocate
-      const std::uint64_t need = tar_.remaining();
-      std::size_t best = 0;
-      for (std::size_t i = 1; i < spare_.size(); ++i) {
-        const std::size_t c = spare_[i].capacity(), b = spare_[best].capacity();
-        if (b < need ? c > b : (c >= need && c < b)) best = i;
-      }
-      buf = std::move(spare_[best]);
-      spare_[best] = std::move(spare_.back());
-      spare_.pop_back();
+    s.fields().push_back(
+        field{std::move(pending_ext_), std::move(pending_data_), std::move(pending_member_), pending_offset_});
+  }
+
+  void add_pending_borrowed() {
+    pending_ = false;
+    borrowed_sample& s = borrowed_;
+    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
+      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
+                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
+                             "\" clashes with webdataset's " + pending_ext_);
+    for (const auto& f : s)
+      if (f.ext == pending_ext_)
+        throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
+                           "duplicate ext \"" + pending_ext_ + "\" in sample \"" + s.key() + "\" (first member \"" +
+                               f.member + "\")");
+    if (pending_skip_) return;
+    if (s.size() >= tar_.limits().max_sample_fields)
+      throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
+                        "sample \"" + s.key() + "\" has more than " +
+                            std::to_string(tar_.limits().max_sample_fields) + " fields");
+    if (s.size_ == s.fields_.size()) s.fields_.emplace_back();
+    borrowed_field& f = s.fields_[s.size_];
+    f.ext.swap(pending_ext_);
+    f.member.swap(pending_member_);
+    f.offset = pending_offset_;
+    if (tar_.payload_buffered()) {
+      f.data = tar_.payload();
+    } else {
+      tar_.read_payload(f.own);
+      f.data = byte_view(f.own.data(), f.own.size());
     }
-    tar_.read_payload(buf);
-    s.fields().push_back(field{std::move(pending_ext_), std::move(buf), std::move(pending_member_), pending_offset_});
+    ++s.size_;
+  }
+
+  // The tar buffer is about to be overwritten: copy the fields aliasing it.
+  static void rescue_borrowed(void* self) {
+    auto& s = static_cast<sample_reader*>(self)->borrowed_;
+    for (std::size_t i = 0; i < s.size_; ++i) {
+      borrowed_field& f = s.fields_[i];
+      if (f.data.size() == 0 || f.data.data() == f.own.data()) continue;
+      f.own.assign(f.data.begin(), f.data.end());
+      f.data = byte_view(f.own.data(), f.own.size());
+    }
   }
 
   tar_reader<Source> tar_;
   sample_reader_options opts_;
+  borrowed_sample borrowed_;
+  bool have_borrowed_ = false;
   std::optional<sample> current_;
   bool pending_ = false, pending_skip_ = false;
   std::string pending_key_, pending_ext_, pending_member_;
+  std::vector<std::byte> pending_data_;
   std::uint64_t pending_offset_ = 0;
   std::vector<std::vector<std::byte>> spare_;
 };
@@ -1781,13 +2580,17 @@ class sample_reader {
 template <class Source>
 sample_reader(Source, std::string = {}, limits = {}, sample_reader_options = {}) -> sample_reader<Source>;
 
-}  // namespace wds
+// The type-erased sample reader (over open_input()'s any_source).
+using any_sample_reader = sample_reader<any_source>;
+
+WDS_NAMESPACE_END
 // ---- end wds/sample.hpp ----
 // ---- begin wds/open.hpp ----
 // SPDX-License-Identifier: MIT
 
-// Opening shards by name: "-" is stdin/stdout, gzip input is recognised by its
-// magic bytes (not its name), gzip output is chosen by a ".gz" name.
+// Opening shards by name: "-" is stdin/stdout; compressed input (gzip, bzip2,
+// xz, zstd) is recognised by its magic bytes, not its name; compressed output
+// is chosen by the name (.gz/.tgz, .bz2/.tbz2/.tbz, .xz/.txz, .zst/.tzst).
 
 // #include <wds/config.hpp> (inlined above)
 // #include <wds/error.hpp> (inlined above)
@@ -1821,7 +2624,7 @@ sample_reader(Source, std::string = {}, limits = {}, sample_reader_options = {})
 #include <string>
 #include <utility>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 inline bool is_gzip_magic(const std::byte* p, std::size_t n) noexcept {
   return n >= 2 && p[0] == std::byte{0x1f} && p[1] == std::byte{0x8b};
@@ -1845,7 +2648,7 @@ class gzip_source {
   gzip_source(gzip_source&& o) noexcept
       : src_(std::move(o.src_)), name_(std::move(o.name_)), limits_(o.limits_), z_(std::move(o.z_)),
         in_(std::move(o.in_)), out_total_(o.out_total_), in_total_(o.in_total_), ended_(o.ended_),
-        eof_(o.eof_) {}
+        eof_(o.eof_), zero_tail_(o.zero_tail_), draining_(o.draining_), finished_(o.finished_) {}
   gzip_source(const gzip_source&) = delete;
   gzip_source& operator=(const gzip_source&) = delete;
   gzip_source& operator=(gzip_source&&) = delete;
@@ -1854,7 +2657,7 @@ class gzip_source {
   }
 
   std::size_t read(std::byte* dst, std::size_t n) {
-    if (n == 0) return 0;
+    if (n == 0 || finished_) return 0;
     z_stream& z = *z_;
     z.next_out = reinterpret_cast<Bytef*>(dst);
     z.avail_out = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
@@ -1888,6 +2691,7 @@ class gzip_source {
 
   // Drains the rest of the stream (bounded) so trailers get verified.
   void verify_end() {
+    draining_ = true;
     std::unique_ptr<std::byte[]> scratch(new std::byte[std::size_t{64} << 10]);
     std::uint64_t drained = 0;
     while (std::size_t k = read(scratch.get(), std::size_t{64} << 10)) {
@@ -1933,8 +2737,7 @@ class gzip_source {
         if (z.avail_in == 0) return false;
         continue;
       }
-      if (zero_tail_)
-        throw io_error(112, {name_, {}, out_total_}, "garbage after zero padding at the end of the gzip stream");
+      if (zero_tail_) return garbage("garbage after zero padding at the end of the gzip stream");
       if (z.avail_in < 2 && !eof_) {
         // Keep the one byte and read more to see the whole magic.
         std::byte first = static_cast<std::byte>(*z.next_in);
@@ -1946,11 +2749,20 @@ class gzip_source {
         z.avail_in = static_cast<uInt>(1 + k);
       }
       if (z.avail_in < 2 || z.next_in[0] != 0x1f || z.next_in[1] != 0x8b)
-        throw io_error(112, {name_, {}, out_total_}, "trailing garbage after the gzip stream");
+        return garbage("trailing garbage after the gzip stream, inside the archive");
       inflateReset(&z);
       ended_ = false;
       return true;
     }
+  }
+
+  // After the tar end marker, garbage is ignored with a warning, as gzip -d
+  // and Python do; before it, the archive itself is corrupt.
+  bool garbage(const char* why) {
+    if (!draining_) throw io_error(112, {name_, {}, out_total_}, why);
+    detail::trailing_garbage_counter().fetch_add(1, std::memory_order_relaxed);
+    finished_ = true;
+    return false;
   }
 
   Source src_;
@@ -1959,7 +2771,7 @@ class gzip_source {
   std::unique_ptr<z_stream> z_;
   std::unique_ptr<std::byte[]> in_;
   std::uint64_t out_total_ = 0, in_total_ = 0;
-  bool ended_ = false, eof_ = false, zero_tail_ = false;
+  bool ended_ = false, eof_ = false, zero_tail_ = false, draining_ = false, finished_ = false;
 };
 
 // Deflates into a gzip stream (header without name or mtime, so output is reproducible).
@@ -2025,9 +2837,1156 @@ class gzip_sink {
   bool closed_ = false;
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END
 #endif  // WDS_AMALGAMATED_WDS_CODEC_GZIP_HPP_
 // ---- end wds/codec/gzip.hpp ----
+#endif
+#if WDS_HAS_BZIP2
+// ---- begin wds/codec/bzip2.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_BZIP2_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_BZIP2_HPP_
+// SPDX-License-Identifier: MIT
+
+// bzip2 shards over libbz2: bzip2_source<Source> decompresses (concatenated
+// streams, each CRC checked), bzip2_sink<Sink> compresses (level 9 by default,
+// byte-identical to `bzip2 -9` and Python's tarfile "w:bz2"). Needs
+// WDS_HAS_BZIP2=1 and libbz2 linked (the build systems do both).
+
+// #include <wds/config.hpp> (inlined above)
+
+#if !WDS_HAS_BZIP2
+#error "wds/codec/bzip2.hpp needs libbz2: build with WDS_HAS_BZIP2=1 (CMake: WDS_WITH_BZIP2) and link libbz2"
+#endif
+
+// ---- begin wds/codec/stream.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_STREAM_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_STREAM_HPP_
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// The streaming loop shared by the bzip2, xz and zstd codecs (wds/codec/bzip2.hpp,
+// xz.hpp, zstd.hpp): decompressing_source<Source, Decoder> and
+// compressing_sink<Sink, Encoder>. Needs no library itself; each codec header
+// supplies a small Decoder/Encoder over its C library.
+//
+// Stream rules, the same for every codec (gzip_source follows them too):
+//   - concatenated streams decode as one, as `bzip2 -d`, `xz -d`, `zstd -d` do;
+//   - every stream's own integrity check (CRC, checksum) is verified;
+//   - a stream that ends early is io.111, corrupt data io.112;
+//   - after the last stream, bytes that start no stream are "trailing garbage":
+//     io.112 while the tar reader still wants data (they are inside the archive),
+//     a counted warning (wds::trailing_garbage_warnings()) once it has seen the
+//     end marker, as Python's tarfile and webdataset never read that far.
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/io.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+WDS_NAMESPACE_BEGIN
+
+namespace detail {
+
+// What one decoder or encoder call did.
+struct codec_step {
+  std::size_t consumed = 0, produced = 0;
+  bool stream_end = false;
+};
+
+// Thrown by a Decoder/Encoder; the source or sink adds the location.
+struct codec_failure {
+  int id;  // io.110 (init/memory), io.112 (corrupt), io.114 (encoder), limit.505 (memory limit)
+  std::string why;
+};
+
+}  // namespace detail
+
+// Decoder concept (see codec/bzip2.hpp for one):
+//   explicit Decoder(const limits&);                        // may throw codec_failure
+//   codec_step step(const std::byte* in, size_t in_n, std::byte* out, size_t out_n);
+//   void reset();                                           // ready for the next stream
+//   static bool is_magic(const std::byte* p, size_t n);     // n >= magic_size
+//   static constexpr std::size_t magic_size, padding_unit;  // padding: zero bytes allowed
+//                                                           // between streams in multiples of it (0: none)
+//   static constexpr const char* format;                    // "bzip2", "xz", "zstd"
+template <class Source, class Decoder>
+class decompressing_source {
+ public:
+  static constexpr std::size_t in_size = std::size_t{256} << 10;
+
+  explicit decompressing_source(Source src, std::string name = {}, limits lim = {})
+      : src_(std::move(src)), name_(std::move(name)), limits_(lim), in_(new std::byte[in_size]) {
+    if (name_.empty()) name_ = name_of(src_);
+    try {
+      dec_ = std::make_unique<Decoder>(limits_);
+    } catch (const detail::codec_failure& f) {
+      throw io_error(f.id, {name_, {}, 0}, f.why);
+    }
+  }
+  decompressing_source(decompressing_source&&) noexcept = default;
+  decompressing_source(const decompressing_source&) = delete;
+  decompressing_source& operator=(const decompressing_source&) = delete;
+  decompressing_source& operator=(decompressing_source&&) = delete;
+
+  std::size_t read(std::byte* dst, std::size_t n) {
+    if (n == 0 || finished_) return 0;
+    std::size_t got = 0;
+    while (got == 0) {
+      if (ended_ && !start_next_stream()) return 0;
+      if (pos_ == len_ && !eof_) refill();
+      // Called with no input too: a decoder may still hold output.
+      detail::codec_step s;
+      try {
+        s = dec_->step(in_.get() + pos_, len_ - pos_, dst, n);
+      } catch (const detail::codec_failure& f) {
+        if (f.id >= 500) throw limit_error(f.id, {name_, {}, out_total_}, f.why);
+        throw io_error(f.id, {name_, {}, out_total_}, f.why);
+      }
+      pos_ += s.consumed;
+      got = s.produced;
+      ended_ = s.stream_end;
+      if (!ended_ && got == 0 && s.consumed == 0) {
+        if (pos_ == len_ && eof_)
+          throw io_error(111, {name_, {}, out_total_}, std::string("truncated ") + Decoder::format + " stream");
+        if (pos_ < len_)
+          throw io_error(112, {name_, {}, out_total_}, std::string(Decoder::format) + " decoder made no progress");
+      }
+    }
+    out_total_ += got;
+    if (limits_.max_decompressed_size && out_total_ > limits_.max_decompressed_size)
+      throw limit_error(504, {name_, {}, out_total_},
+                        std::string(Decoder::format) + " stream decompresses past the limit of " +
+                            std::to_string(limits_.max_decompressed_size) + " bytes");
+    return got;
+  }
+
+  // Called once the tar reader has seen the end marker: drains the rest
+  // (bounded) so every stream's check is verified; trailing garbage is a warning.
+  void verify_end() {
+    draining_ = true;
+    std::unique_ptr<std::byte[]> scratch(new std::byte[std::size_t{64} << 10]);
+    std::uint64_t drained = 0;
+    while (std::size_t k = read(scratch.get(), std::size_t{64} << 10)) {
+      drained += k;
+      if (drained > (std::uint64_t{1} << 20))
+        throw io_error(113, {name_, {}, out_total_},
+                       std::string("more than 1 MiB of data after the end of the archive in the ") +
+                           Decoder::format + " stream");
+    }
+  }
+
+  const std::string& name() const noexcept { return name_; }
+  std::uint64_t decompressed_bytes() const noexcept { return out_total_; }
+
+ private:
+  void refill() {
+    pos_ = 0;
+    len_ = src_.read(in_.get(), in_size);
+    if (len_ == 0) eof_ = true;
+  }
+
+  // Ensures at least `want` unread bytes are buffered unless the input ends first.
+  void buffer_at_least(std::size_t want) {
+    if (len_ - pos_ >= want || eof_) return;
+    std::copy(in_.get() + pos_, in_.get() + len_, in_.get());
+    len_ -= pos_;
+    pos_ = 0;
+    while (len_ < want) {
+      std::size_t k = src_.read(in_.get() + len_, in_size - len_);
+      if (k == 0) {
+        eof_ = true;
+        break;
+      }
+      len_ += k;
+    }
+  }
+
+  // After a stream's end: another stream, allowed zero padding, the end of the input, or garbage.
+  bool start_next_stream() {
+    std::uint64_t zeros = 0;
+    for (;;) {
+      while (pos_ < len_ && in_[pos_] == std::byte{0} && Decoder::padding_unit) {
+        ++pos_;
+        ++zeros;
+      }
+      if (pos_ == len_) {
+        if (!eof_) refill();
+        if (pos_ == len_) {
+          if (Decoder::padding_unit && zeros % Decoder::padding_unit) return garbage();
+          return stop();
+        }
+        continue;
+      }
+      break;
+    }
+    buffer_at_least(Decoder::magic_size);
+    if ((Decoder::padding_unit && zeros % Decoder::padding_unit) || len_ - pos_ < Decoder::magic_size ||
+        !Decoder::is_magic(in_.get() + pos_, len_ - pos_))
+      return garbage();
+    dec_->reset();
+    ended_ = false;
+    return true;
+  }
+
+  bool stop() {
+    finished_ = true;
+    return false;
+  }
+  bool garbage() {
+    if (!draining_)
+      throw io_error(112, {name_, {}, out_total_},
+                     std::string("trailing garbage after the ") + Decoder::format + " stream, inside the archive");
+    detail::trailing_garbage_counter().fetch_add(1, std::memory_order_relaxed);
+    return stop();
+  }
+
+  Source src_;
+  std::string name_;
+  limits limits_;
+  std::unique_ptr<Decoder> dec_;
+  std::unique_ptr<std::byte[]> in_;
+  std::size_t pos_ = 0, len_ = 0;
+  std::uint64_t out_total_ = 0;
+  bool ended_ = false, eof_ = false, finished_ = false, draining_ = false;
+};
+
+// Encoder concept:
+//   explicit Encoder(int level);                            // may throw codec_failure
+//   codec_step step(const std::byte* in, size_t in_n, std::byte* out, size_t out_n, bool finish);
+//     (stream_end once finish was asked and everything is out)
+template <class Sink, class Encoder>
+class compressing_sink {
+ public:
+  static constexpr std::size_t out_size = std::size_t{256} << 10;
+
+  explicit compressing_sink(Sink sink, int level = Encoder::default_level)
+      : sink_(std::move(sink)), out_(new std::byte[out_size]) {
+    try {
+      enc_ = std::make_unique<Encoder>(level);
+    } catch (const detail::codec_failure& f) {
+      throw io_error(f.id, {name_of(sink_), {}, 0}, f.why);
+    }
+  }
+  compressing_sink(compressing_sink&&) noexcept = default;
+  compressing_sink(const compressing_sink&) = delete;
+  compressing_sink& operator=(const compressing_sink&) = delete;
+  compressing_sink& operator=(compressing_sink&&) = delete;
+
+  void write(const std::byte* src, std::size_t n) {
+    while (n > 0) {
+      detail::codec_step s = step(src, n, false);
+      src += s.consumed;
+      n -= s.consumed;
+    }
+  }
+  void close() {
+    if (closed_) return;
+    while (!step(nullptr, 0, true).stream_end) {
+    }
+    closed_ = true;
+    sink_.close();
+  }
+  std::string name() const { return name_of(sink_); }
+  Sink& inner() noexcept { return sink_; }
+
+ private:
+  detail::codec_step step(const std::byte* src, std::size_t n, bool finish) {
+    detail::codec_step s;
+    try {
+      s = enc_->step(src, n, out_.get(), out_size, finish);
+    } catch (const detail::codec_failure& f) {
+      throw io_error(f.id, {name_of(sink_), {}, 0}, f.why);
+    }
+    if (s.produced) sink_.write(out_.get(), s.produced);
+    return s;
+  }
+
+  Sink sink_;
+  std::unique_ptr<Encoder> enc_;
+  std::unique_ptr<std::byte[]> out_;
+  bool closed_ = false;
+};
+
+WDS_NAMESPACE_END
+#endif  // WDS_AMALGAMATED_WDS_CODEC_STREAM_HPP_
+// ---- end wds/codec/stream.hpp ----
+
+#include <bzlib.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+WDS_NAMESPACE_BEGIN
+
+// "BZh" + block size digit + the first block's (or the end-of-stream) magic.
+inline bool is_bzip2_magic(const std::byte* p, std::size_t n) noexcept {
+  return n >= 4 && p[0] == std::byte{'B'} && p[1] == std::byte{'Z'} && p[2] == std::byte{'h'} &&
+         p[3] >= std::byte{'1'} && p[3] <= std::byte{'9'};
+}
+
+namespace detail {
+
+inline unsigned int bz_chunk(std::size_t n) noexcept {
+  return static_cast<unsigned int>(std::min<std::size_t>(n, UINT_MAX));
+}
+
+class bzip2_decoder {
+ public:
+  static constexpr const char* format = "bzip2";
+  static constexpr std::size_t magic_size = 4, padding_unit = 0;
+  static bool is_magic(const std::byte* p, std::size_t n) noexcept { return is_bzip2_magic(p, n); }
+
+  explicit bzip2_decoder(const limits&) : z_(std::make_unique<bz_stream>()) { init(); }
+  bzip2_decoder(const bzip2_decoder&) = delete;
+  bzip2_decoder& operator=(const bzip2_decoder&) = delete;
+  ~bzip2_decoder() { BZ2_bzDecompressEnd(z_.get()); }
+
+  codec_step step(const std::byte* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
+    bz_stream& z = *z_;
+    z.next_in = const_cast<char*>(reinterpret_cast<const char*>(in));
+    z.avail_in = bz_chunk(in_n);
+    z.next_out = reinterpret_cast<char*>(out);
+    z.avail_out = bz_chunk(out_n);
+    const unsigned int ai = z.avail_in, ao = z.avail_out;
+    int rc = BZ2_bzDecompress(&z);
+    codec_step s{ai - z.avail_in, ao - z.avail_out, rc == BZ_STREAM_END};
+    if (rc == BZ_OK || rc == BZ_STREAM_END) return s;
+    if (rc == BZ_MEM_ERROR) throw codec_failure{110, "out of memory in bzip2 decoder"};
+    throw codec_failure{112, rc == BZ_DATA_ERROR_MAGIC ? "not a bzip2 stream (bad magic)"
+                                                       : "corrupt bzip2 data (error " + std::to_string(rc) + ")"};
+  }
+  void reset() {
+    BZ2_bzDecompressEnd(z_.get());
+    init();
+  }
+
+ private:
+  void init() {
+    *z_ = bz_stream{};
+    if (BZ2_bzDecompressInit(z_.get(), 0, 0) != BZ_OK) throw codec_failure{110, "BZ2_bzDecompressInit failed"};
+  }
+  std::unique_ptr<bz_stream> z_;
+};
+
+class bzip2_encoder {
+ public:
+  static constexpr int default_level = 9;  // bzip2's and Python's default block size
+
+  explicit bzip2_encoder(int level) : z_(std::make_unique<bz_stream>()) {
+    if (level < 1 || level > 9 || BZ2_bzCompressInit(z_.get(), level, 0, 0) != BZ_OK)
+      throw codec_failure{110, "BZ2_bzCompressInit failed (level " + std::to_string(level) + ", must be 1..9)"};
+  }
+  bzip2_encoder(const bzip2_encoder&) = delete;
+  bzip2_encoder& operator=(const bzip2_encoder&) = delete;
+  ~bzip2_encoder() { BZ2_bzCompressEnd(z_.get()); }
+
+  codec_step step(const std::byte* in, std::size_t in_n, std::byte* out, std::size_t out_n, bool finish) {
+    bz_stream& z = *z_;
+    z.next_in = const_cast<char*>(reinterpret_cast<const char*>(in));
+    z.avail_in = bz_chunk(in_n);
+    z.next_out = reinterpret_cast<char*>(out);
+    z.avail_out = bz_chunk(out_n);
+    const unsigned int ai = z.avail_in, ao = z.avail_out;
+    int rc = BZ2_bzCompress(&z, finish ? BZ_FINISH : BZ_RUN);
+    if (rc != BZ_RUN_OK && rc != BZ_FINISH_OK && rc != BZ_STREAM_END)
+      throw codec_failure{114, "bzip2 compression failed (error " + std::to_string(rc) + ")"};
+    return {ai - z.avail_in, ao - z.avail_out, rc == BZ_STREAM_END};
+  }
+
+ private:
+  std::unique_ptr<bz_stream> z_;
+};
+
+}  // namespace detail
+
+template <class Source>
+using bzip2_source = decompressing_source<Source, detail::bzip2_decoder>;
+template <class Sink>
+using bzip2_sink = compressing_sink<Sink, detail::bzip2_encoder>;
+
+WDS_NAMESPACE_END
+#endif  // WDS_AMALGAMATED_WDS_CODEC_BZIP2_HPP_
+// ---- end wds/codec/bzip2.hpp ----
+#endif
+#if WDS_HAS_LZMA
+// ---- begin wds/codec/xz.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_XZ_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_XZ_HPP_
+// SPDX-License-Identifier: MIT
+
+// xz shards over liblzma: xz_source<Source> decompresses (concatenated streams
+// and 4-byte stream padding, as `xz -d`; every check verified; the dictionary
+// bounded by limits::max_decoder_memory), xz_sink<Sink> compresses (preset 6,
+// CRC64: what `xz` and Python's tarfile "w:xz" write). Needs WDS_HAS_LZMA=1
+// and liblzma linked.
+
+// #include <wds/config.hpp> (inlined above)
+
+#if !WDS_HAS_LZMA
+#error "wds/codec/xz.hpp needs liblzma: build with WDS_HAS_LZMA=1 (CMake: WDS_WITH_LZMA) and link liblzma"
+#endif
+
+// ---- begin wds/codec/stream.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_STREAM_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_STREAM_HPP_
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// The streaming loop shared by the bzip2, xz and zstd codecs (wds/codec/bzip2.hpp,
+// xz.hpp, zstd.hpp): decompressing_source<Source, Decoder> and
+// compressing_sink<Sink, Encoder>. Needs no library itself; each codec header
+// supplies a small Decoder/Encoder over its C library.
+//
+// Stream rules, the same for every codec (gzip_source follows them too):
+//   - concatenated streams decode as one, as `bzip2 -d`, `xz -d`, `zstd -d` do;
+//   - every stream's own integrity check (CRC, checksum) is verified;
+//   - a stream that ends early is io.111, corrupt data io.112;
+//   - after the last stream, bytes that start no stream are "trailing garbage":
+//     io.112 while the tar reader still wants data (they are inside the archive),
+//     a counted warning (wds::trailing_garbage_warnings()) once it has seen the
+//     end marker, as Python's tarfile and webdataset never read that far.
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/io.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+WDS_NAMESPACE_BEGIN
+
+namespace detail {
+
+// What one decoder or encoder call did.
+struct codec_step {
+  std::size_t consumed = 0, produced = 0;
+  bool stream_end = false;
+};
+
+// Thrown by a Decoder/Encoder; the source or sink adds the location.
+struct codec_failure {
+  int id;  // io.110 (init/memory), io.112 (corrupt), io.114 (encoder), limit.505 (memory limit)
+  std::string why;
+};
+
+}  // namespace detail
+
+// Decoder concept (see codec/bzip2.hpp for one):
+//   explicit Decoder(const limits&);                        // may throw codec_failure
+//   codec_step step(const std::byte* in, size_t in_n, std::byte* out, size_t out_n);
+//   void reset();                                           // ready for the next stream
+//   static bool is_magic(const std::byte* p, size_t n);     // n >= magic_size
+//   static constexpr std::size_t magic_size, padding_unit;  // padding: zero bytes allowed
+//                                                           // between streams in multiples of it (0: none)
+//   static constexpr const char* format;                    // "bzip2", "xz", "zstd"
+template <class Source, class Decoder>
+class decompressing_source {
+ public:
+  static constexpr std::size_t in_size = std::size_t{256} << 10;
+
+  explicit decompressing_source(Source src, std::string name = {}, limits lim = {})
+      : src_(std::move(src)), name_(std::move(name)), limits_(lim), in_(new std::byte[in_size]) {
+    if (name_.empty()) name_ = name_of(src_);
+    try {
+      dec_ = std::make_unique<Decoder>(limits_);
+    } catch (const detail::codec_failure& f) {
+      throw io_error(f.id, {name_, {}, 0}, f.why);
+    }
+  }
+  decompressing_source(decompressing_source&&) noexcept = default;
+  decompressing_source(const decompressing_source&) = delete;
+  decompressing_source& operator=(const decompressing_source&) = delete;
+  decompressing_source& operator=(decompressing_source&&) = delete;
+
+  std::size_t read(std::byte* dst, std::size_t n) {
+    if (n == 0 || finished_) return 0;
+    std::size_t got = 0;
+    while (got == 0) {
+      if (ended_ && !start_next_stream()) return 0;
+      if (pos_ == len_ && !eof_) refill();
+      // Called with no input too: a decoder may still hold output.
+      detail::codec_step s;
+      try {
+        s = dec_->step(in_.get() + pos_, len_ - pos_, dst, n);
+      } catch (const detail::codec_failure& f) {
+        if (f.id >= 500) throw limit_error(f.id, {name_, {}, out_total_}, f.why);
+        throw io_error(f.id, {name_, {}, out_total_}, f.why);
+      }
+      pos_ += s.consumed;
+      got = s.produced;
+      ended_ = s.stream_end;
+      if (!ended_ && got == 0 && s.consumed == 0) {
+        if (pos_ == len_ && eof_)
+          throw io_error(111, {name_, {}, out_total_}, std::string("truncated ") + Decoder::format + " stream");
+        if (pos_ < len_)
+          throw io_error(112, {name_, {}, out_total_}, std::string(Decoder::format) + " decoder made no progress");
+      }
+    }
+    out_total_ += got;
+    if (limits_.max_decompressed_size && out_total_ > limits_.max_decompressed_size)
+      throw limit_error(504, {name_, {}, out_total_},
+                        std::string(Decoder::format) + " stream decompresses past the limit of " +
+                            std::to_string(limits_.max_decompressed_size) + " bytes");
+    return got;
+  }
+
+  // Called once the tar reader has seen the end marker: drains the rest
+  // (bounded) so every stream's check is verified; trailing garbage is a warning.
+  void verify_end() {
+    draining_ = true;
+    std::unique_ptr<std::byte[]> scratch(new std::byte[std::size_t{64} << 10]);
+    std::uint64_t drained = 0;
+    while (std::size_t k = read(scratch.get(), std::size_t{64} << 10)) {
+      drained += k;
+      if (drained > (std::uint64_t{1} << 20))
+        throw io_error(113, {name_, {}, out_total_},
+                       std::string("more than 1 MiB of data after the end of the archive in the ") +
+                           Decoder::format + " stream");
+    }
+  }
+
+  const std::string& name() const noexcept { return name_; }
+  std::uint64_t decompressed_bytes() const noexcept { return out_total_; }
+
+ private:
+  void refill() {
+    pos_ = 0;
+    len_ = src_.read(in_.get(), in_size);
+    if (len_ == 0) eof_ = true;
+  }
+
+  // Ensures at least `want` unread bytes are buffered unless the input ends first.
+  void buffer_at_least(std::size_t want) {
+    if (len_ - pos_ >= want || eof_) return;
+    std::copy(in_.get() + pos_, in_.get() + len_, in_.get());
+    len_ -= pos_;
+    pos_ = 0;
+    while (len_ < want) {
+      std::size_t k = src_.read(in_.get() + len_, in_size - len_);
+      if (k == 0) {
+        eof_ = true;
+        break;
+      }
+      len_ += k;
+    }
+  }
+
+  // After a stream's end: another stream, allowed zero padding, the end of the input, or garbage.
+  bool start_next_stream() {
+    std::uint64_t zeros = 0;
+    for (;;) {
+      while (pos_ < len_ && in_[pos_] == std::byte{0} && Decoder::padding_unit) {
+        ++pos_;
+        ++zeros;
+      }
+      if (pos_ == len_) {
+        if (!eof_) refill();
+        if (pos_ == len_) {
+          if (Decoder::padding_unit && zeros % Decoder::padding_unit) return garbage();
+          return stop();
+        }
+        continue;
+      }
+      break;
+    }
+    buffer_at_least(Decoder::magic_size);
+    if ((Decoder::padding_unit && zeros % Decoder::padding_unit) || len_ - pos_ < Decoder::magic_size ||
+        !Decoder::is_magic(in_.get() + pos_, len_ - pos_))
+      return garbage();
+    dec_->reset();
+    ended_ = false;
+    return true;
+  }
+
+  bool stop() {
+    finished_ = true;
+    return false;
+  }
+  bool garbage() {
+    if (!draining_)
+      throw io_error(112, {name_, {}, out_total_},
+                     std::string("trailing garbage after the ") + Decoder::format + " stream, inside the archive");
+    detail::trailing_garbage_counter().fetch_add(1, std::memory_order_relaxed);
+    return stop();
+  }
+
+  Source src_;
+  std::string name_;
+  limits limits_;
+  std::unique_ptr<Decoder> dec_;
+  std::unique_ptr<std::byte[]> in_;
+  std::size_t pos_ = 0, len_ = 0;
+  std::uint64_t out_total_ = 0;
+  bool ended_ = false, eof_ = false, finished_ = false, draining_ = false;
+};
+
+// Encoder concept:
+//   explicit Encoder(int level);                            // may throw codec_failure
+//   codec_step step(const std::byte* in, size_t in_n, std::byte* out, size_t out_n, bool finish);
+//     (stream_end once finish was asked and everything is out)
+template <class Sink, class Encoder>
+class compressing_sink {
+ public:
+  static constexpr std::size_t out_size = std::size_t{256} << 10;
+
+  explicit compressing_sink(Sink sink, int level = Encoder::default_level)
+      : sink_(std::move(sink)), out_(new std::byte[out_size]) {
+    try {
+      enc_ = std::make_unique<Encoder>(level);
+    } catch (const detail::codec_failure& f) {
+      throw io_error(f.id, {name_of(sink_), {}, 0}, f.why);
+    }
+  }
+  compressing_sink(compressing_sink&&) noexcept = default;
+  compressing_sink(const compressing_sink&) = delete;
+  compressing_sink& operator=(const compressing_sink&) = delete;
+  compressing_sink& operator=(compressing_sink&&) = delete;
+
+  void write(const std::byte* src, std::size_t n) {
+    while (n > 0) {
+      detail::codec_step s = step(src, n, false);
+      src += s.consumed;
+      n -= s.consumed;
+    }
+  }
+  void close() {
+    if (closed_) return;
+    while (!step(nullptr, 0, true).stream_end) {
+    }
+    closed_ = true;
+    sink_.close();
+  }
+  std::string name() const { return name_of(sink_); }
+  Sink& inner() noexcept { return sink_; }
+
+ private:
+  detail::codec_step step(const std::byte* src, std::size_t n, bool finish) {
+    detail::codec_step s;
+    try {
+      s = enc_->step(src, n, out_.get(), out_size, finish);
+    } catch (const detail::codec_failure& f) {
+      throw io_error(f.id, {name_of(sink_), {}, 0}, f.why);
+    }
+    if (s.produced) sink_.write(out_.get(), s.produced);
+    return s;
+  }
+
+  Sink sink_;
+  std::unique_ptr<Encoder> enc_;
+  std::unique_ptr<std::byte[]> out_;
+  bool closed_ = false;
+};
+
+WDS_NAMESPACE_END
+#endif  // WDS_AMALGAMATED_WDS_CODEC_STREAM_HPP_
+// ---- end wds/codec/stream.hpp ----
+
+#include <lzma.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+
+WDS_NAMESPACE_BEGIN
+
+inline bool is_xz_magic(const std::byte* p, std::size_t n) noexcept {
+  return n >= 6 && std::memcmp(p, "\xfd" "7zXZ\0", 6) == 0;
+}
+
+namespace detail {
+
+inline std::string lzma_reason(lzma_ret rc) {
+  switch (rc) {
+    case LZMA_FORMAT_ERROR: return "not an xz stream";
+    case LZMA_OPTIONS_ERROR: return "unsupported xz options";
+    case LZMA_DATA_ERROR: return "corrupt xz data";
+    case LZMA_BUF_ERROR: return "truncated or corrupt xz data";
+    default: return "xz error " + std::to_string(static_cast<int>(rc));
+  }
+}
+
+class xz_decoder {
+ public:
+  static constexpr const char* format = "xz";
+  static constexpr std::size_t magic_size = 6, padding_unit = 4;
+  static bool is_magic(const std::byte* p, std::size_t n) noexcept { return is_xz_magic(p, n); }
+
+  explicit xz_decoder(const limits& lim)
+      : z_(std::make_unique<lzma_stream>()), memlimit_(lim.max_decoder_memory ? lim.max_decoder_memory : UINT64_MAX) {
+    init();
+  }
+  xz_decoder(const xz_decoder&) = delete;
+  xz_decoder& operator=(const xz_decoder&) = delete;
+  ~xz_decoder() { lzma_end(z_.get()); }
+
+  codec_step step(const std::byte* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
+    lzma_stream& z = *z_;
+    z.next_in = reinterpret_cast<const std::uint8_t*>(in);
+    z.avail_in = in_n;
+    z.next_out = reinterpret_cast<std::uint8_t*>(out);
+    z.avail_out = out_n;
+    // LZMA_FINISH once the input is exhausted makes a truncated stream an error
+    // instead of a wait for more input; with input left, LZMA_RUN.
+    lzma_ret rc = lzma_code(&z, in_n == 0 ? LZMA_FINISH : LZMA_RUN);
+    codec_step s{in_n - z.avail_in, out_n - z.avail_out, rc == LZMA_STREAM_END};
+    if (rc == LZMA_OK || rc == LZMA_STREAM_END) return s;
+    if (rc == LZMA_BUF_ERROR && in_n == 0) return s;  // no progress possible: the caller sees truncation
+    if (rc == LZMA_MEM_ERROR) throw codec_failure{110, "out of memory in xz decoder"};
+    if (rc == LZMA_MEMLIMIT_ERROR)
+      throw codec_failure{505, "xz stream needs " + std::to_string(lzma_memusage(&z)) +
+                                   " bytes of decoder memory, over limits::max_decoder_memory (" +
+                                   std::to_string(memlimit_) + ")"};
+    throw codec_failure{112, lzma_reason(rc)};
+  }
+  void reset() {
+    lzma_end(z_.get());
+    init();
+  }
+
+ private:
+  void init() {
+    *z_ = lzma_stream{};  // LZMA_STREAM_INIT
+    if (lzma_stream_decoder(z_.get(), memlimit_, 0) != LZMA_OK) throw codec_failure{110, "lzma_stream_decoder failed"};
+  }
+  std::unique_ptr<lzma_stream> z_;
+  std::uint64_t memlimit_;
+};
+
+class xz_encoder {
+ public:
+  static constexpr int default_level = 6;  // xz's and Python's lzma default preset
+
+  explicit xz_encoder(int level) : z_(std::make_unique<lzma_stream>()) {
+    *z_ = lzma_stream{};
+    if (level < 0 || level > 9 ||
+        lzma_easy_encoder(z_.get(), static_cast<std::uint32_t>(level), LZMA_CHECK_CRC64) != LZMA_OK)
+      throw codec_failure{110, "lzma_easy_encoder failed (preset " + std::to_string(level) + ", must be 0..9)"};
+  }
+  xz_encoder(const xz_encoder&) = delete;
+  xz_encoder& operator=(const xz_encoder&) = delete;
+  ~xz_encoder() { lzma_end(z_.get()); }
+
+  codec_step step(const std::byte* in, std::size_t in_n, std::byte* out, std::size_t out_n, bool finish) {
+    lzma_stream& z = *z_;
+    z.next_in = reinterpret_cast<const std::uint8_t*>(in);
+    z.avail_in = in_n;
+    z.next_out = reinterpret_cast<std::uint8_t*>(out);
+    z.avail_out = out_n;
+    lzma_ret rc = lzma_code(&z, finish ? LZMA_FINISH : LZMA_RUN);
+    if (rc != LZMA_OK && rc != LZMA_STREAM_END)
+      throw codec_failure{114, "xz compression failed: " + lzma_reason(rc)};
+    return {in_n - z.avail_in, out_n - z.avail_out, rc == LZMA_STREAM_END};
+  }
+
+ private:
+  std::unique_ptr<lzma_stream> z_;
+};
+
+}  // namespace detail
+
+template <class Source>
+using xz_source = decompressing_source<Source, detail::xz_decoder>;
+template <class Sink>
+using xz_sink = compressing_sink<Sink, detail::xz_encoder>;
+
+WDS_NAMESPACE_END
+#endif  // WDS_AMALGAMATED_WDS_CODEC_XZ_HPP_
+// ---- end wds/codec/xz.hpp ----
+#endif
+#if WDS_HAS_ZSTD
+// ---- begin wds/codec/zstd.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_ZSTD_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_ZSTD_HPP_
+// SPDX-License-Identifier: MIT
+
+// zstd shards over libzstd: zstd_source<Source> decompresses (concatenated and
+// skippable frames, as `zstd -d`; the window bounded by
+// limits::max_decoder_memory), zstd_sink<Sink> compresses (level 3 with a
+// content checksum, as the zstd CLI writes from a pipe). Needs WDS_HAS_ZSTD=1
+// and libzstd linked.
+
+// #include <wds/config.hpp> (inlined above)
+
+#if !WDS_HAS_ZSTD
+#error "wds/codec/zstd.hpp needs libzstd: build with WDS_HAS_ZSTD=1 (CMake: WDS_WITH_ZSTD) and link libzstd"
+#endif
+
+// ---- begin wds/codec/stream.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_STREAM_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_STREAM_HPP_
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// The streaming loop shared by the bzip2, xz and zstd codecs (wds/codec/bzip2.hpp,
+// xz.hpp, zstd.hpp): decompressing_source<Source, Decoder> and
+// compressing_sink<Sink, Encoder>. Needs no library itself; each codec header
+// supplies a small Decoder/Encoder over its C library.
+//
+// Stream rules, the same for every codec (gzip_source follows them too):
+//   - concatenated streams decode as one, as `bzip2 -d`, `xz -d`, `zstd -d` do;
+//   - every stream's own integrity check (CRC, checksum) is verified;
+//   - a stream that ends early is io.111, corrupt data io.112;
+//   - after the last stream, bytes that start no stream are "trailing garbage":
+//     io.112 while the tar reader still wants data (they are inside the archive),
+//     a counted warning (wds::trailing_garbage_warnings()) once it has seen the
+//     end marker, as Python's tarfile and webdataset never read that far.
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/io.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+WDS_NAMESPACE_BEGIN
+
+namespace detail {
+
+// What one decoder or encoder call did.
+struct codec_step {
+  std::size_t consumed = 0, produced = 0;
+  bool stream_end = false;
+};
+
+// Thrown by a Decoder/Encoder; the source or sink adds the location.
+struct codec_failure {
+  int id;  // io.110 (init/memory), io.112 (corrupt), io.114 (encoder), limit.505 (memory limit)
+  std::string why;
+};
+
+}  // namespace detail
+
+// Decoder concept (see codec/bzip2.hpp for one):
+//   explicit Decoder(const limits&);                        // may throw codec_failure
+//   codec_step step(const std::byte* in, size_t in_n, std::byte* out, size_t out_n);
+//   void reset();                                           // ready for the next stream
+//   static bool is_magic(const std::byte* p, size_t n);     // n >= magic_size
+//   static constexpr std::size_t magic_size, padding_unit;  // padding: zero bytes allowed
+//                                                           // between streams in multiples of it (0: none)
+//   static constexpr const char* format;                    // "bzip2", "xz", "zstd"
+template <class Source, class Decoder>
+class decompressing_source {
+ public:
+  static constexpr std::size_t in_size = std::size_t{256} << 10;
+
+  explicit decompressing_source(Source src, std::string name = {}, limits lim = {})
+      : src_(std::move(src)), name_(std::move(name)), limits_(lim), in_(new std::byte[in_size]) {
+    if (name_.empty()) name_ = name_of(src_);
+    try {
+      dec_ = std::make_unique<Decoder>(limits_);
+    } catch (const detail::codec_failure& f) {
+      throw io_error(f.id, {name_, {}, 0}, f.why);
+    }
+  }
+  decompressing_source(decompressing_source&&) noexcept = default;
+  decompressing_source(const decompressing_source&) = delete;
+  decompressing_source& operator=(const decompressing_source&) = delete;
+  decompressing_source& operator=(decompressing_source&&) = delete;
+
+  std::size_t read(std::byte* dst, std::size_t n) {
+    if (n == 0 || finished_) return 0;
+    std::size_t got = 0;
+    while (got == 0) {
+      if (ended_ && !start_next_stream()) return 0;
+      if (pos_ == len_ && !eof_) refill();
+      // Called with no input too: a decoder may still hold output.
+      detail::codec_step s;
+      try {
+        s = dec_->step(in_.get() + pos_, len_ - pos_, dst, n);
+      } catch (const detail::codec_failure& f) {
+        if (f.id >= 500) throw limit_error(f.id, {name_, {}, out_total_}, f.why);
+        throw io_error(f.id, {name_, {}, out_total_}, f.why);
+      }
+      pos_ += s.consumed;
+      got = s.produced;
+      ended_ = s.stream_end;
+      if (!ended_ && got == 0 && s.consumed == 0) {
+        if (pos_ == len_ && eof_)
+          throw io_error(111, {name_, {}, out_total_}, std::string("truncated ") + Decoder::format + " stream");
+        if (pos_ < len_)
+          throw io_error(112, {name_, {}, out_total_}, std::string(Decoder::format) + " decoder made no progress");
+      }
+    }
+    out_total_ += got;
+    if (limits_.max_decompressed_size && out_total_ > limits_.max_decompressed_size)
+      throw limit_error(504, {name_, {}, out_total_},
+                        std::string(Decoder::format) + " stream decompresses past the limit of " +
+                            std::to_string(limits_.max_decompressed_size) + " bytes");
+    return got;
+  }
+
+  // Called once the tar reader has seen the end marker: drains the rest
+  // (bounded) so every stream's check is verified; trailing garbage is a warning.
+  void verify_end() {
+    draining_ = true;
+    std::unique_ptr<std::byte[]> scratch(new std::byte[std::size_t{64} << 10]);
+    std::uint64_t drained = 0;
+    while (std::size_t k = read(scratch.get(), std::size_t{64} << 10)) {
+      drained += k;
+      if (drained > (std::uint64_t{1} << 20))
+        throw io_error(113, {name_, {}, out_total_},
+                       std::string("more than 1 MiB of data after the end of the archive in the ") +
+                           Decoder::format + " stream");
+    }
+  }
+
+  const std::string& name() const noexcept { return name_; }
+  std::uint64_t decompressed_bytes() const noexcept { return out_total_; }
+
+ private:
+  void refill() {
+    pos_ = 0;
+    len_ = src_.read(in_.get(), in_size);
+    if (len_ == 0) eof_ = true;
+  }
+
+  // Ensures at least `want` unread bytes are buffered unless the input ends first.
+  void buffer_at_least(std::size_t want) {
+    if (len_ - pos_ >= want || eof_) return;
+    std::copy(in_.get() + pos_, in_.get() + len_, in_.get());
+    len_ -= pos_;
+    pos_ = 0;
+    while (len_ < want) {
+      std::size_t k = src_.read(in_.get() + len_, in_size - len_);
+      if (k == 0) {
+        eof_ = true;
+        break;
+      }
+      len_ += k;
+    }
+  }
+
+  // After a stream's end: another stream, allowed zero padding, the end of the input, or garbage.
+  bool start_next_stream() {
+    std::uint64_t zeros = 0;
+    for (;;) {
+      while (pos_ < len_ && in_[pos_] == std::byte{0} && Decoder::padding_unit) {
+        ++pos_;
+        ++zeros;
+      }
+      if (pos_ == len_) {
+        if (!eof_) refill();
+        if (pos_ == len_) {
+          if (Decoder::padding_unit && zeros % Decoder::padding_unit) return garbage();
+          return stop();
+        }
+        continue;
+      }
+      break;
+    }
+    buffer_at_least(Decoder::magic_size);
+    if ((Decoder::padding_unit && zeros % Decoder::padding_unit) || len_ - pos_ < Decoder::magic_size ||
+        !Decoder::is_magic(in_.get() + pos_, len_ - pos_))
+      return garbage();
+    dec_->reset();
+    ended_ = false;
+    return true;
+  }
+
+  bool stop() {
+    finished_ = true;
+    return false;
+  }
+  bool garbage() {
+    if (!draining_)
+      throw io_error(112, {name_, {}, out_total_},
+                     std::string("trailing garbage after the ") + Decoder::format + " stream, inside the archive");
+    detail::trailing_garbage_counter().fetch_add(1, std::memory_order_relaxed);
+    return stop();
+  }
+
+  Source src_;
+  std::string name_;
+  limits limits_;
+  std::unique_ptr<Decoder> dec_;
+  std::unique_ptr<std::byte[]> in_;
+  std::size_t pos_ = 0, len_ = 0;
+  std::uint64_t out_total_ = 0;
+  bool ended_ = false, eof_ = false, finished_ = false, draining_ = false;
+};
+
+// Encoder concept:
+//   explicit Encoder(int level);                            // may throw codec_failure
+//   codec_step step(const std::byte* in, size_t in_n, std::byte* out, size_t out_n, bool finish);
+//     (stream_end once finish was asked and everything is out)
+template <class Sink, class Encoder>
+class compressing_sink {
+ public:
+  static constexpr std::size_t out_size = std::size_t{256} << 10;
+
+  explicit compressing_sink(Sink sink, int level = Encoder::default_level)
+      : sink_(std::move(sink)), out_(new std::byte[out_size]) {
+    try {
+      enc_ = std::make_unique<Encoder>(level);
+    } catch (const detail::codec_failure& f) {
+      throw io_error(f.id, {name_of(sink_), {}, 0}, f.why);
+    }
+  }
+  compressing_sink(compressing_sink&&) noexcept = default;
+  compressing_sink(const compressing_sink&) = delete;
+  compressing_sink& operator=(const compressing_sink&) = delete;
+  compressing_sink& operator=(compressing_sink&&) = delete;
+
+  void write(const std::byte* src, std::size_t n) {
+    while (n > 0) {
+      detail::codec_step s = step(src, n, false);
+      src += s.consumed;
+      n -= s.consumed;
+    }
+  }
+  void close() {
+    if (closed_) return;
+    while (!step(nullptr, 0, true).stream_end) {
+    }
+    closed_ = true;
+    sink_.close();
+  }
+  std::string name() const { return name_of(sink_); }
+  Sink& inner() noexcept { return sink_; }
+
+ private:
+  detail::codec_step step(const std::byte* src, std::size_t n, bool finish) {
+    detail::codec_step s;
+    try {
+      s = enc_->step(src, n, out_.get(), out_size, finish);
+    } catch (const detail::codec_failure& f) {
+      throw io_error(f.id, {name_of(sink_), {}, 0}, f.why);
+    }
+    if (s.produced) sink_.write(out_.get(), s.produced);
+    return s;
+  }
+
+  Sink sink_;
+  std::unique_ptr<Encoder> enc_;
+  std::unique_ptr<std::byte[]> out_;
+  bool closed_ = false;
+};
+
+WDS_NAMESPACE_END
+#endif  // WDS_AMALGAMATED_WDS_CODEC_STREAM_HPP_
+// ---- end wds/codec/stream.hpp ----
+
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+WDS_NAMESPACE_BEGIN
+
+// A zstd frame (28 b5 2f fd) or a skippable frame (5? 2a 4d 18).
+inline bool is_zstd_magic(const std::byte* p, std::size_t n) noexcept {
+  if (n < 4) return false;
+  const auto b = [&](std::size_t i) { return static_cast<unsigned>(p[i]); };
+  const std::uint32_t m = b(0) | b(1) << 8 | b(2) << 16 | b(3) << 24;
+  return m == 0xFD2FB528u || (m & 0xFFFFFFF0u) == 0x184D2A50u;
+}
+
+namespace detail {
+
+class zstd_decoder {
+ public:
+  static constexpr const char* format = "zstd";
+  static constexpr std::size_t magic_size = 4, padding_unit = 0;
+  static bool is_magic(const std::byte* p, std::size_t n) noexcept { return is_zstd_magic(p, n); }
+
+  explicit zstd_decoder(const limits& lim) : z_(ZSTD_createDStream()) {
+    if (!z_) throw codec_failure{110, "ZSTD_createDStream failed"};
+    // The largest window that fits the memory limit (zstd's own default is 2^27).
+    int log = 10;
+    const std::uint64_t cap = lim.max_decoder_memory ? lim.max_decoder_memory : UINT64_MAX;
+    while (log < 31 && (std::uint64_t{1} << (log + 1)) <= cap) ++log;
+    window_log_ = log;
+    ZSTD_DCtx_setParameter(z_, ZSTD_d_windowLogMax, log);
+  }
+  zstd_decoder(const zstd_decoder&) = delete;
+  zstd_decoder& operator=(const zstd_decoder&) = delete;
+  ~zstd_decoder() { ZSTD_freeDStream(z_); }
+
+  codec_step step(const std::byte* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
+    ZSTD_inBuffer ib{in, in_n, 0};
+    ZSTD_outBuffer ob{out, out_n, 0};
+    std::size_t rc = ZSTD_decompressStream(z_, &ob, &ib);
+    if (ZSTD_isError(rc)) {
+      if (ZSTD_getErrorCode(rc) == ZSTD_error_frameParameter_windowTooLarge)
+        throw codec_failure{505, "zstd frame needs a window over limits::max_decoder_memory (2^" +
+                                     std::to_string(window_log_) + " bytes)"};
+      if (ZSTD_getErrorCode(rc) == ZSTD_error_memory_allocation)
+        throw codec_failure{110, "out of memory in zstd decoder"};
+      throw codec_failure{112, std::string("corrupt zstd data: ") + ZSTD_getErrorName(rc)};
+    }
+    // 0: a frame is decoded and fully flushed.
+    return {ib.pos, ob.pos, rc == 0};
+  }
+  void reset() { ZSTD_DCtx_reset(z_, ZSTD_reset_session_only); }
+
+ private:
+  ZSTD_DStream* z_;
+  int window_log_ = 27;
+};
+
+class zstd_encoder {
+ public:
+  static constexpr int default_level = 3;  // the zstd CLI's default
+
+  explicit zstd_encoder(int level) : z_(ZSTD_createCCtx()) {
+    if (!z_) throw codec_failure{110, "ZSTD_createCCtx failed"};
+    if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel() ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(z_, ZSTD_c_compressionLevel, level)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(z_, ZSTD_c_checksumFlag, 1))) {
+      ZSTD_freeCCtx(z_);
+      throw codec_failure{110, "bad zstd level " + std::to_string(level)};
+    }
+  }
+  zstd_encoder(const zstd_encoder&) = delete;
+  zstd_encoder& operator=(const zstd_encoder&) = delete;
+  ~zstd_encoder() { ZSTD_freeCCtx(z_); }
+
+  codec_step step(const std::byte* in, std::size_t in_n, std::byte* out, std::size_t out_n, bool finish) {
+    ZSTD_inBuffer ib{in, in_n, 0};
+    ZSTD_outBuffer ob{out, out_n, 0};
+    std::size_t rc = ZSTD_compressStream2(z_, &ob, &ib, finish ? ZSTD_e_end : ZSTD_e_continue);
+    if (ZSTD_isError(rc)) throw codec_failure{114, std::string("zstd compression failed: ") + ZSTD_getErrorName(rc)};
+    return {ib.pos, ob.pos, finish && rc == 0};
+  }
+
+ private:
+  ZSTD_CCtx* z_;
+};
+
+}  // namespace detail
+
+template <class Source>
+using zstd_source = decompressing_source<Source, detail::zstd_decoder>;
+template <class Sink>
+using zstd_sink = compressing_sink<Sink, detail::zstd_encoder>;
+
+WDS_NAMESPACE_END
+#endif  // WDS_AMALGAMATED_WDS_CODEC_ZSTD_HPP_
+// ---- end wds/codec/zstd.hpp ----
 #endif
 
 #include <array>
@@ -2036,7 +3995,7 @@ class gzip_sink {
 #include <string_view>
 #include <utility>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Replays bytes already read (a sniffed magic) before reading on.
 template <class Source>
@@ -2067,49 +4026,142 @@ inline bool ends_with(std::string_view s, std::string_view suffix) noexcept {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Opens a shard for reading: a path, or "-" for stdin. A gzip stream is
-// inflated transparently (io_error 115 when built without zlib).
-inline any_source open_input(const std::string& path, const limits& lim = {}) {
-  auto sniff = [&](auto src) -> any_source {
-    std::array<std::byte, 2> magic{};
-    std::size_t n = read_full(src, magic.data(), magic.size());
-    const bool gz = n == 2 && magic[0] == std::byte{0x1f} && magic[1] == std::byte{0x8b};
-    prefixed_source<decltype(src)> replay(std::move(src), magic.data(), n);
-    if (!gz) return any_source(std::move(replay));
-#if WDS_HAS_ZLIB
-    return any_source(gzip_source<decltype(replay)>(std::move(replay), path, lim));
-#else
-    (void)lim;
-    throw io_error(115, {path, {}, 0}, "input is gzip-compressed but wds was built without zlib");
-#endif
+enum class compression { none, gzip, bzip2, xz, zstd };
+
+inline const char* compression_name(compression c) noexcept {
+  switch (c) {
+    case compression::gzip: return "gzip";
+    case compression::bzip2: return "bzip2";
+    case compression::xz: return "xz";
+    case compression::zstd: return "zstd";
+    default: return "none";
+  }
+}
+
+// The compression a stream starts with, by magic bytes (looks at up to 10).
+// bzip2 needs its first block's magic too, as Python's tarfile checks, so a
+// plain tar whose first member is named "BZh9..." stays a tar. xz's legacy
+// .lzma format is not recognised.
+inline compression detect_compression(const std::byte* p, std::size_t n) noexcept {
+  auto at = [&](std::size_t i, std::string_view m) {
+    return n >= i + m.size() && std::memcmp(p + i, m.data(), m.size()) == 0;
   };
-  if (path == "-") return sniff(fd_source(0, "-"));
-  return sniff(file_source(path));
+  if (at(0, "\x1f\x8b")) return compression::gzip;
+  if (at(0, "BZh") && n >= 4 && p[3] >= std::byte{'1'} && p[3] <= std::byte{'9'} &&
+      (at(4, "1AY&SY") || at(4, "\x17\x72\x45\x38\x50\x90")))
+    return compression::bzip2;
+  if (at(0, std::string_view("\xfd" "7zXZ\0", 6))) return compression::xz;
+  if (at(0, "\x28\xb5\x2f\xfd")) return compression::zstd;
+  if (n >= 4 && (p[0] & std::byte{0xf0}) == std::byte{0x50} && at(1, "\x2a\x4d\x18"))
+    return compression::zstd;  // a skippable frame first
+  return compression::none;
+}
+
+// Whether this build can read and write `c`.
+constexpr bool compression_available(compression c) noexcept {
+  switch (c) {
+    case compression::gzip: return WDS_HAS_ZLIB != 0;
+    case compression::bzip2: return WDS_HAS_BZIP2 != 0;
+    case compression::xz: return WDS_HAS_LZMA != 0;
+    case compression::zstd: return WDS_HAS_ZSTD != 0;
+    default: return true;
+  }
+}
+
+// The compression an output name asks for.
+inline compression compression_for_name(std::string_view path) noexcept {
+  if (ends_with(path, ".gz") || ends_with(path, ".tgz")) return compression::gzip;
+  if (ends_with(path, ".bz2") || ends_with(path, ".tbz2") || ends_with(path, ".tbz")) return compression::bzip2;
+  if (ends_with(path, ".xz") || ends_with(path, ".txz")) return compression::xz;
+  if (ends_with(path, ".zst") || ends_with(path, ".tzst")) return compression::zstd;
+  return compression::none;
+}
+
+namespace detail {
+[[noreturn]] inline void no_codec(compression c, const std::string& path, bool input) {
+  const char* lib = c == compression::gzip ? "zlib" : c == compression::bzip2 ? "libbz2"
+                    : c == compression::xz ? "liblzma" : "libzstd";
+  throw io_error(115, {path, {}, 0},
+                 std::string(input ? "input is " : "output asks for ") + compression_name(c) +
+                     (input ? "-compressed" : " compression") + " but this build has no " + compression_name(c) +
+                     " support (wds was built without " + lib + ")");
+}
+}  // namespace detail
+
+// Decompresses a stream transparently, recognised by its magic bytes (io.115
+// when this build lacks the codec); any other stream is passed through.
+template <class Source>
+any_source decompress_by_magic(Source src, const std::string& path, const limits& lim = {}) {
+  std::array<std::byte, 10> magic{};
+  std::size_t n = read_full(src, magic.data(), magic.size());
+  const compression c = detect_compression(magic.data(), n);
+  prefixed_source<Source> replay(std::move(src), magic.data(), n);
+  using replay_t [[maybe_unused]] = decltype(replay);
+  (void)lim;
+  switch (c) {
+    case compression::none: return any_source(std::move(replay));
+#if WDS_HAS_ZLIB
+    case compression::gzip: return any_source(gzip_source<replay_t>(std::move(replay), path, lim));
+#endif
+#if WDS_HAS_BZIP2
+    case compression::bzip2: return any_source(bzip2_source<replay_t>(std::move(replay), path, lim));
+#endif
+#if WDS_HAS_LZMA
+    case compression::xz: return any_source(xz_source<replay_t>(std::move(replay), path, lim));
+#endif
+#if WDS_HAS_ZSTD
+    case compression::zstd: return any_source(zstd_source<replay_t>(std::move(replay), path, lim));
+#endif
+    default: detail::no_codec(c, path, true);
+  }
+}
+
+// Opens a shard for reading: a path, or "-" for stdin, decompressed by magic.
+// For URLs (pipe:, http://, ais://) see wds/url.hpp's open_url.
+inline any_source open_input(const std::string& path, const limits& lim = {}) {
+  if (path == "-") return decompress_by_magic(fd_source(0, "-"), path, lim);
+  return decompress_by_magic(file_source(path), path, lim);
 }
 
 // Opens an output: "-" is stdout; any other path is written atomically
-// (temporary + rename on close()). gzip when `gzip` is true.
-inline any_sink open_output(const std::string& path, bool gzip) {
+// (temporary + rename on close()), compressed as asked.
+inline any_sink open_output(const std::string& path, compression c) {
+  if (!compression_available(c)) detail::no_codec(c, path, false);  // before any file exists
   auto wrap = [&](auto sink) -> any_sink {
-    if (!gzip) return any_sink(std::move(sink));
+    using sink_t [[maybe_unused]] = decltype(sink);
+    switch (c) {
+    case compression::none: return any_sink(std::move(sink));
 #if WDS_HAS_ZLIB
-    return any_sink(gzip_sink<decltype(sink)>(std::move(sink)));
-#else
-    throw io_error(115, {path, {}, 0}, "gzip output requested but wds was built without zlib");
+    case compression::gzip: return any_sink(gzip_sink<sink_t>(std::move(sink)));
 #endif
+#if WDS_HAS_BZIP2
+    case compression::bzip2: return any_sink(bzip2_sink<sink_t>(std::move(sink)));
+#endif
+#if WDS_HAS_LZMA
+    case compression::xz: return any_sink(xz_sink<sink_t>(std::move(sink)));
+#endif
+#if WDS_HAS_ZSTD
+    case compression::zstd: return any_sink(zstd_sink<sink_t>(std::move(sink)));
+#endif
+      default: detail::no_codec(c, path, false);
+    }
   };
   if (path == "-") return wrap(fd_sink(1, "-"));
   return wrap(file_sink(path));
 }
-// Same, gzip chosen by a ".gz" or ".tgz" name.
-inline any_sink open_output(const std::string& path) {
-  return open_output(path, ends_with(path, ".gz") || ends_with(path, ".tgz"));
+// gzip when `gzip` is true.
+inline any_sink open_output(const std::string& path, bool gzip) {
+  return open_output(path, gzip ? compression::gzip : compression::none);
 }
+// Compression chosen by the name (compression_for_name).
+inline any_sink open_output(const std::string& path) { return open_output(path, compression_for_name(path)); }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/open.hpp ----
 // ---- begin wds/pipeline.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // Small pipeline pieces around the sample stream: shard lists (webdataset's
 // brace expansion and `::` lists), a seeded shuffle buffer, batching, and
@@ -2129,7 +4181,7 @@ inline any_sink open_output(const std::string& path) {
 #include <utility>
 #include <vector>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // ---- shard lists ------------------------------------------------------------
 
@@ -2468,12 +4520,14 @@ void for_each_field(sample& s, Fn&& fn) {
   for (field& f : s.fields()) fn(f);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/pipeline.hpp ----
 
 // Pixels and tensors.
 // ---- begin wds/image.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 #include <cassert>
 #include <cstddef>
@@ -2484,7 +4538,7 @@ void for_each_field(sample& s, Fn&& fn) {
 #include <utility>
 #include <variant>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Pillow's image modes that wds produces. The channel type follows the mode:
 // l/la/rgb/rgba/cmyk/p -> uint8_t, i16 -> uint16_t, i -> int32_t, f -> float.
@@ -2702,10 +4756,12 @@ image<std::remove_const_t<T>> materialize(image_view<T> v) {
 using any_image = std::variant<image<std::uint8_t>, image<std::uint16_t>, image<std::int32_t>,
                                image<float>>;
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/image.hpp ----
 // ---- begin wds/tensor.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 #include <complex>
 #include <cstddef>
@@ -2722,7 +4778,7 @@ using any_image = std::variant<image<std::uint8_t>, image<std::uint16_t>, image<
 
 // #include <wds/error.hpp> (inlined above)
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Dense, C-ordered (row-major) tensor with an arbitrary shape; to_tensor()
 // yields CHW float, npy reading yields any shape.
@@ -3167,10 +5223,12 @@ class ndarray {
   std::vector<std::byte> data_;
 };
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/tensor.hpp ----
 // ---- begin wds/convert.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // Pixel mode conversions with Pillow 9.4's exact integer formulas
 // (libImaging/Convert.c), including its fallback through the "base" mode
@@ -3185,7 +5243,7 @@ class ndarray {
 // #include <wds/error.hpp> (inlined above)
 // #include <wds/image.hpp> (inlined above)
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // Pillow's name for a mode ("L", "LA", "RGB", "RGBA", "CMYK", "I;16", "I", "F").
 inline constexpr const char* mode_name(pixel_mode m) noexcept {
@@ -3415,10 +5473,12 @@ inline any_image convert(const any_image& src, pixel_mode to) {
       src);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/convert.hpp ----
 // ---- begin wds/resize.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // Pillow 9.4's resampler (Image.resize on 8-bit images), bit for bit: the
 // two-pass separable convolution with 22-bit fixed-point coefficients for the
@@ -3441,7 +5501,16 @@ inline any_image convert(const any_image& src, pixel_mode to) {
 // #include <wds/error.hpp> (inlined above)
 // #include <wds/image.hpp> (inlined above)
 
-namespace wds {
+// AVX2 kernels are compiled with a target attribute and chosen at run time,
+// so the build flags stay baseline x86-64.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define WDS_RESIZE_AVX2 1
+#include <immintrin.h>
+#else
+#define WDS_RESIZE_AVX2 0
+#endif
+
+WDS_NAMESPACE_BEGIN
 
 // PIL.Image.Resampling / torchvision InterpolationMode on PIL images.
 enum class resample_filter : std::uint8_t { nearest, box, bilinear, hamming, bicubic, lanczos };
@@ -3562,6 +5631,22 @@ struct resample_axis {
   std::vector<int> count;            // used taps per output index
   std::vector<std::int32_t> coeffs;  // out_size * taps, 22-bit fixed point (8-bit images)
   std::vector<double> weights;       // out_size * taps, normalized (I and F images)
+  // coeffs with rows padded with zeros to a multiple of 8 taps (SIMD loads).
+  int taps_padded = 0;
+  std::vector<std::int32_t> coeffs_padded;
+  // For 3- and 4-channel rows: per output index, groups of 2 taps as 8 lanes
+  // (w[t] x4, w[t+1] x4), an even number of groups, zeros past count.
+  int groups4 = 0;
+  std::vector<std::int32_t> coeffs_x4;
+  void build_x4() {
+    groups4 = (taps + 3) / 4 * 2;
+    coeffs_x4.assign(std::size_t(out_size) * std::size_t(groups4) * 8, 0);
+    for (int xx = 0; xx < out_size; ++xx)
+      for (int t = 0; t < count[std::size_t(xx)]; ++t)
+        for (int l = 0; l < 4; ++l)
+          coeffs_x4[(std::size_t(xx) * std::size_t(groups4) + std::size_t(t / 2)) * 8 + std::size_t(t % 2) * 4 +
+                    std::size_t(l)] = coeffs[std::size_t(xx) * std::size_t(taps) + std::size_t(t)];
+  }
 
   resample_axis() = default;
   resample_axis(int in, int out, resample_filter f) : in_size(in), out_size(out) {
@@ -3606,6 +5691,12 @@ struct resample_axis {
       first[std::size_t(xx)] = xmin;
       count[std::size_t(xx)] = xmax;
     }
+    taps_padded = (taps + 7) / 8 * 8;
+    // + 8: a 4-tap load of the last pixel's last group may pass its row.
+    coeffs_padded.assign(std::size_t(out) * std::size_t(taps_padded) + 8, 0);
+    for (int xx = 0; xx < out; ++xx)
+      std::copy_n(&coeffs[std::size_t(xx) * std::size_t(taps)], taps,
+                  &coeffs_padded[std::size_t(xx) * std::size_t(taps_padded)]);
   }
 };
 
@@ -3703,9 +5794,241 @@ void resample_rows_tiled(image_view<const std::uint8_t> src, int y0, int rows, c
   }
 }
 
+
+#if WDS_RESIZE_AVX2
+// ---- AVX2 kernels: the same integer sums as the scalar code, so the same
+// bytes (32-bit products and adds; the clip is the same saturation). ----
+
+inline bool cpu_has_avx2() noexcept {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+
+// v >> 22 clipped to 0..255, 8 lanes -> 8 bytes in lane order.
+__attribute__((target("avx2"))) inline __m128i clip8_avx2(__m256i v) {
+  const __m256i s = _mm256_srai_epi32(v, resample_precision_bits);
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  return _mm_packus_epi16(w, w);
+}
+
+// Horizontal pass of rows [y0, y0 + rows) of packed src into dst. One output
+// pixel at a time: a vector holds 8/Cp taps of Cp = (C == 3 ? 4 : C) lanes
+// each (C = 3 pixels are widened to 4 lanes by a shuffle); its coefficient
+// vector repeats each tap's weight Cp times. A load that would pass the end
+// of the row falls back to the scalar sum for that pixel.
+template <int C>
+__attribute__((target("avx2"))) void resample_rows_avx2(image_view<const std::uint8_t> src, int y0, int rows,
+                                                         const resample_axis& ax, std::uint8_t* dst,
+                                                         std::ptrdiff_t dst_stride) {
+  constexpr int Cp = C == 3 ? 4 : C;
+  constexpr int G = 8 / Cp;                 // taps per vector
+  constexpr int load = C == 3 ? 16 : 8;     // bytes read per vector
+  const int in_w = ax.in_size, out_w = ax.out_size;
+  const std::size_t tp = std::size_t(ax.taps_padded);
+  const std::ptrdiff_t row_bytes = std::ptrdiff_t(in_w) * C;
+  // Lane i takes the weight of tap i / Cp.
+  const __m256i spread = C == 1   ? _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
+                         : C == 2 ? _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)
+                                  : _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  // C = 3: bytes of pixel 0 to dwords 0..2 of lane 0, pixel 1 to lane 1.
+  const __m256i widen3 = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1,  //
+                                          3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  (void)spread;
+  (void)widen3;
+  for (int y = 0; y < rows; ++y) {
+    const std::uint8_t* in = src.row(y0 + y);
+    std::uint8_t* out = dst + y * dst_stride;
+    for (int xx = 0; xx < out_w; ++xx) {
+      const int n = ax.count[std::size_t(xx)];
+      const std::ptrdiff_t start = std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
+      const int groups = (n + G - 1) / G;
+      const std::int32_t* k = &ax.coeffs_padded[std::size_t(xx) * tp];
+      if (start + std::ptrdiff_t(groups - 1) * G * C + load > row_bytes) {
+        const std::uint8_t* p = in + start;
+        for (int c = 0; c < C; ++c) {
+          std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
+          for (int t = 0; t < n; ++t) a += std::int32_t(p[t * C + c]) * k[t];
+          out[xx * C + c] = clip_fixed(a);
+        }
+        continue;
+      }
+      __m256i acc = _mm256_setzero_si256();
+      const std::uint8_t* p = in + start;
+      for (int g = 0; g < groups; ++g, p += G * C, k += G) {
+        __m256i px;
+        if constexpr (C == 3) {
+          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+          px = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(b), widen3);
+        } else {
+          px = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+        }
+        __m256i w;
+        if constexpr (C == 1) {
+          w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k));
+        } else {
+          w = _mm256_permutevar8x32_epi32(
+              _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k))), spread);
+        }
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, w));
+      }
+      // Sum the taps sharing a channel: lanes i, i + Cp, ...
+      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+      if constexpr (Cp <= 2) s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+      if constexpr (Cp == 1) s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+      s4 = _mm_srai_epi32(_mm_add_epi32(s4, _mm256_castsi256_si128(round)), resample_precision_bits);
+      s4 = _mm_packs_epi32(s4, s4);
+      const std::uint32_t bytes = std::uint32_t(_mm_cvtsi128_si32(_mm_packus_epi16(s4, s4)));
+      std::memcpy(out + xx * C, &bytes, C);
+    }
+  }
+}
+
+// Sum over the taps of output index xx of one row, as [even taps | odd taps].
+template <int C>
+__attribute__((target("avx2"))) inline __m256i accumulate_x4(const std::uint8_t* in, const resample_axis& ax, int xx,
+                                                              __m256i lo3, __m256i hi3) {
+  const int pairs = (ax.count[std::size_t(xx)] + 3) / 4;
+  const std::uint8_t* p = in + std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
+  const __m256i* k = reinterpret_cast<const __m256i*>(&ax.coeffs_x4[std::size_t(xx) * std::size_t(ax.groups4) * 8]);
+  __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+  for (int j = 0; j < pairs; ++j, p += 4 * C, k += 2) {
+    __m256i px0, px1;
+    if constexpr (C == 3) {
+      const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      px0 = _mm256_shuffle_epi8(b, lo3);
+      px1 = _mm256_shuffle_epi8(b, hi3);
+    } else {
+      px0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+      px1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8)));
+    }
+    a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(px0, _mm256_loadu_si256(k)));
+    a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(px1, _mm256_loadu_si256(k + 1)));
+  }
+  return _mm256_add_epi32(a0, a1);
+}
+
+// 3 and 4 channels: a vector is 2 taps of one pixel (RGBx | RGBx), with the
+// weights from coeffs_x4; C = 3 takes 4 taps from one 16-byte load. Two
+// output pixels are finished together (one pack for both).
+template <int C>
+__attribute__((target("avx2"))) void resample_rows_avx2_x4(image_view<const std::uint8_t> src, int y0, int rows,
+                                                            const resample_axis& ax, std::uint8_t* dst,
+                                                            std::ptrdiff_t dst_stride) {
+  static_assert(C == 3 || C == 4, "3 or 4 channels");
+  const int in_w = ax.in_size, out_w = ax.out_size;
+  const std::ptrdiff_t row_bytes = std::ptrdiff_t(in_w) * C;
+  // Pixels 0,1 (and 2,3) of a 12-byte RGB run widened to dwords.
+  const __m256i lo3 = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1,  //
+                                       3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i hi3 = _mm256_setr_epi8(6, -1, -1, -1, 7, -1, -1, -1, 8, -1, -1, -1, -1, -1, -1, -1,  //
+                                       9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  (void)lo3;
+  (void)hi3;
+  // Bytes read for output index xx, from its first pixel.
+  auto reach = [&](int xx) {
+    const int pairs = (ax.count[std::size_t(xx)] + 3) / 4;
+    return std::ptrdiff_t(ax.first[std::size_t(xx)]) * C + std::ptrdiff_t(pairs - 1) * 4 * C + 16;
+  };
+  // The first output index from which loads could pass the end of a row.
+  int simd_end = out_w;
+  while (simd_end > 0 && reach(simd_end - 1) > row_bytes) --simd_end;
+  for (int xx = 0; xx < simd_end; ++xx)
+    if (reach(xx) > row_bytes) {  // first[] is monotonic, but be safe
+      simd_end = xx;
+      break;
+    }
+  for (int y = 0; y < rows; ++y) {
+    const std::uint8_t* in = src.row(y0 + y);
+    std::uint8_t* out = dst + y * dst_stride;
+    int xx = 0;
+    for (; xx + 1 < simd_end; xx += 2) {
+      const __m256i a = accumulate_x4<C>(in, ax, xx, lo3, hi3), b = accumulate_x4<C>(in, ax, xx + 1, lo3, hi3);
+      // [a taps even | a taps odd], [b ...] -> [a | b] summed.
+      __m256i m = _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+      m = _mm256_srai_epi32(_mm256_add_epi32(m, round), resample_precision_bits);
+      m = _mm256_packs_epi32(m, m);
+      m = _mm256_packus_epi16(m, m);
+      const std::uint32_t pa = std::uint32_t(_mm_cvtsi128_si32(_mm256_castsi256_si128(m)));
+      const std::uint32_t pb = std::uint32_t(_mm_cvtsi128_si32(_mm256_extracti128_si256(m, 1)));
+      std::memcpy(out + xx * C, &pa, C);
+      std::memcpy(out + (xx + 1) * C, &pb, C);
+    }
+    for (; xx < out_w; ++xx) {
+      const int n = ax.count[std::size_t(xx)];
+      const std::uint8_t* p = in + std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
+      const std::int32_t* k = &ax.coeffs[std::size_t(xx) * std::size_t(ax.taps)];
+      for (int c = 0; c < C; ++c) {
+        std::int32_t v = std::int32_t{1} << (resample_precision_bits - 1);
+        for (int t = 0; t < n; ++t) v += std::int32_t(p[t * C + c]) * k[t];
+        out[xx * C + c] = clip_fixed(v);
+      }
+    }
+  }
+}
+
+// Vertical pass over packed rows: 32 bytes (4 x 8 lanes) per step, then 8,
+// then scalar for the last few.
+__attribute__((target("avx2"))) inline void resample_columns_avx2(const std::uint8_t* src,
+                                                                  std::ptrdiff_t src_stride, std::size_t n,
+                                                                  int row0, const resample_axis& ax,
+                                                                  image_view<std::uint8_t> dst) {
+  const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  for (int yy = 0; yy < ax.out_size; ++yy) {
+    const std::int32_t* k = &ax.coeffs[std::size_t(yy) * std::size_t(ax.taps)];
+    const std::uint8_t* base = src + std::ptrdiff_t(ax.first[std::size_t(yy)] - row0) * src_stride;
+    const int taps = ax.count[std::size_t(yy)];
+    std::uint8_t* out = dst.row(yy);
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      __m256i a0 = round, a1 = round, a2 = round, a3 = round;
+      const std::uint8_t* in = base + i;
+      for (int t = 0; t < taps; ++t, in += src_stride) {
+        const __m256i w = _mm256_set1_epi32(k[t]);
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+        const __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
+        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(lo), w));
+        a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)), w));
+        a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(hi), w));
+        a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)), w));
+      }
+      const __m128i r0 = _mm_unpacklo_epi64(clip8_avx2(a0), clip8_avx2(a1));
+      const __m128i r1 = _mm_unpacklo_epi64(clip8_avx2(a2), clip8_avx2(a3));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), r0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + 16), r1);
+    }
+    for (; i + 8 <= n; i += 8) {
+      __m256i a0 = round;
+      const std::uint8_t* in = base + i;
+      for (int t = 0; t < taps; ++t, in += src_stride)
+        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(
+                                      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in))),
+                                      _mm256_set1_epi32(k[t])));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), clip8_avx2(a0));
+    }
+    for (; i < n; ++i) {
+      std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
+      for (int t = 0; t < taps; ++t) a += std::int32_t(base[t * src_stride + std::ptrdiff_t(i)]) * k[t];
+      out[i] = clip_fixed(a);
+    }
+  }
+}
+#endif  // WDS_RESIZE_AVX2
+
 template <int C>
 void resample_rows(image_view<const std::uint8_t> src, int y0, int rows, const resample_axis& ax,
-                   std::uint8_t* dst, std::ptrdiff_t dst_stride, std::vector<std::uint8_t>& tile) {
+                   std::uint8_t* dst, std::ptrdiff_t dst_stride, std::vector<std::uint8_t>& tile, bool simd) {
+#if WDS_RESIZE_AVX2
+  if (simd && src.x_step() == C && cpu_has_avx2()) {
+    if constexpr (C >= 3) {
+      if (!ax.coeffs_x4.empty()) return resample_rows_avx2_x4<C>(src, y0, rows, ax, dst, dst_stride);
+    }
+    return resample_rows_avx2<C>(src, y0, rows, ax, dst, dst_stride);
+  }
+#else
+  (void)simd;
+#endif
   if (src.x_step() == C && rows >= 8)
     resample_rows_tiled<C>(src, y0, rows, ax, dst, dst_stride, tile);
   else if (src.x_step() == C)
@@ -3720,9 +6043,14 @@ void resample_rows(image_view<const std::uint8_t> src, int y0, int rows, const r
 inline void resample_columns(const std::uint8_t* src, std::ptrdiff_t src_stride,
                              std::ptrdiff_t src_x_step, int channels, int width, int row0,
                              const resample_axis& ax, image_view<std::uint8_t> dst,
-                             std::vector<std::int32_t>& acc) {
+                             std::vector<std::int32_t>& acc, bool simd) {
   const std::size_t n = std::size_t(width) * std::size_t(channels);
   const bool packed = src_x_step == channels;
+#if WDS_RESIZE_AVX2
+  if (simd && packed && cpu_has_avx2()) return resample_columns_avx2(src, src_stride, n, row0, ax, dst);
+#else
+  (void)simd;
+#endif
   for (int yy = 0; yy < ax.out_size; ++yy) {
     const std::int32_t* k = &ax.coeffs[std::size_t(yy) * std::size_t(ax.taps)];
     const int y_first = ax.first[std::size_t(yy)] - row0;
@@ -3848,6 +6176,9 @@ class resize_plan {
     std::vector<std::uint8_t> rows;
     std::vector<std::uint8_t> tile;
     std::vector<std::int32_t> acc;
+    // false: the portable scalar kernels even where AVX2 is available (the
+    // tests check that both give the same bytes).
+    bool simd = true;
   };
 
   resize_plan() = default;
@@ -3860,7 +6191,12 @@ class resize_plan {
       y_index_ = nearest_indices(in_height, out_height);
     } else {
       // Pillow only resamples an axis whose size changes.
-      if (out_width != in_width) horizontal_ = resample_axis(in_width, out_width, f);
+      if (out_width != in_width) {
+        horizontal_ = resample_axis(in_width, out_width, f);
+#if WDS_RESIZE_AVX2
+        if (detail::cpu_has_avx2()) horizontal_.build_x4();
+#endif
+      }
       if (out_height != in_height) vertical_ = resample_axis(in_height, out_height, f);
     }
   }
@@ -4002,7 +6338,7 @@ class resize_plan {
     const bool need_v = !vertical_.coeffs.empty();
     if (!need_h) {
       detail::resample_columns(src.origin(), src.y_step(), src.x_step(), c, in_w_, 0, vertical_,
-                               dst, s.acc);
+                               dst, s.acc, s.simd);
       return;
     }
     // Only the source rows the vertical pass reads are resampled horizontally.
@@ -4021,13 +6357,13 @@ class resize_plan {
       tmp_stride = dst.y_step();
     }
     switch (c) {
-      case 1: detail::resample_rows<1>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
-      case 2: detail::resample_rows<2>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
-      case 3: detail::resample_rows<3>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
-      default: detail::resample_rows<4>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile); break;
+      case 1: detail::resample_rows<1>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile, s.simd); break;
+      case 2: detail::resample_rows<2>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile, s.simd); break;
+      case 3: detail::resample_rows<3>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile, s.simd); break;
+      default: detail::resample_rows<4>(src, row0, rows, horizontal_, tmp, tmp_stride, s.tile, s.simd); break;
     }
     if (need_v)
-      detail::resample_columns(tmp, tmp_stride, c, c, out_w_, row0, vertical_, dst, s.acc);
+      detail::resample_columns(tmp, tmp_stride, c, c, out_w_, row0, vertical_, dst, s.acc, s.simd);
   }
 
   int in_w_ = 0, in_h_ = 0, out_w_ = 0, out_h_ = 0;
@@ -4106,10 +6442,12 @@ inline image_size resized_size(int height, int width, int size,
   return w_short ? image_size{int(new_long), int(new_short)} : image_size{int(new_short), int(new_long)};
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/resize.hpp ----
 // ---- begin wds/transforms.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // Image transforms matching torchvision 0.14 on PIL images (Pillow 9.4).
 //
@@ -4146,7 +6484,7 @@ inline image_size resized_size(int height, int width, int size,
 // #include <wds/resize.hpp> (inlined above)
 // #include <wds/tensor.hpp> (inlined above)
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // ---------------------------------------------------------------------------
 // A view that may own its pixels: crops inside the image borrow, crops that
@@ -4197,18 +6535,39 @@ inline int half_even_half(long long x) noexcept {
 }
 }  // namespace detail
 
+// A fill value per channel (padding a palette image writes a palette entry,
+// so its channels differ); the scalar overloads use the same value for all.
+template <class T>
+using pixel_fill = std::array<T, 4>;
+
+namespace detail {
+template <class U>
+void fill_pixels(image<U>& im, const pixel_fill<U>& fill) {
+  const int c = im.channels();
+  bool same = true;
+  for (int k = 1; k < c && k < 4; ++k) same = same && fill[std::size_t(k)] == fill[0];
+  if (same) return im.fill(fill[0]);
+  U* p = im.data();
+  for (std::size_t i = 0, n = std::size_t(im.width()) * std::size_t(im.height()); i < n; ++i, p += c)
+    for (int k = 0; k < c; ++k) p[k] = fill[std::size_t(k & 3)];
+}
+template <class U>
+pixel_fill<U> same_fill(U v) noexcept { return {v, v, v, v}; }
+}  // namespace detail
+
 // F.crop / PIL Image.crop((left, top, left + width, top + height)): pixels
 // outside the image are `fill` (0 in torchvision). A box inside is a view.
 template <class T>
 image_ref<std::remove_const_t<T>> crop(image_view<T> src, int top, int left, int height, int width,
-                                       std::remove_const_t<T> fill = 0) {
+                                       const pixel_fill<std::remove_const_t<T>>& fill) {
   using U = std::remove_const_t<T>;
   if (height < 0 || width < 0) detail::throw_arg(637, "crop: negative size");
   image_view<const U> s = src;
   if (top >= 0 && left >= 0 && (long long)top + height <= s.height() &&
       (long long)left + width <= s.width())
     return image_ref<U>(s.subview(left, top, width, height));
-  image<U> out(width, height, s.channels(), fill);
+  image<U> out(width, height, s.channels());
+  detail::fill_pixels(out, fill);
   if (s.has_mode()) out.set_mode(s.mode());
   const int y0 = std::max(0, -top), y1 = int(std::min<long long>(height, (long long)s.height() - top));
   const int x0 = std::max(0, -left), x1 = int(std::min<long long>(width, (long long)s.width() - left));
@@ -4216,6 +6575,12 @@ image_ref<std::remove_const_t<T>> crop(image_view<T> src, int top, int left, int
     for (int x = x0; x < x1; ++x)
       for (int c = 0; c < s.channels(); ++c) out(x, y, c) = s(x + left, y + top, c);
   return image_ref<U>(std::move(out));
+}
+
+template <class T>
+image_ref<std::remove_const_t<T>> crop(image_view<T> src, int top, int left, int height, int width,
+                                       std::remove_const_t<T> fill = 0) {
+  return crop(src, top, left, height, width, detail::same_fill(fill));
 }
 
 // How pad() fills the border (numpy.pad modes, as torchvision uses them).
@@ -4255,14 +6620,44 @@ inline int pad_source_index(long long i, int n, pad_mode m) noexcept {
     default: return -1;
   }
 }
+
+// Source index of every padded position along one axis, as numpy.pad builds
+// it: reflect/symmetric pads wider than the image are filled in rounds that
+// reflect the already padded array, alternating left and right, which is not
+// periodic when both sides are padded (n = 3, pads 1 and 8 end ..., 1, 0).
+inline std::vector<int> pad_index_map(int n, int left, int right, pad_mode m) {
+  std::vector<int> idx(std::size_t(n) + std::size_t(left) + std::size_t(right));
+  for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = pad_source_index((long long)i - left, n, m);
+  if ((m != pad_mode::reflect && m != pad_mode::symmetric) || n <= 1) return idx;
+  for (int i = 0; i < n; ++i) idx[std::size_t(left + i)] = i;
+  const bool edge = m == pad_mode::symmetric;  // numpy's include_edge
+  const long long size = (long long)idx.size();
+  long long lp = left, rp = right;
+  while (lp > 0 || rp > 0) {  // numpy's _set_reflect_both
+    const long long old = size - rp - lp - (edge ? 0 : 1);  // once per round, as numpy
+    const long long off = edge ? 1 : 0;
+    if (lp > 0) {
+      const long long chunk = std::min(old, lp);
+      const long long stop = lp - off;  // reads idx[stop + chunk], ..., idx[stop + 1] (reversed)
+      for (long long k = 0; k < chunk; ++k) idx[std::size_t(lp - chunk + k)] = idx[std::size_t(stop + chunk - k)];
+      lp -= chunk;
+    }
+    if (rp > 0) {
+      const long long chunk = std::min(old, rp);
+      const long long start = size - rp + off - 2;  // reads idx[start], idx[start - 1], ...
+      for (long long k = 0; k < chunk; ++k) idx[std::size_t(size - rp + k)] = idx[std::size_t(start - k)];
+      rp -= chunk;
+    }
+  }
+  return idx;
+}
 }  // namespace detail
 
 // F.pad(img, [left, top, right, bottom], fill, padding_mode) on a PIL image.
 // Negative amounts crop, as in torchvision. `fill` goes to every channel.
 template <class T>
 image<std::remove_const_t<T>> pad(image_view<T> src, int left, int top, int right, int bottom,
-                                  pad_mode mode = pad_mode::constant,
-                                  std::remove_const_t<T> fill = 0) {
+                                  pad_mode mode, const pixel_fill<std::remove_const_t<T>>& fill) {
   using U = std::remove_const_t<T>;
   image_view<const U> s = src;
   if (left < 0 || top < 0 || right < 0 || bottom < 0) {  // crop first, pad the rest
@@ -4281,16 +6676,16 @@ image<std::remove_const_t<T>> pad(image_view<T> src, int left, int top, int righ
   if (s.has_mode()) out.set_mode(s.mode());
   const int c = s.channels();
   if (mode == pad_mode::constant) {
-    out.fill(fill);
+    detail::fill_pixels(out, fill);
     for (int y = 0; y < s.height(); ++y)
       for (int x = 0; x < s.width(); ++x)
         for (int k = 0; k < c; ++k) out(x + left, y + top, k) = s(x, y, k);
     return out;
   }
-  std::vector<int> xs(static_cast<std::size_t>(w));
-  for (long long x = 0; x < w; ++x) xs[std::size_t(x)] = detail::pad_source_index(x - left, s.width(), mode);
+  const std::vector<int> xs = detail::pad_index_map(s.width(), left, right, mode);
+  const std::vector<int> ys = detail::pad_index_map(s.height(), top, bottom, mode);
   for (int y = 0; y < int(h); ++y) {
-    const int sy = detail::pad_source_index((long long)y - top, s.height(), mode);
+    const int sy = ys[std::size_t(y)];
     U* o = out.row(y);
     for (int x = 0; x < int(w); ++x) {
       const U* p = s.pixel(xs[std::size_t(x)], sy);
@@ -4300,10 +6695,19 @@ image<std::remove_const_t<T>> pad(image_view<T> src, int left, int top, int righ
   return out;
 }
 
-// F.center_crop: a crop larger than the image zero-pads first ((d)//2 before,
-// (d+1)//2 after); the offset is round((H - h) / 2) with half to even.
 template <class T>
-image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int width) {
+image<std::remove_const_t<T>> pad(image_view<T> src, int left, int top, int right, int bottom,
+                                  pad_mode mode = pad_mode::constant,
+                                  std::remove_const_t<T> fill = 0) {
+  return pad(src, left, top, right, bottom, mode, detail::same_fill(fill));
+}
+
+// F.center_crop: a crop larger than the image pads first with `fill` ((d)//2
+// before, (d+1)//2 after; 0, or entry 0 of a palette image's palette); the
+// offset is round((H - h) / 2) with half to even.
+template <class T>
+image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int width,
+                                              const pixel_fill<std::remove_const_t<T>>& fill) {
   using U = std::remove_const_t<T>;
   if (height < 1 || width < 1) detail::throw_arg(640, "center_crop: size must be >= 1");
   image_view<const U> s = src;
@@ -4312,7 +6716,7 @@ image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int
     const int dt = height > s.height() ? (height - s.height()) / 2 : 0;
     const int dr = width > s.width() ? (width - s.width() + 1) / 2 : 0;
     const int db = height > s.height() ? (height - s.height() + 1) / 2 : 0;
-    image<U> padded = pad(s, dl, dt, dr, db, pad_mode::constant, U(0));
+    image<U> padded = pad(s, dl, dt, dr, db, pad_mode::constant, fill);
     if (padded.width() == width && padded.height() == height) return image_ref<U>(std::move(padded));
     const int top = detail::half_even_half((long long)padded.height() - height);
     const int left = detail::half_even_half((long long)padded.width() - width);
@@ -4321,6 +6725,17 @@ image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int
   const int top = detail::half_even_half((long long)s.height() - height);
   const int left = detail::half_even_half((long long)s.width() - width);
   return image_ref<U>(s.subview(left, top, width, height));
+}
+
+template <class T>
+image_ref<std::remove_const_t<T>> center_crop(image_view<T> src, int height, int width) {
+  return center_crop(src, height, width, detail::same_fill(std::remove_const_t<T>(0)));
+}
+
+// Whether center_crop(src, height, width) pads, i.e. makes a new image (Pillow
+// drops info, such as the comment, of padded images; crops keep it).
+inline bool center_crop_pads(int src_width, int src_height, int height, int width) noexcept {
+  return width > src_width || height > src_height;
 }
 
 template <class T>
@@ -4876,10 +7291,12 @@ auto operator|(A a, B b) {
 }
 
 }  // namespace transforms
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/transforms.hpp ----
 // ---- begin wds/npy.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // NumPy .npy read/write for the numeric dtypes (numpy/lib/format.py, format
 // versions 1.0, 2.0 and 3.0). npy_encode writes what numpy.save writes, byte
@@ -4902,7 +7319,7 @@ auto operator|(A a, B b) {
 // #include <wds/limits.hpp> (inlined above)
 // #include <wds/tensor.hpp> (inlined above)
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // numpy's _MAX_HEADER_SIZE: longer headers need allow_pickle there, and are
 // refused here (error 520).
@@ -5303,10 +7720,12 @@ std::vector<std::byte> npy_encode(const image<T>& img, const npy_options& opt = 
   return npy_encode(img.view(), opt);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/npy.hpp ----
 // ---- begin wds/tenbin.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // webdataset's tenbin format (webdataset/tenbin.py; extensions .ten, .tb).
 // A payload is a sequence of chunks:
@@ -5329,7 +7748,7 @@ std::vector<std::byte> npy_encode(const image<T>& img, const npy_options& opt = 
 // #include <wds/limits.hpp> (inlined above)
 // #include <wds/tensor.hpp> (inlined above)
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // tenbin.py refuses arrays with 10 or more dimensions when writing.
 inline constexpr std::size_t tenbin_max_rank = 9;
@@ -5537,10 +7956,12 @@ inline std::vector<ndarray> tenbin_decode(const std::vector<std::byte>& bytes, c
   return tenbin_decode(bytes.data(), bytes.size(), lim, where);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/tenbin.hpp ----
 // ---- begin wds/json.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // A small JSON DOM that accepts exactly what Python's json.loads(bytes)
 // accepts by default (webdataset's .json/.jsn decoder), and rejects the
@@ -5581,7 +8002,7 @@ inline std::vector<ndarray> tenbin_decode(const std::vector<std::byte>& bytes, c
 #include <clocale>
 #endif
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 class json {
  public:
@@ -6324,10 +8745,12 @@ inline void json::dump_to(std::string& out) const {
   }
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/json.hpp ----
 // ---- begin wds/fields.hpp ----
 // SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
 
 // webdataset's default field decoders (autodecode.py basichandlers), without
 // the unsafe ones (pickle, torch) and the optional ones (msgpack, cbor, npz):
@@ -6354,7 +8777,7 @@ inline void json::dump_to(std::string& out) const {
 // #include <wds/tenbin.hpp> (inlined above)
 // #include <wds/tensor.hpp> (inlined above)
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 enum class field_kind : std::uint8_t { bytes, integer, text, json, npy, tenbin };
 
@@ -6479,7 +8902,7 @@ inline std::vector<std::byte> encode_text(std::string_view s) {
                                 reinterpret_cast<const std::byte*>(s.data()) + s.size());
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/fields.hpp ----
 
 // Codecs, as built.
@@ -6518,7 +8941,7 @@ inline std::vector<std::byte> encode_text(std::string_view s) {
 // #include <wds/limits.hpp> (inlined above)
 
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 enum class jpeg_subsampling { s444, s422, s420 };
 
@@ -7071,6 +9494,35 @@ class jpeg_encoder {
   bool tables_dirty_ = false;
 };
 
+// info["comment"] as Pillow 9.4's JpegImageFile reads it: the payload of the
+// last COM marker before the first SOS (bytes as they are; empty = none,
+// which is also what Pillow's save then writes). Walks the markers as
+// Pillow's _open does (fill bytes, junk between segments, RSTn/JPGn without
+// a length); stops at SOS, the end of the data or an unknown marker.
+inline std::optional<std::string> jpeg_comment(const std::byte* data, std::size_t size) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  if (p == nullptr || size < 3 || p[0] != 0xFF || p[1] != 0xD8) return std::nullopt;
+  std::string comment;  // (not optional<string> inside the loop: g++ 12 warns falsely)
+  std::size_t i = 2;
+  while (i < size) {
+    if (p[i] != 0xFF) { ++i; continue; }  // junk
+    if (i + 1 >= size) break;
+    const unsigned m = p[i + 1];
+    if (m == 0xFF) { ++i; continue; }    // fill byte: FF FF -> look at the second FF
+    if (m == 0x00) { i += 2; continue; }  // escaped FF
+    if (m == 0xDA) break;                 // start of scan
+    if (m == 0xC8 || (m >= 0xD0 && m <= 0xD9) || (m >= 0xF0 && m <= 0xFD)) { i += 2; continue; }
+    if (m < 0xC0) break;  // Pillow: "no marker found"
+    if (i + 4 > size) break;
+    const std::size_t len = (std::size_t(p[i + 2]) << 8) | p[i + 3];
+    if (len < 2 || i + 2 + len > size) break;
+    if (m == 0xFE) comment.assign(reinterpret_cast<const char*>(p + i + 4), len - 2);
+    i += 2 + len;
+  }
+  if (comment.empty()) return std::nullopt;
+  return comment;
+}
+
 // One-shot helpers (construct a decoder/encoder per call; reuse the objects
 // above in loops).
 inline image<std::uint8_t> decode_jpeg(const std::byte* data, std::size_t size,
@@ -7092,7 +9544,7 @@ inline std::vector<std::byte> encode_jpeg(image_view<const std::uint8_t> src, co
   return e.encode(src, opt);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 #endif  // WDS_AMALGAMATED_WDS_CODEC_JPEG_HPP_
 // ---- end wds/codec/jpeg.hpp ----
 #endif
@@ -7114,7 +9566,9 @@ inline std::vector<std::byte> encode_jpeg(image_view<const std::uint8_t> src, co
 #endif
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -7126,6 +9580,9 @@ inline std::vector<std::byte> encode_jpeg(image_view<const std::uint8_t> src, co
 #include <vector>
 
 #include <spng.h>
+#if WDS_HAS_ZLIB
+#include <zlib.h>
+#endif
 
 // #include <wds/convert.hpp> (inlined above)
 // #include <wds/error.hpp> (inlined above)
@@ -7133,7 +9590,7 @@ inline std::vector<std::byte> encode_jpeg(image_view<const std::uint8_t> src, co
 // #include <wds/limits.hpp> (inlined above)
 
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // What the PNG header says, and the mode Pillow opens it as (after our
 // mapping of "1" to L and "P" to RGB, or RGBA when there is a tRNS chunk).
@@ -7183,14 +9640,459 @@ inline pixel_mode png_native_mode(const spng_ihdr& h, bool trns) noexcept {
 
 }  // namespace detail
 
-// PNG decoder. spng contexts cannot be rewound, so one is created per image;
-// the object keeps the raw-row scratch buffer between images. Not thread-safe.
+namespace detail {
+
+// CRC-32 of PNG chunks (ISO 3309, as zlib's crc32), without needing zlib.
+inline std::uint32_t png_crc32(std::uint32_t crc, const std::uint8_t* p, std::size_t n) noexcept {
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+  return ~crc;
+}
+
+inline std::uint32_t png_be32(const std::uint8_t* p) noexcept {
+  return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
+}
+
+// The pieces libspng reads one after the other (see png_decoder::open).
+struct png_stream {
+  const std::uint8_t* seg[3];
+  std::size_t len[3];
+  int i;
+  std::size_t off;
+};
+
+extern "C" {
+inline int wds_png_read(spng_ctx*, void* user, void* dest, size_t length) {
+  auto* s = static_cast<png_stream*>(user);
+  auto* out = static_cast<std::uint8_t*>(dest);
+  while (length > 0) {
+    if (s->i >= 3) return SPNG_IO_EOF;
+    const std::size_t n = std::min(length, s->len[s->i] - s->off);
+    if (n) std::memcpy(out, s->seg[s->i] + s->off, n);
+    out += n;
+    length -= n;
+    s->off += n;
+    if (s->off == s->len[s->i]) {
+      ++s->i;
+      s->off = 0;
+    }
+  }
+  return 0;
+}
+}
+
+// What Pillow 9.4's PngImagePlugin reads from a file: the chunks before the
+// first IDAT (PngImageFile._open), the run of IDAT chunks the zip decoder
+// reads (load_read) and the chunks after it (load_end).
+struct png_layout {
+  std::uint32_t width = 0, height = 0;
+  std::uint8_t bit_depth = 0, color_type = 0;
+  bool interlaced = false;
+  bool has_ihdr = false;
+  bool has_plte = false;  // only a PLTE seen after the IHDR of a palette image counts
+  std::string plte;
+  bool has_trns = false;  // tRNS of a palette image (any length), or a gray/RGB key
+  std::string trns;
+  std::optional<std::string> comment;  // info["comment"] (UTF-8, as Pillow's JPEG save encodes it)
+  std::size_t idat_begin = 0, idat_end = 0;  // byte range of the IDAT run, chunk headers included
+  bool idat_clipped = false;                 // the file ends inside the last IDAT or its CRC
+  std::size_t after_idat = 0;                // where load_end starts reading chunks
+  std::size_t text_memory = 0;
+};
+
+// Latin-1 (tEXt, zTXt) to UTF-8, the bytes Pillow's JPEG save writes for a str.
+inline std::string png_latin1_to_utf8(const std::uint8_t* p, std::size_t n) {
+  std::string out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p[i] < 0x80) {
+      out += char(p[i]);
+    } else {
+      out += char(0xC0 | (p[i] >> 6));
+      out += char(0x80 | (p[i] & 0x3F));
+    }
+  }
+  return out;
+}
+
+// Python's bytes.decode("utf-8", "strict") succeeds (no surrogates, no overlongs).
+inline bool png_valid_utf8(const std::uint8_t* p, std::size_t n) noexcept {
+  std::size_t i = 0;
+  while (i < n) {
+    const std::uint8_t c = p[i];
+    if (c < 0x80) { ++i; continue; }
+    int len = 0;
+    std::uint32_t cp = 0, min = 0;
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
+    else return false;
+    if (i + std::size_t(len) > n) return false;
+    for (int k = 1; k < len; ++k) {
+      if ((p[i + std::size_t(k)] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + std::size_t(k)] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += std::size_t(len);
+  }
+  return true;
+}
+
+enum class png_text_result { ok, skip, too_large };
+
+// Pillow's _safe_zlib_decompress: at most 1 MiB of output (more raises
+// "Decompressed Data Too Large"); corrupt or truncated zlib data gives what
+// zlib produced before the error (zlib.error -> b"" in the caller, see below).
+inline png_text_result png_inflate_text(const std::uint8_t* p, std::size_t n, std::string& out) {
+#if WDS_HAS_ZLIB
+  constexpr std::size_t max_text = std::size_t{1} << 20;  // ImageFile.SAFEBLOCK
+  z_stream zs{};
+  if (inflateInit(&zs) != Z_OK) throw std::bad_alloc();
+  out.assign(max_text + 1, '\0');
+  zs.next_in = const_cast<Bytef*>(p);
+  zs.avail_in = static_cast<uInt>(std::min<std::size_t>(n, 0xFFFFFFFFu));
+  zs.next_out = reinterpret_cast<Bytef*>(&out[0]);
+  zs.avail_out = static_cast<uInt>(max_text);
+  const int r = inflate(&zs, Z_SYNC_FLUSH);
+  const std::size_t produced = max_text - zs.avail_out;
+  // Output full while input remains: Python's unconsumed_tail is non-empty.
+  bool tail = zs.avail_out == 0 && zs.avail_in > 0 && r != Z_STREAM_END;
+  if (tail) {  // zlib may have stopped exactly at the end of the stream
+    unsigned char probe[1];
+    zs.next_out = probe;
+    zs.avail_out = 1;
+    const int r2 = inflate(&zs, Z_SYNC_FLUSH);
+    tail = !(r2 == Z_STREAM_END && zs.avail_out == 1) && r2 != Z_DATA_ERROR;
+    if (r2 == Z_DATA_ERROR) { inflateEnd(&zs); out.clear(); return png_text_result::skip; }
+  }
+  inflateEnd(&zs);
+  if (tail) return png_text_result::too_large;
+  if (r == Z_DATA_ERROR || r == Z_NEED_DICT || r == Z_MEM_ERROR || r == Z_STREAM_ERROR) {
+    out.clear();
+    return png_text_result::skip;  // zlib.error
+  }
+  out.resize(produced);
+  return png_text_result::ok;
+#else
+  (void)p;
+  (void)n;
+  out.clear();
+  return png_text_result::skip;  // no zlib in this build: compressed text is not read
+#endif
+}
+
+[[noreturn]] inline void png_refuse(int id, const location& where, const std::string& why) {
+  throw decode_error(id, where, why);
+}
+
+// One chunk handler of Pillow's PngStream (the ones whose content matters:
+// refusals, the palette, transparency and text). `open` is true before IDAT.
+inline void png_handle_chunk(png_layout& L, const char* cid, const std::uint8_t* s, std::size_t n,
+                             bool open, const location& where) {
+  auto refuse = [&](const std::string& why) {
+    png_refuse(431, where, std::string("corrupt PNG (") + cid + " chunk): " + why +
+                               (open ? " (Pillow: cannot identify image file)" : ""));
+  };
+  auto text = [&](std::size_t chars) {
+    L.text_memory += chars;
+    if (L.text_memory > (std::size_t{64} << 20)) refuse("more than 64 MiB of text chunks (Pillow's MAX_TEXT_MEMORY)");
+  };
+  const std::string id(cid, 4);
+  if (id == "IHDR") {
+    if (n < 13) refuse("IHDR shorter than 13 bytes");
+    L.width = png_be32(s);
+    L.height = png_be32(s + 4);
+    L.bit_depth = s[8];
+    L.color_type = s[9];
+    L.interlaced = s[12] != 0;
+    L.has_ihdr = true;
+    if (s[11]) refuse("unknown filter method");
+  } else if (id == "PLTE") {
+    if (L.has_ihdr && L.color_type == 3 && L.bit_depth <= 8) {
+      L.has_plte = true;
+      L.plte.assign(reinterpret_cast<const char*>(s), n);
+    }
+  } else if (id == "tRNS") {
+    if (!L.has_ihdr) return;
+    const bool pal = L.color_type == 3 && L.bit_depth <= 8;
+    if (pal) {
+      L.has_trns = true;
+      L.trns.assign(reinterpret_cast<const char*>(s), n);
+    } else if (L.color_type == 0 && L.bit_depth <= 16) {  // modes 1, L, I: i16(s)
+      if (n < 2) refuse("tRNS shorter than 2 bytes");
+      L.has_trns = true;
+      L.trns.assign(reinterpret_cast<const char*>(s), 2);
+    } else if (L.color_type == 2 && (L.bit_depth == 8 || L.bit_depth == 16)) {
+      if (n < 6) refuse("tRNS shorter than 6 bytes");
+      L.has_trns = true;
+      L.trns.assign(reinterpret_cast<const char*>(s), 6);
+    }
+  } else if (id == "gAMA") {
+    if (n < 4) refuse("gAMA shorter than 4 bytes");
+  } else if (id == "cHRM") {
+    if (n % 4) refuse("cHRM length not a multiple of 4");
+  } else if (id == "sRGB") {
+    if (n < 1) refuse("empty sRGB");
+  } else if (id == "pHYs") {
+    if (n < 9) refuse("pHYs shorter than 9 bytes");
+  } else if (id == "iCCP") {
+    // Pillow reads the compression method at the NUL itself (always 0), or
+    // at the last byte when there is no NUL.
+    if (n == 0) refuse("empty iCCP");
+    const void* nul = std::memchr(s, 0, n);
+    const std::size_t i = nul ? std::size_t(static_cast<const std::uint8_t*>(nul) - s) : n - 1;
+    if (!nul && s[n - 1] != 0) refuse("unknown iCCP compression method");
+    const std::size_t from = nul ? i + 2 : 1;
+    std::string icc;
+    if (from <= n && png_inflate_text(s + from, n - from, icc) == png_text_result::too_large)
+      refuse("iCCP profile inflates to more than 1 MiB");
+  } else if (id == "tEXt") {
+    const void* nul = std::memchr(s, 0, n);
+    const std::size_t k = nul ? std::size_t(static_cast<const std::uint8_t*>(nul) - s) : n;
+    if (k == 0) return;
+    const std::size_t vn = nul ? n - k - 1 : 0;
+    if (k == 7 && std::memcmp(s, "comment", 7) == 0) L.comment = png_latin1_to_utf8(s + k + 1, vn);
+    text(vn);
+  } else if (id == "zTXt") {
+    const void* nul = std::memchr(s, 0, n);
+    const std::size_t k = nul ? std::size_t(static_cast<const std::uint8_t*>(nul) - s) : n;
+    const std::uint8_t* v = s + (nul ? k + 1 : n);
+    const std::size_t vn = nul ? n - k - 1 : 0;
+    if (vn && v[0] != 0) refuse("unknown zTXt compression method");
+    std::string plain;
+    if (vn > 1 && png_inflate_text(v + 1, vn - 1, plain) == png_text_result::too_large)
+      refuse("zTXt inflates to more than 1 MiB");
+    if (k == 0) return;
+    if (k == 7 && std::memcmp(s, "comment", 7) == 0)
+      L.comment = png_latin1_to_utf8(reinterpret_cast<const std::uint8_t*>(plain.data()), plain.size());
+    text(plain.size());
+  } else if (id == "iTXt") {
+    const void* nul = std::memchr(s, 0, n);
+    if (!nul) return;
+    const std::size_t k = std::size_t(static_cast<const std::uint8_t*>(nul) - s);
+    const std::uint8_t* r = s + k + 1;
+    std::size_t rn = n - k - 1;
+    if (rn < 2) return;
+    const int cf = r[0], cm = r[1];
+    r += 2;
+    rn -= 2;
+    const void* n1 = std::memchr(r, 0, rn);
+    if (!n1) return;
+    const std::size_t l1 = std::size_t(static_cast<const std::uint8_t*>(n1) - r);
+    const void* n2 = std::memchr(r + l1 + 1, 0, rn - l1 - 1);
+    if (!n2) return;
+    const std::size_t l2 = std::size_t(static_cast<const std::uint8_t*>(n2) - (r + l1 + 1));
+    const std::uint8_t* v = r + l1 + 1 + l2 + 1;
+    const std::size_t vn = rn - l1 - 1 - l2 - 1;
+    std::string plain;
+    if (cf != 0) {
+      if (cm != 0) return;
+      const auto res = png_inflate_text(v, vn, plain);
+      if (res == png_text_result::too_large) refuse("iTXt inflates to more than 1 MiB");
+      if (res == png_text_result::skip) return;
+    } else {
+      plain.assign(reinterpret_cast<const char*>(v), vn);
+    }
+    if (!png_valid_utf8(r, l1) || !png_valid_utf8(r + l1 + 1, l2) ||
+        !png_valid_utf8(reinterpret_cast<const std::uint8_t*>(plain.data()), plain.size()))
+      return;
+    if (k == 7 && std::memcmp(s, "comment", 7) == 0) L.comment = plain;
+    std::size_t chars = 0;  // len() of the Python str: code points
+    for (unsigned char c : plain) chars += (c & 0xC0) != 0x80;
+    text(chars);
+  } else if (id == "acTL") {
+    if (n < 8) refuse("acTL shorter than 8 bytes");
+  } else if (id == "fcTL" || id == "fdAT") {
+    // Pillow's APNG frame chunks; wds reads the default image only.
+    png_refuse(433, where, std::string("unsupported PNG: APNG ") + cid + " chunk");
+  }
+}
+
+// Walks the file as Pillow's PngImageFile._open does (every chunk before the
+// first IDAT: name matching [A-Za-z0-9_]{4}, complete data, its handler, its
+// CRC), then finds the IDAT run. Throws decode_error where Pillow refuses.
+inline png_layout png_scan_open(const std::uint8_t* p, std::size_t size, const location& where) {
+  static constexpr unsigned char sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (size < 8 || std::memcmp(p, sig, 8) != 0) png_refuse(430, where, "not a PNG (bad signature)");
+  png_layout L;
+  std::size_t pos = 8;
+  auto is_name = [](const std::uint8_t* c) {
+    for (int k = 0; k < 4; ++k)
+      if (!(std::isalnum(c[k]) || c[k] == '_')) return false;
+    return true;
+  };
+  while (true) {
+    if (size - pos < 8) png_refuse(432, where, "truncated PNG (chunks): the file ends before IDAT");
+    const std::uint8_t* h = p + pos;
+    char cid[5] = {char(h[4]), char(h[5]), char(h[6]), char(h[7]), 0};
+    if (!is_name(h + 4)) png_refuse(431, where, "corrupt PNG (chunks): invalid chunk name (Pillow: cannot identify image file)");
+    const std::uint64_t len = png_be32(h);
+    const std::size_t data = pos + 8;
+    if (std::memcmp(cid, "IDAT", 4) == 0) {
+      L.idat_begin = pos;
+      break;
+    }
+    if (std::memcmp(cid, "IEND", 4) == 0) png_refuse(431, where, "corrupt PNG (chunks): IEND before any IDAT");
+    if (len > size - data) png_refuse(432, where, std::string("truncated PNG (") + cid + " chunk)");
+    png_handle_chunk(L, cid, p + data, std::size_t(len), true, where);
+    if (size - data - std::size_t(len) < 4)
+      png_refuse(432, where, std::string("truncated PNG (") + cid + " chunk): no CRC");
+    const std::uint32_t want = png_be32(p + data + len);
+    const std::uint32_t got = png_crc32(png_crc32(0, h + 4, 4), p + data, std::size_t(len));
+    if (want != got)
+      png_refuse(431, where, std::string("corrupt PNG (") + cid + " chunk): bad CRC (Pillow: cannot identify image file)");
+    pos = data + std::size_t(len) + 4;
+  }
+  if (!L.has_ihdr) png_refuse(431, where, "corrupt PNG (chunks): no IHDR before IDAT");
+  // The IDAT run: consecutive IDAT chunks; CRCs are never checked.
+  pos = L.idat_begin;
+  while (size - pos >= 8 && std::memcmp(p + pos + 4, "IDAT", 4) == 0) {
+    const std::uint64_t len = png_be32(p + pos);
+    if (len > size - pos - 8) {
+      L.idat_clipped = true;
+      pos = size;
+      break;
+    }
+    pos += 8 + std::size_t(len);
+    if (size - pos < 4) {  // no CRC
+      L.idat_clipped = true;
+      pos = size;
+      break;
+    }
+    pos += 4;
+  }
+  L.idat_end = pos;
+  L.after_idat = pos;
+  return L;
+}
+
+// Pillow's load_end after the pixels: reads chunks until IEND, the end of the
+// file or an invalid chunk name (all silently), calling the handlers (their
+// refusals propagate) and never checking CRCs. Text here updates the comment.
+inline void png_scan_end(png_layout& L, const std::uint8_t* p, std::size_t size, const location& where) {
+  std::size_t pos = L.after_idat;
+  while (size - pos >= 8) {
+    const std::uint8_t* h = p + pos;
+    for (int k = 4; k < 8; ++k)
+      if (!(std::isalnum(h[k]) || h[k] == '_')) return;
+    char cid[5] = {char(h[4]), char(h[5]), char(h[6]), char(h[7]), 0};
+    if (std::memcmp(cid, "IEND", 4) == 0) return;
+    const std::uint64_t len = png_be32(h);
+    const std::size_t data = pos + 8;
+    if (len > size - data) png_refuse(432, where, std::string("truncated PNG (") + cid + " chunk after the image data)");
+    if (std::memcmp(cid, "IDAT", 4) != 0) png_handle_chunk(L, cid, p + data, std::size_t(len), false, where);
+    pos = data + std::size_t(len);
+    pos += std::min<std::size_t>(4, size - pos);  // CRC, not checked
+  }
+}
+
+// limits::png_strict on top of Pillow's rules: every chunk's CRC (IDAT and
+// IEND too), an IEND, and the whole zlib stream with its Adler-32.
+inline void png_strict_check(const std::uint8_t* p, std::size_t size, const png_layout& L, const location& where) {
+  std::size_t pos = 8;
+  while (true) {
+    if (size - pos < 12) png_refuse(432, where, "truncated PNG (strict): no IEND chunk");
+    const std::size_t len = png_be32(p + pos);
+    if (len > size - pos - 12) png_refuse(432, where, "truncated PNG (strict): chunk past the end of the file");
+    if (png_crc32(0, p + pos + 4, len + 4) != png_be32(p + pos + 8 + len))
+      png_refuse(431, where, "corrupt PNG (strict): bad CRC in " + std::string(reinterpret_cast<const char*>(p + pos + 4), 4));
+    if (std::memcmp(p + pos + 4, "IEND", 4) == 0) break;
+    pos += 12 + len;
+  }
+#if WDS_HAS_ZLIB
+  z_stream zs{};
+  if (inflateInit(&zs) != Z_OK) throw std::bad_alloc();
+  unsigned char sink[16384];
+  int r = Z_OK;
+  for (pos = L.idat_begin; pos + 8 <= L.idat_end && r != Z_STREAM_END; pos += 12 + png_be32(p + pos)) {
+    zs.next_in = const_cast<Bytef*>(p + pos + 8);
+    zs.avail_in = uInt(png_be32(p + pos));
+    while (zs.avail_in > 0 && r == Z_OK) {
+      zs.next_out = sink;
+      zs.avail_out = sizeof sink;
+      r = inflate(&zs, Z_NO_FLUSH);
+    }
+    if (r != Z_OK && r != Z_STREAM_END) break;
+  }
+  inflateEnd(&zs);
+  if (r != Z_STREAM_END) png_refuse(431, where, "corrupt PNG (strict): bad or incomplete zlib stream in IDAT");
+#endif
+}
+
+#if WDS_HAS_ZLIB
+// Whether Pillow's zip decoder accepts the IDAT stream: it inflates the run in
+// pieces of at most 64 KiB per chunk and stops once the last row is complete,
+// so zlib's errors (and its Adler-32 check) count only up to the piece where
+// that happens. `raw` is the filtered size (rows with their filter bytes).
+inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, const png_layout& L,
+                                    std::uint64_t raw, std::string& why) {
+  z_stream zs{};
+  if (inflateInit(&zs) != Z_OK) throw std::bad_alloc();
+  unsigned char sink[16384];
+  std::uint64_t out = 0;
+  std::size_t pos = L.idat_begin;
+  bool ended = false;
+  while (pos + 8 <= L.idat_end) {
+    const std::size_t len = std::min<std::size_t>(png_be32(p + pos), size - pos - 8);
+    std::size_t at = pos + 8;
+    const std::size_t stop = at + len;
+    while (at < stop) {
+      const std::size_t piece = std::min<std::size_t>(stop - at, 65536);
+      zs.next_in = const_cast<Bytef*>(p + at);
+      zs.avail_in = uInt(piece);
+      while (zs.avail_in > 0 && !ended) {
+        zs.next_out = sink;
+        zs.avail_out = sizeof sink;
+        const int r = inflate(&zs, Z_NO_FLUSH);
+        out += sizeof sink - zs.avail_out;
+        if (r == Z_STREAM_END) ended = true;
+        else if (r != Z_OK && r != Z_BUF_ERROR) {
+          inflateEnd(&zs);
+          why = "broken data stream";
+          return false;
+        }
+        if (r == Z_BUF_ERROR) break;
+      }
+      at += piece;
+      if (out >= raw) {
+        inflateEnd(&zs);
+        return true;
+      }
+    }
+    pos = stop + 4;
+  }
+  inflateEnd(&zs);
+  why = "image file is truncated";
+  return false;
+}
+#endif
+
+}  // namespace detail
+
+// PNG decoder. Accepts and refuses exactly what Pillow 9.4 does (see
+// png_scan_open/png_scan_end: chunk names, CRCs of the chunks before IDAT,
+// handler checks, never the IDAT/IEND CRCs, Adler-32 only where Pillow's zip
+// decoder reaches it); libspng decodes the pixels from a stream rebuilt from
+// the IHDR and the IDAT run, so its own stricter chunk rules do not apply.
+// limits::png_strict adds all of libspng's checks on the original file.
+// spng contexts cannot be rewound, so one is created per image; the object
+// keeps the scratch buffers between images. Not thread-safe.
 class png_decoder {
  public:
   png_info read_info(const std::byte* data, std::size_t size, const limits& lim = {},
                      const location& where = {}) {
-    auto ctx = open(data, size, lim, where);
-    return info_of(ctx.get(), where);
+    const detail::png_layout L = scan(data, size, where);
+    auto ctx = open(data, size, L, lim, pass::as_is, where);
+    return info_of(ctx.get(), L, where);
   }
 
   // Decodes to `mode` (nullopt = png_info::mode), exactly as Pillow's
@@ -7198,11 +10100,18 @@ class png_decoder {
   any_image decode(const std::byte* data, std::size_t size,
                    std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
                    const location& where = {}) {
-    auto ctx = open(data, size, lim, where);
-    const png_info info = info_of(ctx.get(), where);
+    comment_.reset();
+    has_palette_ = false;
+    bilevel_ = false;
+    detail::png_layout L = scan(data, size, where);
+    if (lim.png_strict) detail::png_strict_check(bytes(data), size, L, where);
+    auto ctx = open(data, size, L, lim, pass::as_is, where);
+    const png_info info = info_of(ctx.get(), L, where);
     check_image_pixels(std::uint64_t(info.width), std::uint64_t(info.height), lim, where);
     spng_ihdr h{};
     spng_get_ihdr(ctx.get(), &h);
+    if (h.color_type == SPNG_COLOR_TYPE_INDEXED) set_palette(L, where);
+    bilevel_ = h.color_type == SPNG_COLOR_TYPE_GRAYSCALE && h.bit_depth == 1;
 
     std::size_t len = 0;
     int e = spng_decoded_image_size(ctx.get(), SPNG_FMT_PNG, &len);
@@ -7211,10 +10120,30 @@ class png_decoder {
     // spng ORs deinterlaced sub-byte pixels into the buffer: it must start zeroed.
     if (info.interlaced && h.bit_depth < 8) std::fill(raw_.begin(), raw_.end(), std::uint8_t{0});
     e = spng_decode_image(ctx.get(), raw_.data(), len, SPNG_FMT_PNG, 0);
+    auto retry = [&](pass how) {
+      ctx = open(data, size, L, lim, how, where);
+      spng_get_ihdr(ctx.get(), &h);
+      if (info.interlaced && h.bit_depth < 8) std::fill(raw_.begin(), raw_.end(), std::uint8_t{0});
+      e = spng_decode_image(ctx.get(), raw_.data(), len, SPNG_FMT_PNG, 0);
+    };
+    // Pillow never checks IDAT CRCs: decode again with the CRCs recomputed.
+    if (e == SPNG_ECHUNK_CRC && !lim.png_strict) retry(pass::fixed_crc);
+    if (e && !lim.png_strict && stream_error(e)) {
+      // Pillow stops reading once the last row is complete: an Adler-32 or
+      // data error past that point (in a later IDAT piece) does not count.
+#if WDS_HAS_ZLIB
+      std::string why;
+      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, raw_size(h), why))
+        throw decode_error(why == "broken data stream" ? 431 : 432, where,
+                           std::string(why == "broken data stream" ? "corrupt" : "truncated") + " PNG (data): " + why);
+      retry(pass::no_adler);
+#endif
+    }
     if (e) detail::throw_png(e, where, "data");
+    detail::png_scan_end(L, bytes(data), size, where);
+    comment_ = L.comment;
 
-    spng_trns trns{};
-    const bool has_trns = info.has_trns && spng_get_trns(ctx.get(), &trns) == 0;
+    const bool has_trns = info.has_trns;
     const int w = info.width, hgt = info.height;
     const int depth = h.bit_depth;
     const int samples = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2
@@ -7229,7 +10158,7 @@ class png_decoder {
     int key_r = -1, key_g = -1, key_b = -1;
     switch (h.color_type) {
       case SPNG_COLOR_TYPE_GRAYSCALE: {
-        if (has_trns) key_gray = trns.gray & 0xff;
+        if (has_trns) key_gray = std::uint8_t(L.trns[1]);  // Pillow compares key & 0xff
         if (depth == 16) {
           image<std::int32_t> im(w, hgt, 1);
           im.set_mode(pixel_mode::i);
@@ -7250,21 +10179,7 @@ class png_decoder {
         break;
       }
       case SPNG_COLOR_TYPE_INDEXED: {
-        spng_plte plte{};
-        if ((e = spng_get_plte(ctx.get(), &plte)) != 0) detail::throw_png(e, where, "palette");
-        // Pillow's palette starts as a gray ramp: entries past PLTE map to (i, i, i).
-        std::uint8_t lut[256][4];
-        for (int i = 0; i < 256; ++i) {
-          lut[i][0] = lut[i][1] = lut[i][2] = std::uint8_t(i);
-          lut[i][3] = 255;
-        }
-        for (std::uint32_t i = 0; i < plte.n_entries && i < 256; ++i) {
-          lut[i][0] = plte.entries[i].red;
-          lut[i][1] = plte.entries[i].green;
-          lut[i][2] = plte.entries[i].blue;
-        }
-        if (has_trns)
-          for (std::uint32_t i = 0; i < trns.n_type3_entries && i < 256; ++i) lut[i][3] = trns.type3_alpha[i];
+        auto& lut = palette_;
         const int ch = has_trns ? 4 : 3;
         image<std::uint8_t> im(w, hgt, ch);
         im.set_mode(has_trns ? pixel_mode::rgba : pixel_mode::rgb);
@@ -7272,14 +10187,19 @@ class png_decoder {
         for (int y = 0; y < hgt; ++y) {
           unpack_indices(raw_.data() + std::size_t(y) * row_len, depth, w, idx_.data(), 1);
           std::uint8_t* dst = im.row(y);
-          for (int x = 0; x < w; ++x, dst += ch) std::memcpy(dst, lut[idx_[std::size_t(x)]], std::size_t(ch));
+          for (int x = 0; x < w; ++x, dst += ch) std::memcpy(dst, lut[idx_[std::size_t(x)]].data(), std::size_t(ch));
         }
         native = std::move(im);
         break;
       }
       default: {  // RGB, LA, RGBA: 8-bit as is, 16-bit keeps the high byte
         const int ch = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 4;
-        if (has_trns && ch == 3) { key_r = trns.red & 0xff; key_g = trns.green & 0xff; key_b = trns.blue & 0xff; }
+        if (has_trns && ch == 3) {
+          const auto k16 = [&](int i) { return (std::uint8_t(L.trns[std::size_t(i)]) << 8) | std::uint8_t(L.trns[std::size_t(i) + 1]); };
+          key_r = k16(0) & 0xff;  // as Pillow: the low byte of each 16-bit sample
+          key_g = k16(2) & 0xff;
+          key_b = k16(4) & 0xff;
+        }
         if (ch == 2 && depth == 16) {  // LA;16B: L, L, L, A from the high bytes
           image<std::uint8_t> im(w, hgt, 4);
           im.set_mode(pixel_mode::rgba);
@@ -7344,20 +10264,135 @@ class png_decoder {
     return convert(native, to);
   }
 
+  // info["comment"] of the last decode() (tEXt/zTXt/iTXt "comment", before or
+  // after the image data), as the UTF-8 bytes Pillow's JPEG save writes.
+  const std::optional<std::string>& comment() const noexcept { return comment_; }
+
+  // The last decode() was a palette image: its 256 RGBA entries (Pillow's
+  // ramp past the PLTE entries; alpha from tRNS). Padding a palette image
+  // in Pillow writes index 0, i.e. palette()[0].
+  const std::array<std::array<std::uint8_t, 4>, 256>* palette() const noexcept {
+    return has_palette_ ? &palette_ : nullptr;
+  }
+
+  // The last decode() was a 1-bit gray image (Pillow's mode "1", which we
+  // give as L 0/255).
+  bool bilevel() const noexcept { return bilevel_; }
+
  private:
-  static detail::spng_ctx_ptr open(const std::byte* data, std::size_t size, const limits& lim,
-                                   const location& where) {
+  static const std::uint8_t* bytes(const std::byte* p) noexcept { return reinterpret_cast<const std::uint8_t*>(p); }
+
+  static detail::png_layout scan(const std::byte* data, std::size_t size, const location& where) {
     if (data == nullptr || size == 0) throw decode_error(430, where, "empty PNG data");
-    detail::spng_ctx_ptr ctx(spng_ctx_new(0));
+    return detail::png_scan_open(bytes(data), size, where);
+  }
+
+  // How open() feeds libspng: the IDAT run as in the file (its CRCs checked,
+  // and with them Adler-32), with recomputed CRCs, or without Adler-32.
+  enum class pass { as_is, fixed_crc, no_adler };
+
+  static bool stream_error(int e) noexcept {
+    return e == SPNG_EZLIB || e == SPNG_EIDAT_TOO_SHORT || e == SPNG_EIDAT_STREAM || e == SPNG_IO_EOF ||
+           e == SPNG_EOF || e == SPNG_IO_ERROR;
+  }
+
+  // Bytes of filtered rows (filter byte + packed samples) of all passes.
+  static std::uint64_t raw_size(const spng_ihdr& h) noexcept {
+    const int samples = h.color_type == 2 ? 3 : h.color_type == 4 ? 2 : h.color_type == 6 ? 4 : 1;
+    const std::uint64_t bits = std::uint64_t(samples) * h.bit_depth;
+    auto rows = [&](std::uint64_t w, std::uint64_t n) { return w && n ? n * (1 + (w * bits + 7) / 8) : 0; };
+    if (!h.interlace_method) return rows(h.width, h.height);
+    static constexpr int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+    static constexpr int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+    std::uint64_t total = 0;
+    for (int k = 0; k < 7; ++k)
+      total += rows((h.width + std::uint64_t(dx[k] - x0[k]) - 1) / std::uint64_t(dx[k]),
+                    (h.height + std::uint64_t(dy[k] - y0[k]) - 1) / std::uint64_t(dy[k]));
+    return total;
+  }
+
+  void set_palette(const detail::png_layout& L, const location& where) {
+    // Pillow's putpalette refuses more than 256 entries (ValueError on load).
+    if (L.plte.size() > 770) throw decode_error(431, where, "corrupt PNG (PLTE chunk): more than 256 palette entries");
+    for (int i = 0; i < 256; ++i) palette_[std::size_t(i)] = {std::uint8_t(i), std::uint8_t(i), std::uint8_t(i), 255};
+    const std::size_t n = L.plte.size() / 3;
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t c = 0; c < 3; ++c) palette_[i][c] = std::uint8_t(L.plte[3 * i + c]);
+    if (L.has_trns)
+      for (std::size_t i = 0; i < L.trns.size() && i < 256; ++i) palette_[i][3] = std::uint8_t(L.trns[i]);
+    has_palette_ = true;
+  }
+
+  // The stream libspng reads: signature, IHDR (Pillow ignores the compression
+  // method and takes any interlace method but 0 as Adam7), a gray-ramp PLTE for
+  // palette images (the real palette is applied by us), the IDAT run, IEND.
+  // CRCs are not checked there. In strict mode it reads the original file.
+  detail::spng_ctx_ptr open(const std::byte* data, std::size_t size, const detail::png_layout& L,
+                            const limits& lim, pass how, const location& where) {
+    detail::spng_ctx_ptr ctx(spng_ctx_new(how == pass::no_adler ? SPNG_CTX_IGNORE_ADLER32 : 0));
     if (!ctx) throw std::bad_alloc();
     const std::size_t chunk = static_cast<std::size_t>(
         std::min<std::uint64_t>(lim.max_png_chunk_size, std::numeric_limits<std::uint32_t>::max() >> 1));
     spng_set_chunk_limits(ctx.get(), chunk, chunk);
-    spng_set_png_buffer(ctx.get(), data, size);
+    if (lim.png_strict) {
+      spng_set_png_buffer(ctx.get(), data, size);
+      return ctx;
+    }
+    // SPNG_CRC_USE on critical chunks also turns off libspng's Adler-32 check.
+    if (how == pass::no_adler) spng_set_crc_action(ctx.get(), SPNG_CRC_USE, SPNG_CRC_USE);
+    const std::uint8_t* p = bytes(data);
+    head_.clear();
+    static constexpr std::uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    head_.insert(head_.end(), sig, sig + 8);
+    auto put32 = [](std::vector<std::uint8_t>& v, std::uint32_t x) {
+      for (int s = 24; s >= 0; s -= 8) v.push_back(std::uint8_t(x >> s));
+    };
+    auto put_chunk = [&](std::vector<std::uint8_t>& v, const char* id, const std::uint8_t* d, std::size_t n) {
+      put32(v, std::uint32_t(n));
+      v.insert(v.end(), id, id + 4);
+      v.insert(v.end(), d, d + n);
+      put32(v, detail::png_crc32(detail::png_crc32(0, reinterpret_cast<const std::uint8_t*>(id), 4), d, n));
+    };
+    std::uint8_t ihdr[13];
+    for (int s = 0; s < 4; ++s) {
+      ihdr[s] = std::uint8_t(L.width >> (24 - 8 * s));
+      ihdr[4 + s] = std::uint8_t(L.height >> (24 - 8 * s));
+    }
+    ihdr[8] = L.bit_depth;
+    ihdr[9] = L.color_type;
+    ihdr[10] = ihdr[11] = 0;
+    ihdr[12] = L.interlaced ? 1 : 0;
+    put_chunk(head_, "IHDR", ihdr, 13);
+    if (L.color_type == 3 && L.bit_depth >= 1 && L.bit_depth <= 8) {
+      std::uint8_t ramp[768];
+      const int n = 1 << L.bit_depth;
+      for (int i = 0; i < n; ++i) ramp[3 * i] = ramp[3 * i + 1] = ramp[3 * i + 2] = std::uint8_t(i);
+      put_chunk(head_, "PLTE", ramp, std::size_t(3 * n));
+    }
+    // The IDAT run as it is in the file, unless it is cut short or its CRCs
+    // are wrong: then copied, with the last chunk's length fixed to the bytes
+    // present and the CRCs recomputed.
+    mid_.clear();
+    const std::uint8_t* run = p + L.idat_begin;
+    std::size_t run_len = L.idat_end - L.idat_begin;
+    if (L.idat_clipped || how != pass::as_is) {
+      std::size_t pos = L.idat_begin;
+      while (pos + 8 <= L.idat_end && std::memcmp(p + pos + 4, "IDAT", 4) == 0) {
+        const std::size_t n = std::min<std::size_t>(detail::png_be32(p + pos), size - pos - 8);
+        put_chunk(mid_, "IDAT", p + pos + 8, n);
+        pos += 8 + n + 4;
+      }
+      run = mid_.data();
+      run_len = mid_.size();
+    }
+    static constexpr std::uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+    stream_ = detail::png_stream{{head_.data(), run, iend}, {head_.size(), run_len, sizeof iend}, 0, 0};
+    const int e = spng_set_png_stream(ctx.get(), detail::wds_png_read, &stream_);
+    if (e) detail::throw_png(e, where, "stream");
     return ctx;
   }
 
-  static png_info info_of(spng_ctx* ctx, const location& where) {
+  static png_info info_of(spng_ctx* ctx, const detail::png_layout& L, const location& where) {
     spng_ihdr h{};
     const int e = spng_get_ihdr(ctx, &h);
     if (e) detail::throw_png(e, where, "header");
@@ -7367,11 +10402,8 @@ class png_decoder {
     info.bit_depth = h.bit_depth;
     info.color_type = h.color_type;
     info.interlaced = h.interlace_method != 0;
-    spng_trns t{};
-    // Reading tRNS parses the chunks before IDAT: their errors surface here.
-    const int te = spng_get_trns(ctx, &t);
-    if (te && te != SPNG_ECHUNKAVAIL) detail::throw_png(te, where, "chunks");
-    info.has_trns = te == 0;
+    info.has_trns = L.has_trns && h.color_type != SPNG_COLOR_TYPE_GRAYSCALE_ALPHA &&
+                    h.color_type != SPNG_COLOR_TYPE_TRUECOLOR_ALPHA;
     info.mode = detail::png_native_mode(h, info.has_trns);
     return info;
   }
@@ -7393,6 +10425,12 @@ class png_decoder {
 
   std::vector<std::uint8_t> raw_;
   std::vector<std::uint8_t> idx_;
+  std::vector<std::uint8_t> head_, mid_;
+  detail::png_stream stream_{};
+  std::optional<std::string> comment_;
+  std::array<std::array<std::uint8_t, 4>, 256> palette_{};
+  bool has_palette_ = false;
+  bool bilevel_ = false;
 };
 
 namespace detail {
@@ -7467,7 +10505,7 @@ inline png_info read_png_info(const std::byte* data, std::size_t size, const lim
   return d.read_info(data, size, lim, where);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 #endif  // WDS_AMALGAMATED_WDS_CODEC_PNG_HPP_
 // ---- end wds/codec/png.hpp ----
 #endif
@@ -7480,6 +10518,7 @@ inline png_info read_png_info(const std::byte* data, std::size_t size, const lim
 // decode_image: sniff JPEG / PNG by magic bytes and decode with whichever of
 // the codecs this build has (WDS_HAS_JPEG / WDS_HAS_PNG).
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -7498,7 +10537,7 @@ inline png_info read_png_info(const std::byte* data, std::size_t size, const lim
 // #include <wds/codec/png.hpp> (inlined above)
 #endif
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 enum class image_format { unknown, jpeg, png };
 
@@ -7524,9 +10563,13 @@ class image_decoder {
                    const location& where = {}) {
     (void)mode;
     (void)lim;
+    comment_.reset();
+    palette_ = nullptr;
+    bilevel_ = false;
     switch (sniff_image_format(data, size)) {
       case image_format::jpeg: {
 #if WDS_HAS_JPEG
+        comment_ = jpeg_comment(data, size);
         jpeg_decode_options opt;
         if (mode && is_8bit_mode(*mode)) opt.mode = mode;
         any_image img = jpeg_.decode(data, size, opt, lim, where);
@@ -7538,7 +10581,11 @@ class image_decoder {
       }
       case image_format::png: {
 #if WDS_HAS_PNG
-        return png_.decode(data, size, mode, lim, where);
+        any_image img = png_.decode(data, size, mode, lim, where);
+        comment_ = png_.comment();
+        if (!mode) palette_ = png_.palette();  // still a palette image in Pillow
+        bilevel_ = !mode && png_.bilevel();
+        return img;
 #else
         throw decode_error(461, where, "PNG data, but this build has no PNG codec (WDS_HAS_PNG=0)");
 #endif
@@ -7549,6 +10596,21 @@ class image_decoder {
     throw decode_error(461, where, size == 0 ? "empty image data" : "unknown image format (not JPEG or PNG)");
   }
 
+  // Pillow's info["comment"] of the last decode: a JPEG's COM marker, a PNG's
+  // "comment" text chunk (UTF-8). Ops that keep Pillow's info carry it.
+  const std::optional<std::string>& comment() const noexcept { return comment_; }
+
+  // The palette (256 RGBA entries) when the last decode was a palette PNG in
+  // its native mode: Pillow still holds mode P there, so padding it writes
+  // index 0 (palette()[0]), a fill f writes palette()[f], and resizing uses
+  // NEAREST. nullptr otherwise.
+  const std::array<std::array<std::uint8_t, 4>, 256>* palette() const noexcept { return palette_; }
+
+  // The last decode was a 1-bit gray PNG in its native mode: Pillow's mode
+  // "1" (we give L 0/255), where a fill f pads with f ? 255 : 0 and resizing
+  // uses NEAREST.
+  bool bilevel() const noexcept { return bilevel_; }
+
 #if WDS_HAS_JPEG
   jpeg_decoder& jpeg() noexcept { return jpeg_; }
 #endif
@@ -7557,6 +10619,9 @@ class image_decoder {
 #endif
 
  private:
+  std::optional<std::string> comment_;
+  const std::array<std::array<std::uint8_t, 4>, 256>* palette_ = nullptr;
+  bool bilevel_ = false;
 #if WDS_HAS_JPEG
   jpeg_decoder jpeg_;
 #endif
@@ -7576,10 +10641,3507 @@ inline any_image decode_image(const std::byte* data, std::size_t size,
   return d.decode(data, size, mode, lim, where);
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 #endif  // WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
 // ---- end wds/codec/decode.hpp ----
 #endif
+
+// Loading for training: URLs, shard writing, indexes, datasets, random access.
+// ---- begin wds/url.hpp ----
+// SPDX-License-Identifier: MIT
+
+// Opening shards by URL, as webdataset's gopen does:
+//   path, file:path         a local file ("-" is stdin/stdout)
+//   pipe:CMD                a shell command's stdout (reading) or stdin (writing);
+//                           a non-zero exit is an error naming the command, raised
+//                           at the end of the data (io 150)
+//   http://, https://       GET through wds/http.hpp (WDS_HAS_HTTP builds)
+//   ais://BUCKET/OBJECT     GET $AIS_ENDPOINT/v1/objects/BUCKET/OBJECT (query kept,
+//                           e.g. ?etl_name=NAME for an inline AIStore transform)
+// Input is gunzipped when it starts with the gzip magic. A cache directory
+// (webdataset's cache_dir) keeps remote shards: each is downloaded once to a
+// temporary, its tar/gzip magic checked, then renamed, so a partial or bad
+// download never stays under the cached name.
+//   wds::any_source in = wds::open_url("pipe:curl -s http://host/shard-000001.tar");
+//   wds::any_sink out = wds::open_url_output("pipe:gzip > /tmp/x.tar.gz");
+
+// #include <wds/config.hpp> (inlined above)
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/io.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+// #include <wds/open.hpp> (inlined above)
+
+#if WDS_HAS_HTTP
+// ---- begin wds/http.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_HTTP_HPP_
+#define WDS_AMALGAMATED_WDS_HTTP_HPP_
+// SPDX-License-Identifier: MIT
+
+// A small blocking HTTP/1.1 client over Boost.Beast (TLS with asio::ssl when
+// built with OpenSSL), used by the AIStore ETL server (hpull fetches, direct
+// puts) and by http(s):// and ais:// shard sources:
+//
+//   wds::http::response_stream r = wds::http::get("http://host/bucket/shard-0001.tar");
+//   if (r.status() != 200) ...;
+//   while (std::size_t n = r.read(buf, sizeof buf)) ...;   // 0 only at the end of the body
+//
+// URLs are taken as already encoded (Boost.URL parses them; nothing is
+// re-encoded). Every error names the URL; a body shorter than its
+// Content-Length or a malformed chunk is an error (io.132), never a short
+// read that looks complete. One connection per request, closed at the end.
+// Not part of the umbrella header: link wds::http (Boost headers, Boost::url,
+// Threads, OpenSSL when found).
+
+// #include <wds/config.hpp> (inlined above)
+
+#if !WDS_HAS_HTTP
+#error "wds/http.hpp needs Boost.Beast and Boost.URL: link wds::http, or define WDS_HAS_HTTP=1 and link -lboost_url"
+#endif
+
+// #include <wds/error.hpp> (inlined above)
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#if WDS_HAS_OPENSSL
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#endif
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cctype>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+WDS_NAMESPACE_BEGIN
+namespace http {
+
+// TLS to the server. Defaults verify the peer against the system's CAs.
+struct tls_options {
+  bool verify = true;      // false: AIS_SKIP_VERIFY_CRT=true
+  std::string ca_file;     // AIS_CLIENT_CA: PEM file of CAs to trust (in addition to the system's)
+  std::string cert_file;   // AIS_CRT: client certificate (PEM), for mutual TLS
+  std::string key_file;    // AIS_CRT_KEY: its private key (PEM)
+};
+
+// Go's strconv.ParseBool, which AIStore uses for its boolean env variables.
+inline std::optional<bool> parse_bool(std::string_view v) {
+  if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") return true;
+  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") return false;
+  return std::nullopt;
+}
+
+// AIStore's TLS variables: AIS_SKIP_VERIFY_CRT, AIS_CLIENT_CA, AIS_CRT, AIS_CRT_KEY.
+inline tls_options tls_from_env() {
+  tls_options t;
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  if (auto skip = parse_bool(env("AIS_SKIP_VERIFY_CRT"))) t.verify = !*skip;
+  t.ca_file = env("AIS_CLIENT_CA");
+  t.cert_file = env("AIS_CRT");
+  t.key_file = env("AIS_CRT_KEY");
+  return t;
+}
+
+struct client_options {
+  std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS handshake
+  std::chrono::milliseconds io_timeout{60000};       // each read or write making no progress
+  std::vector<std::pair<std::string, std::string>> headers;  // e.g. {"Range", "bytes=0-99"}
+  std::string bearer_token;  // sent as "Authorization: Bearer <token>" when not empty
+  tls_options tls = tls_from_env();
+  std::size_t max_header_size = std::size_t{64} << 10;  // response header block
+};
+
+// Supplies a request body: fills up to n bytes, returns how many (0: no more).
+using body_reader = std::function<std::size_t(std::byte* dst, std::size_t n)>;
+
+namespace detail {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using error_code = boost::system::error_code;
+
+inline io_error url_error(int id, std::string_view url, std::uint64_t offset, const std::string& why) {
+  return io_error(id, {std::string(url), {}, offset}, why);
+}
+
+// The parts of an http(s) URL a request needs, as given (still encoded).
+struct endpoint {
+  bool tls = false;
+  std::string host;         // for the resolver (IPv6 without brackets)
+  std::string port;         // "80" / "443" when the URL has none
+  std::string host_header;  // host[:port] as in the URL
+  std::string target;       // "/path?query", "/" when empty; never a fragment
+};
+
+inline endpoint parse_endpoint(std::string_view url) {
+  auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
+  if (!parsed) throw url_error(133, url, location::unknown_offset, "not a valid URL: " + parsed.error().message());
+  boost::urls::url_view u = *parsed;
+  endpoint e;
+  if (u.scheme_id() == boost::urls::scheme::https) {
+    e.tls = true;
+  } else if (u.scheme_id() != boost::urls::scheme::http) {
+    throw url_error(133, url, location::unknown_offset, "not an http:// or https:// URL");
+  }
+  if (u.encoded_host().empty()) throw url_error(133, url, location::unknown_offset, "URL has no host");
+  if (u.has_userinfo()) throw url_error(133, url, location::unknown_offset, "user:password@ in URLs is not supported");
+  e.host = u.host_address();
+  e.port = u.has_port() ? std::string(u.port()) : (e.tls ? "443" : "80");
+  e.host_header = u.encoded_host_and_port();
+  e.target = u.encoded_target();
+  if (e.target.empty() || e.target.front() != '/') e.target.insert(0, "/");
+  return e;
+}
+
+// Runs one asynchronous operation to completion on the connection's own
+// io_context: Beast's timeouts (tcp_stream::expires_after) need async calls.
+// Handler by handler, so that a timer still pending (a WebSocket's idle
+// ping timer) does not keep us waiting after the operation is done.
+template <class Start>
+error_code run(net::io_context& ioc, Start&& start) {
+  error_code result = net::error::would_block;
+  bool done = false;
+  start([&result, &done](error_code ec, auto&&...) {
+    result = ec;
+    done = true;
+  });
+  if (ioc.stopped()) ioc.restart();
+  while (!done) {
+    if (ioc.run_one() == 0) {
+      if (done) break;
+      ioc.restart();  // out of work without our handler: cannot happen with a started operation
+      if (ioc.run_one() == 0) break;
+    }
+  }
+  return result;
+}
+
+inline std::string describe(const error_code& ec) {
+  if (ec == beast::error::timeout) return "timed out";
+  return ec.message();
+}
+
+class connection {
+ public:
+  connection(std::string url, const client_options& opts) : url_(std::move(url)), opts_(opts) {}
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection() {
+    error_code ignored;
+    tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    tcp().socket().close(ignored);
+  }
+
+  // Connects, sends the request (with `length` bytes from `body` when body is
+  // set) and reads the response header.
+  void exchange(bhttp::verb method, const endpoint& ep, std::uint64_t length, const body_reader* body) {
+    connect(ep);
+    bhttp::request<bhttp::buffer_body> req{method, ep.target, 11};
+    req.set(bhttp::field::host, ep.host_header);
+    req.set(bhttp::field::user_agent, "wds/" + std::to_string(WDS_VERSION_MAJOR) + "." +
+                                          std::to_string(WDS_VERSION_MINOR) + "." +
+                                          std::to_string(WDS_VERSION_PATCH));
+    req.set(bhttp::field::connection, "close");
+    if (!opts_.bearer_token.empty()) req.set(bhttp::field::authorization, "Bearer " + opts_.bearer_token);
+    for (const auto& [k, v] : opts_.headers) req.set(k, v);
+    if (body) req.content_length(length);
+    req.body().data = nullptr;
+    req.body().more = body != nullptr && length > 0;
+
+    error_code write_ec = send(req, length, body);
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts_.max_header_size, UINT32_MAX)));
+    parser_->body_limit(boost::none);
+    if (method == bhttp::verb::head) parser_->skip(true);
+    expire(opts_.io_timeout);
+    error_code ec = with_stream([&](auto& s) {
+      return run(ioc_, [&](auto handler) { bhttp::async_read_header(s, buffer_, *parser_, std::move(handler)); });
+    });
+    if (ec) {
+      // A server may answer before reading the whole body (413, 401): then
+      // the answer counts; a failed write without an answer is the error.
+      if (write_ec) throw url_error(130, url_, location::unknown_offset, "sending the request failed: " + describe(write_ec));
+      if (ec == bhttp::error::header_limit)
+        throw url_error(134, url_, location::unknown_offset,
+                        "response header larger than " + std::to_string(opts_.max_header_size) + " bytes");
+      if (ec == beast::error::timeout)
+        throw url_error(131, url_, location::unknown_offset, "timed out waiting for the response");
+      throw url_error(134, url_, location::unknown_offset, "no valid HTTP response: " + describe(ec));
+    }
+  }
+
+  std::size_t read(std::byte* dst, std::size_t n) {
+    if (n == 0 || done_) return 0;
+    for (;;) {
+      if (parser_->is_done()) {
+        done_ = true;
+        return 0;
+      }
+      auto& b = parser_->get().body();
+      b.data = dst;
+      b.size = n;
+      expire(opts_.io_timeout);
+      error_code ec = with_stream([&](auto& s) {
+        return run(ioc_, [&](auto handler) { bhttp::async_read(s, buffer_, *parser_, std::move(handler)); });
+      });
+      const std::size_t got = n - b.size;
+      received_ += got;
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        done_ = true;
+        std::string what;
+        if (ec == beast::error::timeout) {
+          throw url_error(131, url_, received_, "timed out reading the response body");
+        } else if (ec == bhttp::error::partial_message || ec == net::error::eof ||
+                   ec == net::error::connection_reset) {
+          what = "response body truncated";
+          if (auto len = parser_->content_length_remaining(); len && parser_->content_length())
+            what += ": got " + std::to_string(received_) + " of " + std::to_string(*parser_->content_length()) +
+                    " bytes";
+          else if (parser_->chunked())
+            what += " (chunked body ended before its last chunk)";
+        } else {
+          what = "malformed response body: " + describe(ec);
+        }
+        throw url_error(132, url_, received_, what);
+      }
+      if (got > 0) return got;
+    }
+  }
+
+  const bhttp::response<bhttp::buffer_body>& response() const { return parser_->get(); }
+  std::optional<std::uint64_t> content_length() const {
+    if (auto len = parser_->content_length()) return *len;
+    return std::nullopt;
+  }
+  const std::string& url() const noexcept { return url_; }
+
+ private:
+  beast::tcp_stream& tcp() {
+#if WDS_HAS_OPENSSL
+    if (tls_) return beast::get_lowest_layer(*tls_);
+#endif
+    return *tcp_;
+  }
+  void expire(std::chrono::milliseconds t) { tcp().expires_after(t); }
+
+  template <class F>
+  error_code with_stream(F&& f) {
+#if WDS_HAS_OPENSSL
+    if (tls_) return f(*tls_);
+#endif
+    return f(*tcp_);
+  }
+
+  void connect(const endpoint& ep) {
+    net::ip::tcp::resolver resolver(ioc_);
+    net::ip::tcp::resolver::results_type results;
+    error_code ec = run(ioc_, [&](auto handler) {
+      resolver.async_resolve(ep.host, ep.port, [&results, h = std::move(handler)](error_code e, auto r) mutable {
+        results = std::move(r);
+        h(e);
+      });
+    });
+    if (ec) throw url_error(130, url_, location::unknown_offset, "cannot resolve " + ep.host + ": " + describe(ec));
+#if WDS_HAS_OPENSSL
+    if (ep.tls) {
+      ssl_.emplace(net::ssl::context::tls_client);
+      configure_tls(ep);
+      tls_.emplace(ioc_, *ssl_);
+      if (!SSL_set_tlsext_host_name(tls_->native_handle(), ep.host.c_str()))
+        throw url_error(135, url_, location::unknown_offset, "cannot set the TLS server name");
+      tls_->set_verify_callback(net::ssl::host_name_verification(ep.host));
+    } else {
+      tcp_.emplace(ioc_);
+    }
+#else
+    if (ep.tls) throw url_error(135, url_, location::unknown_offset, "https:// needs wds built with OpenSSL");
+    tcp_.emplace(ioc_);
+#endif
+    expire(opts_.connect_timeout);
+    ec = run(ioc_, [&](auto handler) { tcp().async_connect(results, std::move(handler)); });
+    if (ec == beast::error::timeout)
+      throw url_error(131, url_, location::unknown_offset, "timed out connecting to " + ep.host_header);
+    if (ec) throw url_error(130, url_, location::unknown_offset, "cannot connect to " + ep.host_header + ": " + describe(ec));
+#if WDS_HAS_OPENSSL
+    if (tls_) {
+      ec = run(ioc_, [&](auto handler) { tls_->async_handshake(net::ssl::stream_base::client, std::move(handler)); });
+      if (ec) throw url_error(135, url_, location::unknown_offset, "TLS handshake failed: " + describe(ec));
+    }
+#endif
+  }
+
+#if WDS_HAS_OPENSSL
+  void configure_tls(const endpoint&) {
+    error_code ec;
+    const tls_options& t = opts_.tls;
+    auto fail = [&](const std::string& what) {
+      throw url_error(135, url_, location::unknown_offset, what + ": " + ec.message());
+    };
+    if (t.verify) {
+      ssl_->set_default_verify_paths(ec);
+      if (ec) fail("cannot load the system CA certificates");
+      if (!t.ca_file.empty() && ssl_->load_verify_file(t.ca_file, ec)) fail("cannot load AIS_CLIENT_CA " + t.ca_file);
+      ssl_->set_verify_mode(net::ssl::verify_peer);
+    } else {
+      ssl_->set_verify_mode(net::ssl::verify_none);
+    }
+    if (!t.cert_file.empty()) {
+      if (ssl_->use_certificate_chain_file(t.cert_file, ec)) fail("cannot load AIS_CRT " + t.cert_file);
+      if (ssl_->use_private_key_file(t.key_file.empty() ? t.cert_file : t.key_file, net::ssl::context::pem, ec))
+        fail("cannot load AIS_CRT_KEY " + t.key_file);
+    }
+  }
+#endif
+
+  // Writes the header, then the body in pieces; returns the write error, if any.
+  error_code send(bhttp::request<bhttp::buffer_body>& req, std::uint64_t length, const body_reader* body) {
+    bhttp::request_serializer<bhttp::buffer_body> sr{req};
+    expire(opts_.io_timeout);
+    error_code ec = with_stream([&](auto& s) {
+      return run(ioc_, [&](auto handler) { bhttp::async_write_header(s, sr, std::move(handler)); });
+    });
+    if (ec || !body) return ec;
+    std::vector<std::byte> chunk(std::size_t{1} << 18);
+    std::uint64_t left = length;
+    while (left > 0) {
+      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+      std::size_t n = (*body)(chunk.data(), want);
+      if (n == 0 || n > want)
+        throw url_error(136, url_, length - left,
+                        "request body ended after " + std::to_string(length - left) + " of " + std::to_string(length) +
+                            " bytes");
+      left -= n;
+      req.body().data = chunk.data();
+      req.body().size = n;
+      req.body().more = left > 0;
+      expire(opts_.io_timeout);
+      ec = with_stream([&](auto& s) {
+        return run(ioc_, [&](auto handler) { bhttp::async_write(s, sr, std::move(handler)); });
+      });
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) return ec;
+    }
+    return {};
+  }
+
+  std::string url_;
+  client_options opts_;
+  net::io_context ioc_{1};
+#if WDS_HAS_OPENSSL
+  std::optional<net::ssl::context> ssl_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+#endif
+  std::optional<beast::tcp_stream> tcp_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
+  std::uint64_t received_ = 0;
+  bool done_ = false;
+};
+
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (std::tolower(x) != std::tolower(y)) return false;
+  }
+  return true;
+}
+
+}  // namespace detail
+
+// An HTTP response with its body still on the wire: a wds byte source.
+class response_stream {
+ public:
+  explicit response_stream(std::unique_ptr<detail::connection> c) : c_(std::move(c)) {}
+
+  unsigned status() const { return c_->response().result_int(); }
+  std::string_view reason() const {
+    auto r = c_->response().reason();
+    return {r.data(), r.size()};
+  }
+  // The first header of that name (case-insensitive), unmodified.
+  std::optional<std::string> header(std::string_view name) const {
+    for (const auto& f : c_->response())
+      if (detail::iequals({f.name_string().data(), f.name_string().size()}, name))
+        return std::string(f.value());
+    return std::nullopt;
+  }
+  // Every header, in order, as received.
+  std::vector<std::pair<std::string, std::string>> headers() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& f : c_->response()) out.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    return out;
+  }
+  std::optional<std::uint64_t> content_length() const { return c_->content_length(); }
+
+  // Up to n bytes of the body; 0 only at its end. Throws io_error 131
+  // (timeout) or 132 (truncated or malformed body), naming the URL.
+  std::size_t read(std::byte* dst, std::size_t n) { return c_->read(dst, n); }
+  // The rest of the body as text, at most max bytes (the rest is discarded).
+  std::string read_text(std::size_t max = std::size_t{1} << 20) {
+    std::string out;
+    std::array<std::byte, 16384> buf{};
+    while (std::size_t k = read(buf.data(), buf.size())) {
+      std::size_t keep = std::min(k, max - std::min(max, out.size()));
+      out.append(reinterpret_cast<const char*>(buf.data()), keep);
+    }
+    return out;
+  }
+  const std::string& name() const noexcept { return c_->url(); }
+  const std::string& url() const noexcept { return c_->url(); }
+
+ private:
+  std::unique_ptr<detail::connection> c_;
+};
+
+// Any method; with a body when `body` is set (exactly `length` bytes are sent,
+// with Content-Length). Throws io_error 130 (connect/send), 131 (timeout),
+// 133 (bad URL), 134 (bad response header), 135 (TLS), 136 (body_reader short).
+inline response_stream request(std::string_view method, std::string_view url, std::uint64_t length,
+                               const body_reader* body, const client_options& opts = {}) {
+  auto verb = boost::beast::http::string_to_verb(boost::core::string_view(method.data(), method.size()));
+  if (verb == boost::beast::http::verb::unknown)
+    throw detail::url_error(133, url, location::unknown_offset, "unknown HTTP method " + std::string(method));
+  detail::endpoint ep = detail::parse_endpoint(url);
+  auto c = std::make_unique<detail::connection>(std::string(url), opts);
+  c->exchange(verb, ep, length, body);
+  return response_stream(std::move(c));
+}
+
+inline response_stream get(std::string_view url, const client_options& opts = {}) {
+  return request("GET", url, 0, nullptr, opts);
+}
+
+// PUT with a streamed body of known length.
+inline response_stream put(std::string_view url, std::uint64_t length, const body_reader& body,
+                           const client_options& opts = {}) {
+  return request("PUT", url, length, &body, opts);
+}
+
+// PUT of bytes in memory.
+inline response_stream put(std::string_view url, const void* data, std::size_t size, const client_options& opts = {}) {
+  const auto* p = static_cast<const std::byte*>(data);
+  std::size_t off = 0;
+  body_reader body = [&](std::byte* dst, std::size_t n) {
+    n = std::min(n, size - off);
+    std::copy(p + off, p + off + n, dst);
+    off += n;
+    return n;
+  };
+  return request("PUT", url, size, &body, opts);
+}
+
+}  // namespace http
+WDS_NAMESPACE_END
+#endif  // WDS_AMALGAMATED_WDS_HTTP_HPP_
+// ---- end wds/http.hpp ----
+#endif
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+WDS_NAMESPACE_BEGIN
+
+enum class url_kind { local, stdio, pipe, http, ais, unknown };
+
+inline bool starts_with(std::string_view s, std::string_view prefix) noexcept {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// What open_url does with a URL. A scheme is letters, digits, '+', '-', '.'
+// before "://" or ':' (Windows drive letters do not arise on POSIX).
+inline url_kind url_kind_of(std::string_view url) noexcept {
+  if (url == "-") return url_kind::stdio;
+  if (starts_with(url, "pipe:")) return url_kind::pipe;
+  if (starts_with(url, "http://") || starts_with(url, "https://")) return url_kind::http;
+  if (starts_with(url, "ais://")) return url_kind::ais;
+  if (starts_with(url, "file:")) return url_kind::local;
+  const std::size_t colon = url.find("://");
+  if (colon != std::string_view::npos && colon > 0) {
+    bool scheme = true;
+    for (char c : url.substr(0, colon))
+      scheme = scheme && (std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.');
+    if (scheme) return url_kind::unknown;
+  }
+  return url_kind::local;
+}
+
+// The local path of a local URL: "file:x" and "file://x" -> "x".
+inline std::string local_path_of(std::string_view url) {
+  if (starts_with(url, "file://")) return std::string(url.substr(7));
+  if (starts_with(url, "file:")) return std::string(url.substr(5));
+  return std::string(url);
+}
+
+namespace detail {
+
+// A `/bin/sh -c CMD` child with one end of a pipe as its stdout (reading) or
+// stdin (writing). finish() waits for it and reports a failure.
+class child_process {
+ public:
+  child_process(std::string url, bool reading) : url_(std::move(url)) {
+    const std::string cmd = url_.substr(5);
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+      throw io_error(151, {url_, {}, location::unknown_offset}, "cannot create a pipe: " + errno_text(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    // The child's end becomes its stdout (or stdin); dup2 clears close-on-exec.
+    posix_spawn_file_actions_adddup2(&fa, reading ? fds[1] : fds[0], reading ? 1 : 0);
+    const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+    const int rc = ::posix_spawn(&pid_, "/bin/sh", &fa, nullptr, const_cast<char* const*>(argv), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(reading ? fds[1] : fds[0]);
+    fd_ = reading ? fds[0] : fds[1];
+    if (rc != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      throw io_error(151, {url_, {}, location::unknown_offset}, "cannot start the command: " + errno_text(rc));
+    }
+  }
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  ~child_process() {
+    // Abandoned early (an error, or the reader stopped): do not wait forever.
+    if (fd_ >= 0) ::close(fd_);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int st = 0;
+      while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+
+  int fd() const noexcept { return fd_; }
+  const std::string& url() const noexcept { return url_; }
+
+  // Closes our end, waits, and throws io_error 150 unless the command exited 0.
+  void finish() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    if (pid_ <= 0) return;
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0) {
+      if (errno != EINTR) {
+        pid_ = -1;
+        throw io_error(150, {url_, {}, location::unknown_offset}, "cannot wait for the command: " + errno_text(errno));
+      }
+    }
+    pid_ = -1;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return;
+    const std::string how = WIFEXITED(st) ? "exit status " + std::to_string(WEXITSTATUS(st))
+                                          : "killed by signal " + std::to_string(WTERMSIG(st));
+    throw io_error(150, {url_, {}, location::unknown_offset}, "command failed (" + how + "): " + url_.substr(5));
+  }
+
+ private:
+  std::string url_;
+  pid_t pid_ = -1;
+  int fd_ = -1;
+};
+
+}  // namespace detail
+
+// Reads a command's stdout; at the end of its output checks its exit status.
+class pipe_source {
+ public:
+  explicit pipe_source(std::string url) : child_(std::make_unique<detail::child_process>(std::move(url), true)) {}
+  std::size_t read(std::byte* dst, std::size_t n) {
+    if (done_) return 0;
+    const std::size_t got = detail::read_fd(child_->fd(), dst, n, child_->url());
+    if (got == 0) {
+      done_ = true;
+      child_->finish();
+    }
+    return got;
+  }
+  // Called by the tar reader at the end of the archive: reads what the
+  // command still writes (record padding) and checks its exit status.
+  void verify_end() {
+    std::byte buf[1 << 16];
+    std::uint64_t trailing = 0;
+    while (read(buf, sizeof buf) > 0)
+      if ((trailing += sizeof buf) > (std::uint64_t{64} << 20))
+        throw io_error(150, {child_->url(), {}, location::unknown_offset},
+                       "command keeps writing after the end of the archive");
+  }
+  const std::string& name() const noexcept { return child_->url(); }
+
+ private:
+  std::unique_ptr<detail::child_process> child_;
+  bool done_ = false;
+};
+
+// Writes to a command's stdin; close() waits for it and checks its exit status.
+class pipe_sink {
+ public:
+  explicit pipe_sink(std::string url)
+      : child_(std::make_unique<detail::child_process>(std::move(url), false)),
+        out_(std::make_unique<fd_sink>(child_->fd(), child_->url(), false)) {}
+  void write(const std::byte* src, std::size_t n) { out_->write(src, n); }
+  void close() {
+    out_->flush();
+    child_->finish();
+  }
+  const std::string& name() const noexcept { return child_->url(); }
+
+ private:
+  std::unique_ptr<detail::child_process> child_;
+  std::unique_ptr<fd_sink> out_;
+};
+
+struct url_options {
+  limits lim{};
+  std::string cache_dir;  // when set, remote shards are downloaded there once and read locally
+  double timeout_seconds = 60;  // HTTP connect timeout and read timeout without progress
+  std::vector<std::pair<std::string, std::string>> headers;  // extra HTTP request headers
+};
+
+#if WDS_HAS_HTTP
+// An HTTP GET body as a source, named by the URL the user gave (an ais://
+// URL stays ais://). A status other than 2xx is io 155 with the status line;
+// timeouts (131) and truncated bodies (132) come from wds::http, naming the URL.
+class http_source {
+ public:
+  http_source(const std::string& target, std::string name, const url_options& opts,
+              std::vector<std::pair<std::string, std::string>> extra = {})
+      : name_(std::move(name)) {
+    http::client_options co;
+    const auto ms = std::chrono::milliseconds(static_cast<long long>(opts.timeout_seconds * 1000));
+    co.connect_timeout = ms;
+    co.io_timeout = ms;
+    co.headers = opts.headers;
+    for (auto& h : extra) co.headers.push_back(std::move(h));
+    try {
+      r_ = std::make_unique<http::response_stream>(http::get(target, co));
+    } catch (const io_error& e) {
+      throw io_error(e.id(), {name_, {}, e.offset()}, e.reason());
+    }
+    const unsigned st = r_->status();
+    if (st < 200 || st > 299) {
+      std::string body = r_->read_text(512);
+      for (char& c : body)
+        if (c == '\n' || c == '\r') c = ' ';
+      throw io_error(155, {name_, {}, location::unknown_offset},
+                     "HTTP " + std::to_string(st) + " " + std::string(r_->reason()) + (body.empty() ? "" : ": " + body));
+    }
+  }
+  std::size_t read(std::byte* dst, std::size_t n) {
+    try {
+      return r_->read(dst, n);
+    } catch (const io_error& e) {
+      throw io_error(e.id(), {name_, {}, e.offset()}, e.reason());
+    }
+  }
+  unsigned status() const { return r_->status(); }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  std::string name_;
+  std::unique_ptr<http::response_stream> r_;
+};
+#endif
+
+// The http(s):// URL an ais://BUCKET/OBJECT URL is fetched from ($AIS_ENDPOINT).
+inline std::string ais_http_url(const std::string& url) {
+  const char* ep = std::getenv("AIS_ENDPOINT");
+  if (!ep || !*ep)
+    throw io_error(154, {url, {}, location::unknown_offset}, "ais:// URL but AIS_ENDPOINT is not set");
+  std::string base = ep;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  std::string rest = url.substr(6);  // BUCKET/OBJECT[?query]
+  if (rest.find('/') == std::string::npos || rest.front() == '/')
+    throw io_error(154, {url, {}, location::unknown_offset}, "ais:// URL needs ais://BUCKET/OBJECT");
+  return base + "/v1/objects/" + rest;
+}
+
+namespace detail {
+
+// The raw (not gunzipped) bytes of a non-local URL.
+inline any_source open_remote_raw(const std::string& url, const url_options& opts) {
+  switch (url_kind_of(url)) {
+    case url_kind::pipe:
+      return pipe_source(url);
+    case url_kind::http:
+    case url_kind::ais: {
+#if WDS_HAS_HTTP
+      const std::string target = url_kind_of(url) == url_kind::ais ? ais_http_url(url) : url;
+      return http_source(target, url, opts);
+#else
+      (void)opts;
+      throw io_error(152, {url, {}, location::unknown_offset},
+                     "http(s)/ais URL but wds was built without HTTP support (WDS_HAS_HTTP=0); "
+                     "use pipe:curl -sf URL");
+#endif
+    }
+    default:
+      throw io_error(152, {url, {}, location::unknown_offset},
+                     "no handler for this URL scheme (local paths, file:, -, pipe:, http(s)://, ais://)");
+  }
+}
+
+// webdataset's url_to_cache_name: the last path component for http(s)/ais,
+// a quoted form of the whole URL otherwise (pipe: commands).
+inline std::string cache_name_of(const std::string& url) {
+  const url_kind k = url_kind_of(url);
+  if (k == url_kind::http || k == url_kind::ais) {
+    std::string path = url.substr(0, url.find('?'));
+    const std::size_t slash = path.rfind('/');
+    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    if (!base.empty() && base != "." && base != "..") return base;
+  }
+  std::string out;
+  static const char hex[] = "0123456789ABCDEF";
+  for (unsigned char c : url) {
+    if (std::isalnum(c) || std::strchr("_+{}*,-.", c)) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  if (out.size() > 128) out = out.substr(out.size() - 128);
+  return out;
+}
+
+// gzip magic, or "ustar" at byte 257 (webdataset's check_tar_format).
+inline bool looks_like_shard(const std::byte* p, std::size_t n) noexcept {
+  if (n >= 2 && p[0] == std::byte{0x1f} && p[1] == std::byte{0x8b}) return true;
+  return n >= 262 && std::memcmp(p + 257, "ustar", 5) == 0;
+}
+
+}  // namespace detail
+
+// Downloads `url` into dir (once) and returns the cached file's path. The
+// download goes to a hidden temporary that is renamed only after the whole
+// stream arrived and its magic looks like a tar or gzip shard (io 153); on
+// any failure the temporary is removed, so the cache never keeps a partial file.
+inline std::string cache_shard(const std::string& url, const std::string& dir, const url_options& opts = {}) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw io_error(153, {url, {}, location::unknown_offset}, "cache directory does not exist: " + dir);
+  const std::string dest = dir + "/" + detail::cache_name_of(url);
+  if (::stat(dest.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return dest;
+  any_source src = detail::open_remote_raw(url, opts);
+  file_sink out(dest);
+  std::vector<std::byte> buf(std::size_t{1} << 20);
+  std::size_t head = 0;
+  std::byte magic[512];
+  for (;;) {
+    const std::size_t n = src.read(buf.data(), buf.size());
+    if (n == 0) break;
+    if (head < sizeof magic) {
+      const std::size_t k = std::min(n, sizeof magic - head);
+      std::memcpy(magic + head, buf.data(), k);
+      head += k;
+    }
+    out.write(buf.data(), n);
+  }
+  if (!detail::looks_like_shard(magic, head))
+    throw io_error(153, {url, {}, location::unknown_offset},
+                   "downloaded data is neither a tar nor a gzip stream; not cached");
+  out.close();
+  return dest;
+}
+
+// Opens any URL kind for reading (see the top of this file); gzip is undone.
+inline any_source open_url(const std::string& url, const url_options& opts = {}) {
+  const url_kind k = url_kind_of(url);
+  if (k == url_kind::stdio) return open_input("-", opts.lim);
+  if (k == url_kind::local) return decompress_by_magic(file_source(local_path_of(url)), url, opts.lim);
+  if (!opts.cache_dir.empty()) return decompress_by_magic(file_source(cache_shard(url, opts.cache_dir, opts)), url, opts.lim);
+  return decompress_by_magic(detail::open_remote_raw(url, opts), url, opts.lim);
+}
+
+// Opens an output URL: "-" (stdout), pipe:CMD (its stdin; close() checks the
+// exit status), file: or a path (atomic). gzip when the name ends in .gz/.tgz
+// (for pipe:, when `gzip` says so).
+inline any_sink open_url_output(const std::string& url, bool gzip) {
+  const url_kind k = url_kind_of(url);
+  if (k == url_kind::stdio || k == url_kind::local) return open_output(local_path_of(url), gzip);
+  if (k != url_kind::pipe)
+    throw io_error(152, {url, {}, location::unknown_offset}, "cannot write to this URL kind (use a path, -, or pipe:)");
+  if (!gzip) return pipe_sink(url);
+#if WDS_HAS_ZLIB
+  return gzip_sink<pipe_sink>(pipe_sink(url));
+#else
+  throw io_error(115, {url, {}, 0}, "gzip output requested but wds was built without zlib");
+#endif
+}
+inline any_sink open_url_output(const std::string& url) {
+  const std::string p = url_kind_of(url) == url_kind::pipe ? std::string() : local_path_of(url);
+  return open_url_output(url, ends_with(p, ".gz") || ends_with(p, ".tgz"));
+}
+
+WDS_NAMESPACE_END
+// ---- end wds/url.hpp ----
+// ---- begin wds/md5.hpp ----
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// MD5 (RFC 1321), for the md5sum of wids shard lists. Incremental:
+//   wds::md5 h; h.update(p, n); ...; std::string hex = h.hex();
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+WDS_NAMESPACE_BEGIN
+
+class md5 {
+ public:
+  void update(const void* data, std::size_t n) noexcept {
+    const auto* p = static_cast<const unsigned char*>(data);
+    total_ += n;
+    if (fill_) {
+      const std::size_t k = n < 64 - fill_ ? n : 64 - fill_;
+      std::memcpy(buf_ + fill_, p, k);
+      fill_ += k;
+      p += k;
+      n -= k;
+      if (fill_ < 64) return;
+      block(buf_);
+      fill_ = 0;
+    }
+    for (; n >= 64; p += 64, n -= 64) block(p);
+    if (n) std::memcpy(buf_, p, n);
+    fill_ = n;
+  }
+  void update(std::string_view s) noexcept { update(s.data(), s.size()); }
+
+  // The 16-byte digest; the object is finished afterwards.
+  std::array<unsigned char, 16> digest() noexcept {
+    const std::uint64_t bits = total_ * 8;
+    static const unsigned char pad[64] = {0x80};
+    update(pad, fill_ < 56 ? 56 - fill_ : 120 - fill_);
+    unsigned char len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(bits >> (8 * i));
+    update(len, 8);
+    std::array<unsigned char, 16> out{};
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) out[std::size_t(i * 4 + j)] = static_cast<unsigned char>(h_[i] >> (8 * j));
+    return out;
+  }
+  std::string hex() {
+    static const char digits[] = "0123456789abcdef";
+    std::string s;
+    for (unsigned char c : digest()) {
+      s += digits[c >> 4];
+      s += digits[c & 15];
+    }
+    return s;
+  }
+
+ private:
+  static std::uint32_t rotl(std::uint32_t x, int c) noexcept { return (x << c) | (x >> (32 - c)); }
+
+  void block(const unsigned char* p) noexcept {
+    static constexpr std::uint32_t k[64] = {
+        0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+        0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+        0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+        0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+        0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+        0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+        0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+        0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391};
+    static constexpr int r[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+                                  5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
+                                  4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+                                  6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
+    std::uint32_t m[16];
+    for (int i = 0; i < 16; ++i)
+      m[i] = std::uint32_t(p[i * 4]) | std::uint32_t(p[i * 4 + 1]) << 8 | std::uint32_t(p[i * 4 + 2]) << 16 |
+             std::uint32_t(p[i * 4 + 3]) << 24;
+    std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3];
+    for (int i = 0; i < 64; ++i) {
+      std::uint32_t f;
+      int g;
+      if (i < 16) {
+        f = (b & c) | (~b & d);
+        g = i;
+      } else if (i < 32) {
+        f = (d & b) | (~d & c);
+        g = (5 * i + 1) % 16;
+      } else if (i < 48) {
+        f = b ^ c ^ d;
+        g = (3 * i + 5) % 16;
+      } else {
+        f = c ^ (b | ~d);
+        g = (7 * i) % 16;
+      }
+      const std::uint32_t t = d;
+      d = c;
+      c = b;
+      b = b + rotl(a + f + k[i] + m[g], r[i]);
+      a = t;
+    }
+    h_[0] += a;
+    h_[1] += b;
+    h_[2] += c;
+    h_[3] += d;
+  }
+
+  std::uint32_t h_[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+  unsigned char buf_[64] = {};
+  std::size_t fill_ = 0;
+  std::uint64_t total_ = 0;
+};
+
+WDS_NAMESPACE_END
+// ---- end wds/md5.hpp ----
+// ---- begin wds/python_random.hpp ----
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// CPython's random.Random, bit for bit: MT19937 seeded with init_by_array
+// from the absolute value of an integer seed (Modules/_randommodule.c),
+// getrandbits, _randbelow by rejection (Lib/random.py), randint, shuffle and
+// random(). With it, wds reproduces webdataset's shard and buffer shuffle
+// orders for a given seed:
+//   wds::python_random rng(42);      // random.Random(42)
+//   rng.randint(0, 9);               // rng.randint(0, 9)
+//   rng.shuffle(v);                  // rng.shuffle(v)
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+WDS_NAMESPACE_BEGIN
+
+class python_random {
+ public:
+  // random.Random(seed) for an int seed (Python uses abs(seed)).
+  explicit python_random(std::int64_t seed = 0) { this->seed(seed); }
+
+  void seed(std::int64_t s) {
+    std::uint64_t n = s < 0 ? std::uint64_t(0) - std::uint64_t(s) : std::uint64_t(s);
+    std::uint32_t key[2] = {static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(n >> 32)};
+    init_by_array(key, key[1] ? 2 : 1);
+  }
+
+  // One 32-bit output of MT19937 (genrand_uint32).
+  std::uint32_t next_u32() noexcept {
+    if (index_ >= n_) twist();
+    std::uint32_t y = mt_[index_++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= y >> 18;
+    return y;
+  }
+
+  // getrandbits(k) for 0 <= k <= 64.
+  std::uint64_t getrandbits(unsigned k) noexcept {
+    if (k == 0) return 0;
+    if (k <= 32) return next_u32() >> (32 - k);
+    std::uint64_t lo = next_u32();
+    std::uint64_t hi = next_u32() >> (64 - k);
+    return lo | (hi << 32);
+  }
+
+  // _randbelow(n) for n > 0: getrandbits(n.bit_length()) until below n.
+  std::uint64_t randbelow(std::uint64_t n) noexcept {
+    if (n == 0) return 0;
+    unsigned k = 0;
+    for (std::uint64_t v = n; v; v >>= 1) ++k;
+    std::uint64_t r = getrandbits(k);
+    while (r >= n) r = getrandbits(k);
+    return r;
+  }
+
+  // randint(a, b), both ends included (a <= b).
+  std::int64_t randint(std::int64_t a, std::int64_t b) noexcept {
+    return a + static_cast<std::int64_t>(randbelow(static_cast<std::uint64_t>(b - a) + 1));
+  }
+
+  // random(): 53-bit float in [0, 1).
+  double random() noexcept {
+    const std::uint32_t a = next_u32() >> 5, b = next_u32() >> 6;
+    return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
+  }
+
+  // random.shuffle: Fisher-Yates from the end with _randbelow(i + 1).
+  template <class Vec>
+  void shuffle(Vec& x) {
+    using std::swap;
+    for (std::size_t i = x.size(); i-- > 1;) {
+      const auto j = static_cast<std::size_t>(randbelow(i + 1));
+      swap(x[i], x[j]);
+    }
+  }
+
+  // Uniform in [0, n): the name the wds shuffles use for their engines.
+  std::uint64_t below(std::uint64_t n) noexcept { return randbelow(n); }
+
+ private:
+  static constexpr std::size_t n_ = 624, m_ = 397;
+
+  void init_genrand(std::uint32_t s) noexcept {
+    mt_[0] = s;
+    for (std::size_t i = 1; i < n_; ++i)
+      mt_[i] = 1812433253u * (mt_[i - 1] ^ (mt_[i - 1] >> 30)) + static_cast<std::uint32_t>(i);
+    index_ = n_;
+  }
+
+  void init_by_array(const std::uint32_t* key, std::size_t len) noexcept {
+    init_genrand(19650218u);
+    std::size_t i = 1, j = 0;
+    for (std::size_t k = n_ > len ? n_ : len; k; --k) {
+      mt_[i] = (mt_[i] ^ ((mt_[i - 1] ^ (mt_[i - 1] >> 30)) * 1664525u)) + key[j] + static_cast<std::uint32_t>(j);
+      ++i;
+      ++j;
+      if (i >= n_) {
+        mt_[0] = mt_[n_ - 1];
+        i = 1;
+      }
+      if (j >= len) j = 0;
+    }
+    for (std::size_t k = n_ - 1; k; --k) {
+      mt_[i] = (mt_[i] ^ ((mt_[i - 1] ^ (mt_[i - 1] >> 30)) * 1566083941u)) - static_cast<std::uint32_t>(i);
+      ++i;
+      if (i >= n_) {
+        mt_[0] = mt_[n_ - 1];
+        i = 1;
+      }
+    }
+    mt_[0] = 0x80000000u;
+    index_ = n_;
+  }
+
+  void twist() noexcept {
+    constexpr std::uint32_t upper = 0x80000000u, lower = 0x7fffffffu, matrix = 0x9908b0dfu;
+    for (std::size_t k = 0; k < n_; ++k) {
+      const std::uint32_t y = (mt_[k] & upper) | (mt_[(k + 1) % n_] & lower);
+      mt_[k] = mt_[(k + m_) % n_] ^ (y >> 1) ^ ((y & 1u) ? matrix : 0u);
+    }
+    index_ = 0;
+  }
+
+  std::array<std::uint32_t, n_> mt_{};
+  std::size_t index_ = n_;
+};
+
+WDS_NAMESPACE_END
+// ---- end wds/python_random.hpp ----
+// ---- begin wds/index.hpp ----
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// Shard index files:
+// - DALI's `.idx` v1.2 (fn.readers.webdataset index_paths): "v1.2 N\n", then
+//   one line per sample of "ext data_offset size filename" groups, data_offset
+//   being the member's first payload byte. Offsets come from the tar reader or
+//   writer itself, so they are right for pax and GNU long-name members too.
+// - wids shard lists (JSON, wids_version 1): url, nsamples, filesize, md5sum
+//   per shard.
+// Grouping follows webdataset: consecutive regular members with the same key
+// (dir + basename up to its first '.') form a sample; "__*__" meta members,
+// names without a '.' in their basename and hidden files (".x") are left out.
+// Exts are kept as stored (DALI is case-sensitive).
+//   auto idx = wds::index_shard("shard-000000.tar");     // scan an existing shard
+//   wds::write_text_file("shard-000000.idx", wds::dali_index_text(idx.samples));
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/io.hpp> (inlined above)
+// #include <wds/json.hpp> (inlined above)
+// #include <wds/md5.hpp> (inlined above)
+// #include <wds/sample.hpp> (inlined above)
+// #include <wds/tar.hpp> (inlined above)
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+WDS_NAMESPACE_BEGIN
+
+struct index_member {
+  std::string ext;
+  std::uint64_t data_offset = 0;  // first payload byte in the (uncompressed) tar
+  std::uint64_t size = 0;
+  std::string name;  // the member name
+};
+
+struct index_sample {
+  std::string key;
+  std::vector<index_member> members;
+};
+
+// One shard of a wids shard list.
+struct shard_info {
+  std::string url;
+  std::uint64_t nsamples = 0;
+  std::uint64_t filesize = 0;
+  std::string md5sum;  // hex; empty when unknown
+};
+
+// Groups members into index samples as they arrive (reader or writer side).
+class index_builder {
+ public:
+  // Adds a regular member; returns false when it is not part of a sample.
+  bool add(std::string_view name, std::uint64_t data_offset, std::uint64_t size) {
+    if (is_meta_name(name)) return false;
+    const std::size_t slash = name.rfind('/');
+    const std::size_t base = slash == std::string_view::npos ? 0 : slash + 1;
+    const std::size_t dot = name.find('.', base);
+    if (dot == std::string_view::npos || dot == base) return false;
+    std::string_view key = name.substr(0, dot);
+    if (samples_.empty() || samples_.back().key != key) samples_.push_back(index_sample{std::string(key), {}});
+    samples_.back().members.push_back(
+        index_member{std::string(name.substr(dot + 1)), data_offset, size, std::string(name)});
+    return true;
+  }
+  const std::vector<index_sample>& samples() const noexcept { return samples_; }
+  std::vector<index_sample> take() noexcept { return std::move(samples_); }
+
+ private:
+  std::vector<index_sample> samples_;
+};
+
+// DALI's v1.2 text. DALI tokenises on whitespace, so a name or ext with
+// whitespace cannot be indexed (spec 675); an empty index is refused by DALI
+// ("Webdataset Tar File empty"), so it is written as "v1.2 0\n" only.
+inline std::string dali_index_text(const std::vector<index_sample>& samples, const std::string& shard = {}) {
+  std::string out = "v1.2 " + std::to_string(samples.size()) + "\n";
+  for (const auto& s : samples) {
+    bool first = true;
+    for (const auto& m : s.members) {
+      for (char c : m.name)
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f')
+          throw spec_error(675, {shard, m.name, m.data_offset},
+                           "member name contains whitespace, which DALI's .idx format cannot hold");
+      if (!first) out += ' ';
+      first = false;
+      out.append(m.ext).append(" ").append(std::to_string(m.data_offset)).append(" ");
+      out.append(std::to_string(m.size)).append(" ").append(m.name);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+// Parses a DALI .idx (v1.1 or v1.2) as DALI's ParseIndexFile does: the
+// version, the sample count, then per line "ext offset size [name]" groups;
+// offsets must be multiples of 512. Errors: spec 672 with the line number.
+inline std::vector<index_sample> parse_dali_index(std::string_view text, const std::string& where = {}) {
+  std::size_t pos = 0, line_no = 0;
+  auto next_line = [&](std::string_view& line) {
+    if (pos >= text.size()) return false;
+    std::size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++line_no;
+    return true;
+  };
+  auto tokens = [](std::string_view line) {
+    std::vector<std::string_view> t;
+    std::size_t i = 0;
+    while (i < line.size()) {
+      while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+      std::size_t j = i;
+      while (j < line.size() && !std::isspace(static_cast<unsigned char>(line[j]))) ++j;
+      if (j > i) t.push_back(line.substr(i, j - i));
+      i = j;
+    }
+    return t;
+  };
+  auto fail = [&](const std::string& why) -> void {
+    throw spec_error(672, {where, {}, location::unknown_offset}, "line " + std::to_string(line_no) + ": " + why);
+  };
+  auto number = [&](std::string_view s) {
+    std::uint64_t v = 0;
+    if (s.empty() || s.size() > 19) fail("bad number \"" + std::string(s) + "\"");
+    for (char c : s) {
+      if (c < '0' || c > '9') fail("bad number \"" + std::string(s) + "\"");
+      v = v * 10 + std::uint64_t(c - '0');
+    }
+    return v;
+  };
+  std::string_view line;
+  if (!next_line(line)) fail("empty index file");
+  auto head = tokens(line);
+  if (head.size() != 2 || (head[0] != "v1.1" && head[0] != "v1.2")) fail("unsupported version of the index file");
+  const bool names = head[0] == "v1.2";
+  const std::uint64_t n = number(head[1]);
+  std::vector<index_sample> out;
+  out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(n, 1u << 20)));
+  const std::size_t group = names ? 4 : 3;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    if (!next_line(line)) fail("index ends after " + std::to_string(i) + " of " + std::to_string(n) + " samples");
+    auto t = tokens(line);
+    if (t.empty() || t.size() % group) fail("malformed sample line");
+    index_sample s;
+    for (std::size_t k = 0; k < t.size(); k += group) {
+      index_member m{std::string(t[k]), number(t[k + 1]), number(t[k + 2]), names ? std::string(t[k + 3]) : ""};
+      if (m.data_offset % tar_block_size) fail("tar offset is not a multiple of tar block size");
+      s.members.push_back(std::move(m));
+    }
+    if (names && !s.members.empty()) {
+      const std::string& nm = s.members.front().name;
+      const std::size_t slash = nm.rfind('/');
+      s.key = nm.substr(0, nm.find('.', slash == std::string::npos ? 0 : slash + 1));
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// Counts bytes and hashes them on their way through (filesize and md5sum).
+template <class Inner>
+class hashing_source {
+ public:
+  explicit hashing_source(Inner in) : in_(std::move(in)), name_(name_of(in_)) {}
+  std::size_t read(std::byte* dst, std::size_t n) {
+    const std::size_t got = in_.read(dst, n);
+    md5_.update(dst, got);
+    bytes_ += got;
+    return got;
+  }
+  const std::string& name() const noexcept { return name_; }
+  std::uint64_t bytes() const noexcept { return bytes_; }
+  wds::md5& hash() noexcept { return md5_; }
+  Inner& inner() noexcept { return in_; }
+
+ private:
+  Inner in_;
+  std::string name_;
+  wds::md5 md5_;
+  std::uint64_t bytes_ = 0;
+};
+
+// Same for a sink; the tally lives in shared state so that it can be read
+// after the sink disappeared into a type-erased chain (tar_writer, gzip).
+struct hash_tally {
+  wds::md5 md5;
+  std::uint64_t bytes = 0;
+};
+template <class Inner>
+class hashing_sink {
+ public:
+  hashing_sink(Inner out, std::shared_ptr<hash_tally> tally)
+      : out_(std::move(out)), tally_(std::move(tally)), name_(name_of(out_)) {}
+  void write(const std::byte* src, std::size_t n) {
+    out_.write(src, n);
+    tally_->md5.update(src, n);
+    tally_->bytes += n;
+  }
+  void close() { out_.close(); }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  Inner out_;
+  std::shared_ptr<hash_tally> tally_;
+  std::string name_;
+};
+
+struct shard_index {
+  shard_info info;                    // url = the path given, nsamples, filesize, md5sum
+  std::vector<index_sample> samples;  // for the .idx (the tar must be uncompressed)
+};
+
+// Scans an uncompressed tar shard: the index samples, their webdataset count,
+// the file's size and MD5. Gzip shards: tar_error from the reader (their
+// offsets would be meaningless).
+inline shard_index index_shard(const std::string& path, const limits& lim = {}) {
+  tar_reader<hashing_source<file_source>> tar(hashing_source<file_source>(file_source(path)), path, lim);
+  index_builder b;
+  std::uint64_t nsamples = 0;
+  std::string last_key;
+  bool any = false;
+  while (const tar_member* m = tar.next()) {
+    if (!m->is_regular()) continue;
+    b.add(m->name, m->data_offset, m->size);
+    // webdataset's own count (split_key_ext), which can differ from DALI's
+    // grouping only for hidden-file names.
+    std::string_view key, ext;
+    if (is_meta_name(m->name) || !split_key_ext(m->name, key, ext)) continue;
+    if (!any || key != last_key) ++nsamples;
+    any = true;
+    last_key.assign(key);
+  }
+  auto& src = tar.source();
+  std::vector<std::byte> rest(1 << 16);
+  while (src.read(rest.data(), rest.size()) > 0) {
+  }
+  shard_index out;
+  out.info = shard_info{path, nsamples, src.bytes(), src.hash().hex()};
+  out.samples = b.take();
+  return out;
+}
+
+// DALI's default index path: the archive path cut at the first '.' of its
+// basename, plus ".idx" ("d/x.tar" -> "d/x.idx").
+inline std::string dali_index_path(const std::string& tar_path) {
+  const std::size_t slash = tar_path.rfind('/');
+  const std::size_t base = slash == std::string::npos ? 0 : slash + 1;
+  const std::size_t dot = tar_path.find('.', base + 1);
+  return (dot == std::string::npos ? tar_path : tar_path.substr(0, dot)) + ".idx";
+}
+
+// Writes text atomically (temporary + rename).
+inline void write_text_file(const std::string& path, std::string_view text) {
+  file_sink out(path);
+  out.write(reinterpret_cast<const std::byte*>(text.data()), text.size());
+  out.close();
+}
+
+inline std::string read_text_file(const std::string& path, std::size_t max_bytes = std::size_t{1} << 30) {
+  file_source in(path);
+  std::string s;
+  std::byte buf[65536];
+  for (;;) {
+    const std::size_t n = in.read(buf, sizeof buf);
+    if (n == 0) break;
+    if (s.size() + n > max_bytes)
+      throw limit_error(530, {path, {}, location::unknown_offset}, "index file is larger than the limit");
+    s.append(reinterpret_cast<const char*>(buf), n);
+  }
+  return s;
+}
+
+// ---- wids shard lists ---------------------------------------------------------
+
+struct wids_shard_list {
+  std::string name;
+  std::string base;  // shard urls are relative to it
+  std::vector<shard_info> shards;
+};
+
+// widsindex's JSON (indent 2), shards in the order given.
+inline std::string wids_json_text(const wids_shard_list& list) {
+  auto str = [](const std::string& s) { return json(s).dump(); };
+  std::string out = "{\n  \"__kind__\": \"wids-shard-index-v1\",\n  \"wids_version\": 1,\n";
+  if (!list.name.empty()) out += "  \"name\": " + str(list.name) + ",\n";
+  if (!list.base.empty()) out += "  \"base\": " + str(list.base) + ",\n";
+  out += "  \"shardlist\": [";
+  bool first = true;
+  for (const auto& s : list.shards) {
+    out += first ? "\n" : ",\n";
+    first = false;
+    out += "    {\n      \"url\": " + str(s.url) + ",\n      \"nsamples\": " + std::to_string(s.nsamples);
+    if (s.filesize) out += ",\n      \"filesize\": " + std::to_string(s.filesize);
+    if (!s.md5sum.empty()) out += ",\n      \"md5sum\": " + str(s.md5sum);
+    out += "\n    }";
+  }
+  out += list.shards.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  return out;
+}
+
+namespace detail {
+// wids' urlmerge: an absolute path or URL stays, anything else joins base.
+inline std::string url_merge(const std::string& base, const std::string& url) {
+  if (base.empty() || url.empty() || url[0] == '/' || url.find("://") != std::string::npos ||
+      url.rfind("pipe:", 0) == 0)
+    return url;
+  return base.back() == '/' ? base + url : base + "/" + url;
+}
+inline std::string dir_of(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+}  // namespace detail
+
+// Parses a wids shard list; shard urls are resolved against "base", else the
+// JSON's own directory (json_url). Inline "datasets" with their own
+// shardlists are flattened in order; "source_url" indirection is refused
+// (spec 673, as are a missing wids_version 1, url or nsamples).
+inline wids_shard_list parse_wids_json(std::string_view text, const std::string& json_url = {}) {
+  const location where{json_url, {}, location::unknown_offset};
+  json doc = json::parse(text, where);
+  auto fail = [&](const std::string& why) -> void { throw spec_error(673, where, "wids shard list: " + why); };
+  if (!doc.is_object()) fail("not a JSON object");
+  const json* v = doc.find("wids_version");
+  if (!v || !v->is_integer() || v->as_int() != 1) fail("wids_version must be 1");
+  wids_shard_list out;
+  if (const json* n = doc.find("name"); n && n->is_string()) out.name = n->as_string();
+  const std::string default_base = detail::dir_of(json_url);
+  auto read_list = [&](const json& holder, const std::string& outer_base) {
+    std::string base = outer_base;
+    if (const json* b = holder.find("base"); b && b->is_string()) base = detail::url_merge(outer_base, b->as_string());
+    const json* sl = holder.find("shardlist");
+    if (!sl || !sl->is_array()) fail("no shardlist array");
+    for (const json& s : sl->as_array()) {
+      if (!s.is_object()) fail("shard entry is not an object");
+      const json* u = s.find("url");
+      const json* n = s.find("nsamples");
+      if (!u || !u->is_string()) fail("shard without a url");
+      if (!n || !n->is_integer() || n->as_int() < 0) fail("shard \"" + u->as_string() + "\" without nsamples");
+      shard_info info{detail::url_merge(base, u->as_string()), static_cast<std::uint64_t>(n->as_int()), 0, {}};
+      if (const json* f = s.find("filesize"); f && f->is_integer()) info.filesize = static_cast<std::uint64_t>(f->as_int());
+      if (const json* m = s.find("md5sum"); m && m->is_string()) info.md5sum = m->as_string();
+      out.shards.push_back(std::move(info));
+    }
+  };
+  if (doc.find("shardlist")) read_list(doc, default_base);
+  if (const json* ds = doc.find("datasets"); ds && ds->is_array()) {
+    for (const json& d : ds->as_array()) {
+      if (!d.is_object()) fail("dataset entry is not an object");
+      if (d.find("source_url") && !d.find("shardlist")) fail("source_url indirection is not supported; inline the shardlist");
+      read_list(d, default_base);
+    }
+  }
+  if (!doc.find("shardlist") && !doc.find("datasets")) fail("no shardlist");
+  return out;
+}
+
+WDS_NAMESPACE_END
+// ---- end wds/index.hpp ----
+// ---- begin wds/shard_writer.hpp ----
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// webdataset's ShardWriter: samples go to "pattern % shard" tars, a new
+// shard starting when the current one holds maxcount samples or maxsize
+// payload bytes (both checked before a sample is written, so a shard can
+// exceed maxsize by one sample; sizes count payload bytes only, as
+// webdataset does). Unlike webdataset, the first shard is created lazily (an
+// empty run writes nothing, webdataset issue #376), every shard is atomic
+// (temporary + rename), `exact_size` counts headers, padding and the end
+// blocks so a shard never exceeds maxsize, and index files can be written
+// along the way (DALI .idx beside each shard, one wids JSON at close()).
+//   wds::shard_writer out("out-%06d.tar", {.maxcount = 1000});   // C++20; or set fields
+//   out.write(sample);
+//   out.close();
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/index.hpp> (inlined above)
+// #include <wds/io.hpp> (inlined above)
+// #include <wds/sample.hpp> (inlined above)
+// #include <wds/tar.hpp> (inlined above)
+// #include <wds/url.hpp> (inlined above)
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <limits.h>
+#include <stdlib.h>
+
+WDS_NAMESPACE_BEGIN
+
+// Python's `pattern % n` for one integer conversion: %d %i %u %x %X %o with
+// flags "-+ 0#" and a width, "%%" for a literal '%'. Anything else (no
+// conversion, two conversions, %s...) is spec 670, as Python raises TypeError.
+inline std::string format_shard_name(std::string_view pattern, std::uint64_t n) {
+  std::string out;
+  int conversions = 0;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '%') {
+      out += pattern[i];
+      continue;
+    }
+    const std::size_t start = i++;
+    if (i < pattern.size() && pattern[i] == '%') {
+      out += '%';
+      continue;
+    }
+    std::string spec = "%";
+    while (i < pattern.size() && std::string_view("-+ 0#").find(pattern[i]) != std::string_view::npos) spec += pattern[i++];
+    int width = 0;
+    while (i < pattern.size() && pattern[i] >= '0' && pattern[i] <= '9' && width < 1000) {
+      width = width * 10 + (pattern[i] - '0');
+      spec += pattern[i++];
+    }
+    if (i >= pattern.size() || std::string_view("diuxXo").find(pattern[i]) == std::string_view::npos)
+      throw spec_error(670, {std::string(pattern), {}, start},
+                       "shard pattern: only one integer conversion (%d, %06d, %x, ...) is supported");
+    char c = pattern[i] == 'i' || pattern[i] == 'u' ? 'd' : pattern[i];
+    spec += "ll";
+    spec += c;
+    char buf[1100];
+    std::snprintf(buf, sizeof buf, spec.c_str(), static_cast<unsigned long long>(n));
+    out += buf;
+    ++conversions;
+  }
+  if (conversions != 1)
+    throw spec_error(670, {std::string(pattern), {}, 0},
+                     conversions == 0 ? "shard pattern has no %d conversion (not all arguments converted)"
+                                      : "shard pattern has more than one conversion");
+  return out;
+}
+
+struct shard_writer_options {
+  std::uint64_t maxcount = 100000;  // samples per shard
+  double maxsize = 3e9;             // bytes per shard (payload only unless exact_size)
+  std::uint64_t start_shard = 0;
+  // Called with each shard's name once it is closed (renamed into place).
+  std::function<void(const std::string&)> post;
+  // Count what the file holds (headers, padding, end blocks and record
+  // padding): a shard never exceeds maxsize; a sample that cannot fit even
+  // alone is limit 531.
+  bool exact_size = false;
+  bool dali_index = false;   // write x.idx beside each (uncompressed) x.tar
+  std::string wids_json;     // when set, close() writes this wids shard list
+  bool gzip_by_name = true;  // ".gz"/".tgz" names are gzip-compressed
+  tar_writer_options tar{};
+};
+
+class shard_writer {
+ public:
+  explicit shard_writer(std::string pattern, shard_writer_options opts = {})
+      : pattern_(std::move(pattern)), opts_(std::move(opts)), shard_(opts_.start_shard) {
+    format_shard_name(pattern_, shard_);  // a bad pattern fails here, before any sample
+  }
+  shard_writer(const shard_writer&) = delete;
+  shard_writer& operator=(const shard_writer&) = delete;
+  // Without close(), the current shard is discarded (its temporary removed).
+  ~shard_writer() = default;
+
+  // webdataset's ShardWriter.write(obj); fields starting with '_' are not written.
+  void write(const sample& s) {
+    if (closed_) throw tar_error(210, {current_path_, {}, location::unknown_offset}, "write() after close()");
+    if (s.key().empty()) throw sample_error(303, {current_path_, {}, location::unknown_offset}, "sample without a key");
+    std::vector<const field*> order;
+    for (const auto& f : s.fields())
+      if (!f.ext.empty() && f.ext[0] != '_') order.push_back(&f);
+    std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->ext < b->ext; });
+    std::uint64_t payload = 0, exact = 0;
+    for (const field* f : order) {
+      payload += f->data.size();
+      if (opts_.exact_size) exact += member_bytes(s.key() + "." + f->ext, f->data.size());
+    }
+    if (!tar_ || count_ >= opts_.maxcount || (!opts_.exact_size && static_cast<double>(size_) >= opts_.maxsize) ||
+        (opts_.exact_size && count_ > 0 && !fits(tar_->bytes_written() + exact)))
+      next_stream();
+    if (opts_.exact_size && !fits(tar_->bytes_written() + exact))
+      throw limit_error(531, {current_path_, s.key(), location::unknown_offset},
+                        "sample of " + std::to_string(exact) + " tar bytes cannot fit in a shard of maxsize " +
+                            std::to_string(static_cast<std::uint64_t>(opts_.maxsize)));
+    for (const field* f : order) {
+      const std::string name = s.key() + "." + f->ext;
+      tar_->begin(name, f->data.size());
+      if (index_) index_->add(name, tar_->bytes_written(), f->data.size());
+      tar_->write_data(f->data.data(), f->data.size());
+      tar_->end();
+    }
+    ++count_;
+    ++total_;
+    size_ += payload;
+  }
+
+  // Finishes the last shard, then writes the wids JSON if asked. Idempotent.
+  void close() {
+    if (closed_) return;
+    finish();
+    closed_ = true;
+    if (!opts_.wids_json.empty()) {
+      wids_shard_list list;
+      const std::string dir = detail::dir_of(opts_.wids_json);
+      for (shard_info s : shards_) {
+        if (detail::dir_of(s.url) == dir) s.url = s.url.substr(dir.empty() ? 0 : dir.size() + 1);
+        list.shards.push_back(std::move(s));
+      }
+      write_text_file(opts_.wids_json, wids_json_text(list));
+    }
+  }
+
+  // Shards finished so far (url = the name written, nsamples, filesize, md5sum).
+  const std::vector<shard_info>& shards() const noexcept { return shards_; }
+  std::uint64_t total() const noexcept { return total_; }
+  const std::string& current_path() const noexcept { return current_path_; }
+  std::uint64_t count() const noexcept { return count_; }  // samples in the current shard
+  std::uint64_t size() const noexcept { return size_; }    // its payload bytes
+
+ private:
+  bool fits(std::uint64_t written) const noexcept {
+    std::uint64_t total = written + 2 * tar_block_size;
+    if (const std::uint64_t r = opts_.tar.record_size) total = (total + r - 1) / r * r;
+    return static_cast<double>(total) <= opts_.maxsize;
+  }
+
+  // Bytes a member takes in the archive: its headers (measured by writing
+  // them to a counting sink with the same options) plus the padded payload.
+  std::uint64_t member_bytes(const std::string& name, std::uint64_t size) const {
+    struct counting_sink {
+      void write(const std::byte*, std::size_t) {}
+      void close() {}
+    };
+    tar_writer<counting_sink> probe(counting_sink{}, opts_.tar);
+    probe.begin(name, size);
+    return probe.bytes_written() + (size + tar_block_size - 1) / tar_block_size * tar_block_size;
+  }
+
+  void finish() {
+    if (!tar_) return;
+    tar_->finish();
+    shards_.push_back(shard_info{current_path_, count_, tally_->bytes, tally_->md5.hex()});
+    if (index_) write_text_file(dali_index_path(current_path_), dali_index_text(index_->samples(), current_path_));
+    tar_.reset();
+    index_.reset();
+    if (opts_.post) opts_.post(current_path_);
+  }
+
+  void next_stream() {
+    finish();
+    current_path_ = format_shard_name(pattern_, shard_++);
+    const bool local = url_kind_of(current_path_) != url_kind::pipe;
+    const bool gzip =
+        opts_.gzip_by_name && local && (ends_with(current_path_, ".gz") || ends_with(current_path_, ".tgz"));
+    tally_ = std::make_shared<hash_tally>();
+    // The tally sits below gzip: filesize and md5sum are the file's.
+    hashing_sink<any_sink> hashed(open_url_output(current_path_, false), tally_);
+    any_sink sink;
+    if (gzip) {
+#if WDS_HAS_ZLIB
+      sink = any_sink(gzip_sink<hashing_sink<any_sink>>(std::move(hashed)));
+#else
+      throw io_error(115, {current_path_, {}, 0}, "gzip output requested but wds was built without zlib");
+#endif
+    } else {
+      sink = any_sink(std::move(hashed));
+    }
+    tar_ = std::make_unique<tar_writer<any_sink>>(std::move(sink), opts_.tar);
+    // Offsets into a compressed file mean nothing to DALI: no .idx for .gz.
+    if (opts_.dali_index && local && !gzip) index_.emplace();
+    count_ = 0;
+    size_ = 0;
+  }
+
+  std::string pattern_;
+  shard_writer_options opts_;
+  std::uint64_t shard_;
+  std::unique_ptr<tar_writer<any_sink>> tar_;
+  std::optional<index_builder> index_;
+  std::shared_ptr<hash_tally> tally_;
+  bool closed_ = false;
+  std::string current_path_;
+  std::uint64_t count_ = 0, total_ = 0, size_ = 0;
+  std::vector<shard_info> shards_;
+};
+
+WDS_NAMESPACE_END
+// ---- end wds/shard_writer.hpp ----
+// ---- begin wds/pack.hpp ----
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// Folder to shards: every regular file under a directory becomes a member,
+// grouped into samples by webdataset's key rule (path relative to the
+// directory, up to the basename's first '.'), samples in byte-wise key order,
+// members KEY.EXT, written through a shard_writer:
+//   wds::pack_directory("photos/", "out-%06d.tar");   // like `wds-etl pack photos -o out-%06d.tar`
+// Hidden files and directories (".x") and names without an ext are skipped
+// and counted.
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/io.hpp> (inlined above)
+// #include <wds/sample.hpp> (inlined above)
+// #include <wds/shard_writer.hpp> (inlined above)
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+WDS_NAMESPACE_BEGIN
+
+struct pack_report {
+  std::uint64_t samples = 0, files = 0, skipped = 0;
+  std::vector<shard_info> shards;
+};
+
+namespace detail {
+inline void list_files(const std::string& root, const std::string& rel, std::vector<std::string>& out,
+                       std::uint64_t& skipped, int depth) {
+  if (depth > 256) throw io_error(100, {root + "/" + rel, {}, location::unknown_offset}, "directory nesting too deep");
+  const std::string dir = rel.empty() ? root : root + "/" + rel;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) throw io_error(100, {dir, {}, location::unknown_offset}, "cannot open directory: " + errno_text(errno));
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    names.push_back(n);
+  }
+  ::closedir(d);
+  for (const auto& n : names) {
+    const std::string r = rel.empty() ? n : rel + "/" + n;
+    struct stat st {};
+    if (::stat((root + "/" + r).c_str(), &st) != 0) continue;
+    if (n[0] == '.') {
+      ++skipped;
+      continue;
+    }
+    if (S_ISDIR(st.st_mode)) list_files(root, r, out, skipped, depth + 1);
+    else if (S_ISREG(st.st_mode)) out.push_back(r);
+  }
+}
+
+inline std::vector<std::byte> slurp(const std::string& path) {
+  file_source in(path);
+  std::vector<std::byte> data;
+  std::byte buf[1 << 16];
+  for (;;) {
+    const std::size_t n = in.read(buf, sizeof buf);
+    if (n == 0) break;
+    data.insert(data.end(), buf, buf + n);
+  }
+  return data;
+}
+}  // namespace detail
+
+inline pack_report pack_directory(std::string dir, const std::string& pattern, shard_writer_options opts = {}) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  pack_report rep;
+  std::vector<std::string> files;
+  detail::list_files(dir, {}, files, rep.skipped, 0);
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> by_key;  // std::string orders byte-wise
+  for (const auto& f : files) {
+    std::string_view key, ext;
+    if (!split_key_ext(f, key, ext)) {
+      ++rep.skipped;
+      continue;
+    }
+    by_key[std::string(key)].emplace_back(std::string(ext), f);
+  }
+  shard_writer w(pattern, std::move(opts));
+  for (auto& [key, members] : by_key) {
+    sample s(key);
+    for (auto& [ext, rel] : members) {
+      s.set(ext, detail::slurp(dir + "/" + rel));
+      ++rep.files;
+    }
+    w.write(s);
+    ++rep.samples;
+  }
+  w.close();
+  rep.shards = w.shards();
+  return rep;
+}
+
+// Parses a size like webdataset's maxsize: "3e9", "1000000", "500M", "1.5G", "64KiB".
+inline double parse_byte_size(const std::string& text) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  double mul = 1;
+  if (unit.empty() || unit == "B") mul = 1;
+  else if (unit == "K" || unit == "KB") mul = 1e3;
+  else if (unit == "M" || unit == "MB") mul = 1e6;
+  else if (unit == "G" || unit == "GB") mul = 1e9;
+  else if (unit == "T" || unit == "TB") mul = 1e12;
+  else if (unit == "KiB") mul = 1024.0;
+  else if (unit == "MiB") mul = 1024.0 * 1024;
+  else if (unit == "GiB") mul = 1024.0 * 1024 * 1024;
+  else used = 0;
+  if (used == 0 || !(v > 0))
+    throw spec_error(674, {text, {}, 0}, "not a size (e.g. 3e9, 500M, 1GiB)");
+  return v * mul;
+}
+
+WDS_NAMESPACE_END
+// ---- end wds/pack.hpp ----
+// ---- begin wds/shard_list.hpp ----
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// Where a dataset's shards come from, and which of them a rank reads:
+//   "dir/train-{000..099}.tar::extra.tar"  webdataset's brace/`::` syntax, ${VAR} from $WDS_VAR
+//   "dir/"  or an existing directory        its *.tar / *.tar.gz / *.tgz files, sorted
+//   "shards.txt" (also .list, .shards)      one URL per line ('#' comments)
+//   "train.json"                            a wids shard list (sample counts included)
+// Counts per shard (for equal per-rank epochs and exact resume across ranks)
+// come from the wids JSON or from DALI .idx files beside local shards.
+
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/index.hpp> (inlined above)
+// #include <wds/pipeline.hpp> (inlined above)
+// #include <wds/url.hpp> (inlined above)
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+WDS_NAMESPACE_BEGIN
+
+struct shard_list {
+  std::vector<std::string> urls;
+  std::vector<std::optional<std::uint64_t>> counts;  // samples per shard, when known
+
+  std::size_t size() const noexcept { return urls.size(); }
+  bool counts_known() const noexcept {
+    return std::all_of(counts.begin(), counts.end(), [](const auto& c) { return c.has_value(); });
+  }
+};
+
+// Which part of the data this process reads: webdataset's split_by_node
+// (RANK, WORLD_SIZE) and split_by_worker (WORKER, NUM_WORKERS); LOCAL_RANK is
+// recorded for the user (device selection), it does not change the split.
+struct world_info {
+  int rank = 0, world_size = 1, local_rank = 0;
+  int worker = 0, num_workers = 1;
+
+  static world_info from_env() {
+    world_info w;
+    auto get = [](const char* name, int def) {
+      const char* v = std::getenv(name);
+      if (!v || !*v) return def;
+      char* end = nullptr;
+      const long x = std::strtol(v, &end, 10);
+      if (*end || x < 0 || x > 1 << 24)
+        throw spec_error(674, {name, {}, location::unknown_offset}, std::string("bad value \"") + v + "\"");
+      return static_cast<int>(x);
+    };
+    w.rank = get("RANK", 0);
+    w.world_size = get("WORLD_SIZE", 1);
+    w.local_rank = get("LOCAL_RANK", 0);
+    w.worker = get("WORKER", 0);
+    w.num_workers = get("NUM_WORKERS", 1);
+    w.check();
+    return w;
+  }
+  void check() const {
+    if (world_size < 1 || rank < 0 || rank >= world_size || num_workers < 1 || worker < 0 || worker >= num_workers)
+      throw spec_error(674, {}, "rank " + std::to_string(rank) + " of " + std::to_string(world_size) + ", worker " +
+                                    std::to_string(worker) + " of " + std::to_string(num_workers) + " is not valid");
+  }
+  // The index of this reader among all readers (node-major, as webdataset splits).
+  int reader() const noexcept { return rank * num_workers + worker; }
+  int readers() const noexcept { return world_size * num_workers; }
+};
+
+namespace detail {
+
+// webdataset's envsubst: ${NAME} -> $WDS_NAME (empty when unset), repeated.
+inline std::string substitute_env(std::string s) {
+  for (int round = 0; round < 10; ++round) {
+    const std::size_t b = s.find("${");
+    if (b == std::string::npos) break;
+    const std::size_t e = s.find('}', b);
+    if (e == std::string::npos) break;
+    const char* v = std::getenv(("WDS_" + s.substr(b + 2, e - b - 2)).c_str());
+    s.replace(b, e - b + 1, v ? v : "");
+  }
+  return s;
+}
+
+inline bool is_dir(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+inline bool is_file(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+inline std::string read_url_text(const std::string& url, std::size_t max_bytes = std::size_t{64} << 20) {
+  any_source in = open_url(url);
+  std::string s;
+  std::byte buf[65536];
+  for (;;) {
+    const std::size_t n = in.read(buf, sizeof buf);
+    if (n == 0) break;
+    if (s.size() + n > max_bytes)
+      throw limit_error(530, {url, {}, location::unknown_offset}, "shard list is larger than the limit");
+    s.append(reinterpret_cast<const char*>(buf), n);
+  }
+  return s;
+}
+
+// The sample count of a local shard from a DALI .idx beside it, if any.
+inline std::optional<std::uint64_t> count_from_idx(const std::string& url) {
+  if (url_kind_of(url) != url_kind::local) return std::nullopt;
+  const std::string idx = dali_index_path(local_path_of(url));
+  if (!is_file(idx)) return std::nullopt;
+  file_source in(idx);
+  char head[64] = {};
+  const std::size_t n = read_full(in, reinterpret_cast<std::byte*>(head), sizeof head - 1);
+  std::string_view h(head, n);
+  if (h.substr(0, 5) != "v1.2 " && h.substr(0, 5) != "v1.1 ") return std::nullopt;
+  std::uint64_t v = 0;
+  std::size_t i = 5;
+  for (; i < h.size() && h[i] >= '0' && h[i] <= '9'; ++i) v = v * 10 + std::uint64_t(h[i] - '0');
+  if (i == 5) return std::nullopt;
+  return v;
+}
+
+}  // namespace detail
+
+// Resolves a shard-list spec (see the top of this file).
+inline shard_list resolve_shards(const std::string& spec_in) {
+  const std::string spec = detail::substitute_env(spec_in);
+  shard_list out;
+  const bool local = url_kind_of(spec) == url_kind::local;
+  const std::string path = local ? local_path_of(spec) : spec;
+  if (local && (detail::is_dir(path) || (!path.empty() && path.back() == '/'))) {
+    DIR* d = ::opendir(path.c_str());
+    if (!d) throw io_error(100, {path, {}, location::unknown_offset}, "cannot open directory: " + detail::errno_text(errno));
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n[0] != '.' && (ends_with(n, ".tar") || ends_with(n, ".tar.gz") || ends_with(n, ".tgz"))) names.push_back(n);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    const std::string dir = path.back() == '/' ? path : path + "/";
+    for (const auto& n : names) out.urls.push_back(dir + n);
+  } else if (ends_with(path, ".json")) {
+    const wids_shard_list w = parse_wids_json(detail::read_url_text(spec), path);
+    for (const auto& s : w.shards) {
+      out.urls.push_back(s.url);
+      out.counts.emplace_back(s.nsamples);
+    }
+  } else if (ends_with(path, ".txt") || ends_with(path, ".list") || ends_with(path, ".shards")) {
+    const std::string text = detail::read_url_text(spec);
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      std::size_t nl = text.find('\n', pos);
+      if (nl == std::string::npos) nl = text.size();
+      std::string line = text.substr(pos, nl - pos);
+      pos = nl + 1;
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+      std::size_t b = 0;
+      while (b < line.size() && std::isspace(static_cast<unsigned char>(line[b]))) ++b;
+      line = line.substr(b);
+      if (line.empty() || line[0] == '#') continue;
+      for (auto& u : expand_shard_list(line)) out.urls.push_back(std::move(u));
+    }
+  } else {
+    out.urls = expand_shard_list(spec);
+  }
+  if (out.counts.size() != out.urls.size()) {
+    out.counts.clear();
+    for (const auto& u : out.urls) out.counts.push_back(detail::count_from_idx(u));
+  }
+  return out;
+}
+
+inline shard_list make_shard_list(std::vector<std::string> urls) {
+  shard_list out;
+  out.urls = std::move(urls);
+  for (const auto& u : out.urls) out.counts.push_back(detail::count_from_idx(u));
+  return out;
+}
+
+WDS_NAMESPACE_END
+// ---- end wds/shard_list.hpp ----
+// ---- begin wds/dataset.hpp ----
+// SPDX-License-Identifier: MIT
+
+// #include <wds/config.hpp> (inlined above)
+
+// A lazy, composable WebDataset loader. The Python line
+//   wds.WebDataset(urls).shuffle(1000).decode("rgb").to_tuple("jpg", "cls").batched(8)
+// reads in C++ as
+//   auto ds = wds::dataset(urls).shuffle(1000).decode("rgb")
+//                 .to_tuple<wds::tensor<float>, std::int64_t>("jpg", "cls").batched(8);
+//   for (auto& [images, labels] : ds) ...   // images: {8, H, W, 3} floats, labels: 8 int64
+//
+// Stages and where they run:
+//   shard list -> node/worker split -> shard shuffle -> read samples -> sample shuffle
+//   -> equalize / with_epoch            sequential, on a reader thread (prefetching
+//                                       ahead into a queue bounded in bytes)
+//   -> decode / map / select / to_tuple on N worker threads
+//   -> batched (collate)                on the consuming thread
+// The output order is that of the sequential part, whatever the number of
+// threads, so a run is a function of (shards, seed, epoch) only, and a
+// cursor {seed, epoch, position} resumes it exactly (the skipped samples are
+// read again but not decoded).
+//
+// Randomness: rng_kind::wds (default) uses wds' own engine; rng_kind::python
+// reproduces webdataset's orders bit for bit (CPython random.Random seeded as
+// webdataset seeds it; shard shuffle after the node/worker split as
+// WebDataset does). In wds mode shards are shuffled before the split, with
+// the same seed on every rank, so each shard is read once per epoch overall.
+
+// ---- begin wds/codec/decode.hpp ----
+#ifndef WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
+#define WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
+// SPDX-License-Identifier: MIT
+
+// decode_image: sniff JPEG / PNG by magic bytes and decode with whichever of
+// the codecs this build has (WDS_HAS_JPEG / WDS_HAS_PNG).
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+// #include <wds/config.hpp> (inlined above)
+// #include <wds/convert.hpp> (inlined above)
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+
+#if WDS_HAS_JPEG
+// #include <wds/codec/jpeg.hpp> (inlined above)
+#endif
+#if WDS_HAS_PNG
+// #include <wds/codec/png.hpp> (inlined above)
+#endif
+
+WDS_NAMESPACE_BEGIN
+
+enum class image_format { unknown, jpeg, png };
+
+// JPEG: FF D8 FF; PNG: the 8-byte signature.
+inline image_format sniff_image_format(const std::byte* data, std::size_t size) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  if (p && size >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) return image_format::jpeg;
+  static constexpr unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (p && size >= 8) {
+    bool ok = true;
+    for (int i = 0; i < 8; ++i) ok = ok && p[i] == png_sig[i];
+    if (ok) return image_format::png;
+  }
+  return image_format::unknown;
+}
+
+// decode_image with reusable codec state, for loops over many images (the
+// one-shot function sets up libjpeg for every call). Not thread-safe.
+class image_decoder {
+ public:
+  any_image decode(const std::byte* data, std::size_t size,
+                   std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
+                   const location& where = {}) {
+    (void)mode;
+    (void)lim;
+    comment_.reset();
+    palette_ = nullptr;
+    bilevel_ = false;
+    switch (sniff_image_format(data, size)) {
+      case image_format::jpeg: {
+#if WDS_HAS_JPEG
+        comment_ = jpeg_comment(data, size);
+        jpeg_decode_options opt;
+        if (mode && is_8bit_mode(*mode)) opt.mode = mode;
+        any_image img = jpeg_.decode(data, size, opt, lim, where);
+        if (mode && !is_8bit_mode(*mode)) return convert(img, *mode);
+        return img;
+#else
+        throw decode_error(461, where, "JPEG data, but this build has no JPEG codec (WDS_HAS_JPEG=0)");
+#endif
+      }
+      case image_format::png: {
+#if WDS_HAS_PNG
+        any_image img = png_.decode(data, size, mode, lim, where);
+        comment_ = png_.comment();
+        if (!mode) palette_ = png_.palette();  // still a palette image in Pillow
+        bilevel_ = !mode && png_.bilevel();
+        return img;
+#else
+        throw decode_error(461, where, "PNG data, but this build has no PNG codec (WDS_HAS_PNG=0)");
+#endif
+      }
+      default:
+        break;
+    }
+    throw decode_error(461, where, size == 0 ? "empty image data" : "unknown image format (not JPEG or PNG)");
+  }
+
+  // Pillow's info["comment"] of the last decode: a JPEG's COM marker, a PNG's
+  // "comment" text chunk (UTF-8). Ops that keep Pillow's info carry it.
+  const std::optional<std::string>& comment() const noexcept { return comment_; }
+
+  // The palette (256 RGBA entries) when the last decode was a palette PNG in
+  // its native mode: Pillow still holds mode P there, so padding it writes
+  // index 0 (palette()[0]), a fill f writes palette()[f], and resizing uses
+  // NEAREST. nullptr otherwise.
+  const std::array<std::array<std::uint8_t, 4>, 256>* palette() const noexcept { return palette_; }
+
+  // The last decode was a 1-bit gray PNG in its native mode: Pillow's mode
+  // "1" (we give L 0/255), where a fill f pads with f ? 255 : 0 and resizing
+  // uses NEAREST.
+  bool bilevel() const noexcept { return bilevel_; }
+
+#if WDS_HAS_JPEG
+  jpeg_decoder& jpeg() noexcept { return jpeg_; }
+#endif
+#if WDS_HAS_PNG
+  png_decoder& png() noexcept { return png_; }
+#endif
+
+ private:
+  std::optional<std::string> comment_;
+  const std::array<std::array<std::uint8_t, 4>, 256>* palette_ = nullptr;
+  bool bilevel_ = false;
+#if WDS_HAS_JPEG
+  jpeg_decoder jpeg_;
+#endif
+#if WDS_HAS_PNG
+  png_decoder png_;
+#endif
+};
+
+// Decodes a JPEG or PNG file held in memory. mode = std::nullopt keeps the
+// file's own mode (JPEG: L, RGB, CMYK; PNG: see png_info::mode); otherwise the
+// result equals Pillow's Image.open(f).convert(mode), any of the pixel_modes.
+// Unknown data, or a format this build has no codec for: decode_error 461.
+inline any_image decode_image(const std::byte* data, std::size_t size,
+                              std::optional<pixel_mode> mode = std::nullopt,
+                              const limits& lim = {}, const location& where = {}) {
+  image_decoder d;
+  return d.decode(data, size, mode, lim, where);
+}
+
+WDS_NAMESPACE_END
+#endif  // WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
+// ---- end wds/codec/decode.hpp ----
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/fields.hpp> (inlined above)
+// #include <wds/image.hpp> (inlined above)
+// #include <wds/limits.hpp> (inlined above)
+// #include <wds/pipeline.hpp> (inlined above)
+// #include <wds/python_random.hpp> (inlined above)
+// #include <wds/sample.hpp> (inlined above)
+// #include <wds/shard_list.hpp> (inlined above)
+// #include <wds/tensor.hpp> (inlined above)
+// #include <wds/url.hpp> (inlined above)
+
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+WDS_NAMESPACE_BEGIN
+
+enum class rng_kind { wds, python };
+// Equal samples per reader (rank x worker) per epoch: none, drop the excess,
+// or pad by reading the reader's own shards again.
+enum class equalize_mode { none, drop, pad };
+enum class error_policy { raise, skip };
+
+// The O(1) state of a run: the next begin() resumes after `position` items of
+// the sequential stream of epoch `epoch`.
+struct cursor {
+  std::int64_t seed = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t position = 0;
+
+  std::string str() const {
+    return "seed=" + std::to_string(seed) + " epoch=" + std::to_string(epoch) + " position=" + std::to_string(position);
+  }
+  static cursor parse(std::string_view s) {
+    cursor c;
+    bool got[3] = {false, false, false};
+    std::size_t i = 0;
+    while (i < s.size()) {
+      while (i < s.size() && s[i] == ' ') ++i;
+      const std::size_t eq = s.find('=', i), end = std::min(s.find(' ', i), s.size());
+      if (eq == std::string_view::npos || eq > end) throw spec_error(677, {std::string(s), {}, i}, "bad cursor");
+      const std::string_view k = s.substr(i, eq - i), v = s.substr(eq + 1, end - eq - 1);
+      long long x = 0;
+      if (!detail::brace_parser::parse_int(v, x)) throw spec_error(677, {std::string(s), {}, eq + 1}, "bad cursor number");
+      if (k == "seed") c.seed = x, got[0] = true;
+      else if (k == "epoch" && x >= 0) c.epoch = std::uint64_t(x), got[1] = true;
+      else if (k == "position" && x >= 0) c.position = std::uint64_t(x), got[2] = true;
+      else throw spec_error(677, {std::string(s), {}, i}, "bad cursor field");
+      i = end;
+    }
+    if (!got[0] || !got[1] || !got[2]) throw spec_error(677, {std::string(s), {}, 0}, "cursor needs seed, epoch, position");
+    return c;
+  }
+  friend bool operator==(const cursor& a, const cursor& b) {
+    return a.seed == b.seed && a.epoch == b.epoch && a.position == b.position;
+  }
+};
+
+// What one epoch did; dataset.report() after the loop.
+struct dataset_report {
+  std::uint64_t epoch = 0;
+  std::uint64_t shards = 0, samples_read = 0, items = 0, batches = 0, padded = 0;
+  std::uint64_t skipped_samples = 0, skipped_shards = 0;
+  std::map<int, std::uint64_t> errors_by_id;  // wds::error id -> count (0: other exceptions)
+  std::vector<std::string> messages;          // the first few error messages
+
+  std::string str() const {
+    std::string s = "epoch " + std::to_string(epoch) + ": " + std::to_string(shards) + " shards, " +
+                    std::to_string(samples_read) + " samples read, " + std::to_string(items) + " items, " +
+                    std::to_string(batches) + " batches, " + std::to_string(padded) + " padded, " +
+                    std::to_string(skipped_samples) + " samples and " + std::to_string(skipped_shards) +
+                    " shards skipped";
+    for (const auto& [id, n] : errors_by_id) s += "; error " + std::to_string(id) + " x" + std::to_string(n);
+    return s;
+  }
+};
+
+namespace detail {
+
+// The two engines behind one below(n).
+class any_rng {
+ public:
+  explicit any_rng(python_random r) : r_(std::move(r)) {}
+  explicit any_rng(random_engine r) : r_(std::move(r)) {}
+  std::uint64_t below(std::uint64_t n) {
+    return std::visit([n](auto& r) { return r.below(n); }, r_);
+  }
+
+ private:
+  std::variant<python_random, random_engine> r_;
+};
+
+inline std::uint64_t mix_seed(std::int64_t seed, std::uint64_t a, std::uint64_t b, std::uint64_t c) {
+  std::uint64_t h = static_cast<std::uint64_t>(seed) ^ 0x6a09e667f3bcc909ull;
+  for (std::uint64_t v : {a, b, c}) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h = (h ^ (h >> 31)) * 0xbf58476d1ce4e5b9ull;
+  }
+  return h;
+}
+
+// webdataset's _shuffle/pick, pulled: while below bufsize two items enter per
+// pick; once `initial` are held every step hands one out (k = randint(0, n-1),
+// swap with the last, pop).
+template <class T>
+class buffer_shuffle {
+ public:
+  buffer_shuffle(std::size_t bufsize, std::size_t initial, any_rng rng)
+      : bufsize_(bufsize), initial_(std::min(initial, bufsize)), rng_(std::move(rng)) {}
+
+  template <class Next>
+  std::optional<T> next(Next&& pull) {
+    while (!exhausted_) {
+      std::optional<T> s = pull();
+      if (!s) {
+        exhausted_ = true;
+        break;
+      }
+      buf_.push_back(std::move(*s));
+      if (buf_.size() < bufsize_) {
+        std::optional<T> s2 = pull();
+        if (s2) buf_.push_back(std::move(*s2));
+        else exhausted_ = true;
+      }
+      if (buf_.size() >= initial_) return pick();
+    }
+    if (buf_.empty()) return std::nullopt;
+    return pick();
+  }
+  std::size_t size() const noexcept { return buf_.size(); }
+
+ private:
+  T pick() {
+    const auto k = static_cast<std::size_t>(rng_.below(buf_.size()));
+    T out = std::move(buf_[k]);
+    if (k + 1 != buf_.size()) buf_[k] = std::move(buf_.back());
+    buf_.pop_back();
+    return out;
+  }
+  std::size_t bufsize_, initial_;
+  any_rng rng_;
+  std::vector<T> buf_;
+  bool exhausted_ = false;
+};
+
+inline std::uint64_t sample_bytes(const sample& s) noexcept {
+  std::uint64_t n = 256;
+  for (const auto& f : s.fields()) n += f.data.size() + f.ext.size() + 64;
+  return n;
+}
+
+}  // namespace detail
+
+struct dataset_config {
+  shard_list shards;
+  std::optional<world_info> world;  // unset: from the environment at begin()
+  rng_kind rng = rng_kind::wds;
+  std::int64_t seed = 0;
+  bool reshuffle_each_epoch = true;  // seeds + epoch (webdataset's detshuffle); false: same order each epoch
+  std::size_t shard_buffer = 0, shard_initial = 100;
+  std::optional<std::int64_t> shard_seed;
+  std::size_t sample_buffer = 0, sample_initial = 100;
+  std::optional<std::int64_t> sample_seed;
+  bool resampled = false;
+  std::uint64_t resample_count = 0;  // shards drawn per epoch (0: as many as there are)
+  equalize_mode equalize = equalize_mode::none;
+  std::optional<std::uint64_t> epoch_items;  // with_epoch(n)
+  std::size_t threads = 0;                   // 0: everything on the consuming thread
+  std::size_t queue_bytes = std::size_t{256} << 20;
+  std::size_t window = 0;  // results held ahead of the consumer (0: 4 x threads + 8)
+  error_policy policy = error_policy::raise;
+  std::function<bool(const std::exception&)> on_error;  // true: skip and go on; false: raise
+  url_options url{};
+  sample_reader_options reader{};
+};
+
+namespace detail {
+
+// The sequential part of one epoch: the items in their final order.
+class epoch_stream {
+ public:
+  epoch_stream(const dataset_config& cfg, std::uint64_t epoch, dataset_report& rep, std::mutex& report_mutex)
+      : cfg_(cfg), epoch_(epoch), rep_(rep), report_m_(report_mutex),
+        world_(cfg.world ? *cfg.world : world_info::from_env()) {
+    world_.check();
+    limit_ = cfg_.epoch_items;
+    if (cfg_.equalize != equalize_mode::none) limit_ = equal_target();
+    start_pass();
+  }
+
+  // The next item, or nullopt at the end of the epoch.
+  std::optional<sample> next() {
+    if (limit_ && produced_ >= *limit_) return std::nullopt;
+    for (;;) {
+      std::optional<sample> s = shuffle_ ? shuffle_->next([this] { return read_next(); }) : read_next();
+      if (s) {
+        if (pass_ > 0 && cfg_.equalize == equalize_mode::pad) ++rep_.padded;
+        ++produced_;
+        ++pass_items_;
+        return s;
+      }
+      // The pass ended: another only to reach a limit, and never after an empty one.
+      if (!limit_ || pass_items_ == 0) {
+        if (produced_ == 0 && order_.empty())
+          throw sample_error(321, {}, "no samples: reader " + std::to_string(world_.reader()) + " of " +
+                                          std::to_string(world_.readers()) +
+                                          " has no shards (fewer shards than ranks x workers?)");
+        return std::nullopt;
+      }
+      ++pass_;
+      start_pass();
+    }
+  }
+
+  std::uint64_t produced() const noexcept { return produced_; }
+
+  // Shards reader `w` reads in pass `pass` of this epoch (indices into cfg.shards).
+  std::vector<std::size_t> shard_order(const world_info& w, std::uint64_t pass) const {
+    const std::size_t n = cfg_.shards.size();
+    const std::uint64_t e = cfg_.reshuffle_each_epoch ? epoch_ : 0;
+    std::vector<std::size_t> idx;
+    if (cfg_.resampled) {
+      const std::uint64_t draws = cfg_.resample_count ? cfg_.resample_count : n;
+      if (n == 0) return idx;
+      // webdataset's ResampledShards(deterministic=True): make_seed(rank*1000+worker, epoch, seed).
+      std::uint64_t ps = 0;
+      for (std::int64_t v : {std::int64_t(w.rank) * 1000 + w.worker, std::int64_t(epoch_ + pass), cfg_.seed})
+        ps = (ps * 31 + static_cast<std::uint64_t>(v)) & 0x7FFFFFFF;
+      any_rng rng = cfg_.rng == rng_kind::python
+                        ? any_rng(python_random(static_cast<std::int64_t>(ps)))
+                        : any_rng(random_engine(mix_seed(cfg_.seed, 1, epoch_ + pass, std::uint64_t(w.reader()))));
+      for (std::uint64_t i = 0; i < draws; ++i) idx.push_back(static_cast<std::size_t>(rng.below(n)));
+      return idx;
+    }
+    for (std::size_t i = 0; i < n; ++i) idx.push_back(i);
+    auto shuffle = [&](std::vector<std::size_t>& v) {
+      if (cfg_.shard_buffer == 0) return;
+      const std::int64_t s = cfg_.shard_seed.value_or(cfg_.seed);
+      any_rng rng = cfg_.rng == rng_kind::python ? any_rng(python_random(s + static_cast<std::int64_t>(e)))
+                                                 : any_rng(random_engine(mix_seed(s, 2, e, pass)));
+      buffer_shuffle<std::size_t> b(cfg_.shard_buffer, cfg_.shard_initial, std::move(rng));
+      std::size_t k = 0;
+      std::vector<std::size_t> out;
+      while (auto x = b.next([&]() -> std::optional<std::size_t> {
+        if (k < v.size()) return v[k++];
+        return std::nullopt;
+      }))
+        out.push_back(*x);
+      v = std::move(out);
+    };
+    auto split = [&](std::vector<std::size_t>& v) {
+      // islice(rank, None, world_size), then islice(worker, None, num_workers).
+      std::vector<std::size_t> a, b;
+      for (std::size_t i = std::size_t(w.rank); i < v.size(); i += std::size_t(w.world_size)) a.push_back(v[i]);
+      for (std::size_t i = std::size_t(w.worker); i < a.size(); i += std::size_t(w.num_workers)) b.push_back(a[i]);
+      v = std::move(b);
+    };
+    if (cfg_.rng == rng_kind::python) {
+      split(idx);
+      shuffle(idx);
+    } else {
+      shuffle(idx);
+      split(idx);
+    }
+    return idx;
+  }
+
+ private:
+  // Equal per-reader counts: the smallest (drop) or largest (pad) reader total.
+  std::uint64_t equal_target() const {
+    if (!cfg_.shards.counts_known())
+      throw spec_error(676, {}, "equal per-rank epochs need per-shard sample counts (a wids JSON shard list, "
+                                "or .idx files beside the shards: wds-etl index)");
+    std::optional<std::uint64_t> target;
+    for (int r = 0; r < world_.world_size; ++r)
+      for (int k = 0; k < world_.num_workers; ++k) {
+        world_info w = world_;
+        w.rank = r;
+        w.worker = k;
+        std::uint64_t total = 0;
+        for (std::size_t i : shard_order(w, 0)) total += *cfg_.shards.counts[i];
+        if (!target) target = total;
+        else target = cfg_.equalize == equalize_mode::drop ? std::min(*target, total) : std::max(*target, total);
+      }
+    return target.value_or(0);
+  }
+
+  void start_pass() {
+    order_ = shard_order(world_, pass_);
+    next_shard_ = 0;
+    reader_.reset();
+    pass_items_ = 0;
+    shuffle_.reset();
+    if (cfg_.sample_buffer > 0) {
+      const std::int64_t s = cfg_.sample_seed.value_or(cfg_.seed);
+      const std::uint64_t e = cfg_.reshuffle_each_epoch ? epoch_ : 0;
+      any_rng rng = cfg_.rng == rng_kind::python ? any_rng(python_random(s + static_cast<std::int64_t>(e)))
+                                                 : any_rng(random_engine(mix_seed(s, 3, e, pass_)));
+      shuffle_.emplace(cfg_.sample_buffer, cfg_.sample_initial, std::move(rng));
+    }
+  }
+
+  bool skip_error(const std::exception& e) {
+    std::lock_guard<std::mutex> lk(report_m_);
+    const auto* we = dynamic_cast<const wds::error*>(&e);
+    ++rep_.errors_by_id[we ? we->id() : 0];
+    if (rep_.messages.size() < 16) rep_.messages.push_back(e.what());
+    if (cfg_.on_error) return cfg_.on_error(e);
+    return cfg_.policy == error_policy::skip;
+  }
+
+  // The next sample in shard order; a failing shard is skipped (rest lost) or raised.
+  std::optional<sample> read_next() {
+    for (;;) {
+      if (!reader_) {
+        if (next_shard_ >= order_.size()) return std::nullopt;
+        const std::string& url = cfg_.shards.urls[order_[next_shard_++]];
+        ++rep_.shards;
+        try {
+          reader_.emplace(open_url(url, cfg_.url), url, cfg_.url.lim, cfg_.reader);
+        } catch (const std::exception& e) {
+          if (!skip_error(e)) throw;
+          ++rep_.skipped_shards;
+          continue;
+        }
+      }
+      try {
+        if (std::optional<sample> s = reader_->next()) {
+          ++rep_.samples_read;
+          return s;
+        }
+        reader_.reset();
+      } catch (const std::exception& e) {
+        reader_.reset();
+        if (!skip_error(e)) throw;
+        ++rep_.skipped_shards;
+      }
+    }
+  }
+
+  const dataset_config& cfg_;
+  std::uint64_t epoch_;
+  dataset_report& rep_;
+  std::mutex& report_m_;
+  world_info world_;
+  std::optional<std::uint64_t> limit_;
+  std::uint64_t pass_ = 0, produced_ = 0, pass_items_ = 0;
+  std::vector<std::size_t> order_;
+  std::size_t next_shard_ = 0;
+  std::optional<sample_reader<any_source>> reader_;
+  std::optional<buffer_shuffle<sample>> shuffle_;
+};
+
+// Runs fn over the epoch's items on N threads and hands the results back in
+// stream order. One reader thread fills a queue bounded in bytes (reading on
+// into the next shards: the prefetch); workers hold at most `window` results
+// ahead of the consumer.
+template <class T>
+class ordered_runner {
+ public:
+  using fn_type = std::function<std::optional<T>(sample&&)>;
+  struct result {
+    std::optional<T> value;  // nullopt: selected out or skipped
+    std::uint64_t seq = 0;
+  };
+
+  ordered_runner(const dataset_config& cfg, std::uint64_t epoch, std::uint64_t skip, fn_type fn,
+                 dataset_report& rep)
+      : cfg_(cfg), fn_(std::move(fn)), rep_(rep), stream_(cfg_, epoch, rep_, report_m_), skip_(skip) {
+    window_ = cfg_.window ? cfg_.window : 4 * cfg_.threads + 8;
+    if (cfg_.threads == 0) return;
+    reader_ = std::thread([this] { read_loop(); });
+    for (std::size_t i = 0; i < cfg_.threads; ++i) workers_.emplace_back([this] { work_loop(); });
+  }
+  ordered_runner(const ordered_runner&) = delete;
+  ordered_runner& operator=(const ordered_runner&) = delete;
+  ~ordered_runner() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (reader_.joinable()) reader_.join();
+    for (auto& t : workers_) t.join();
+  }
+
+  // The next result in order, or nullopt at the end of the epoch.
+  std::optional<result> next() {
+    if (cfg_.threads == 0) {
+      for (; skip_ > 0; --skip_)
+        if (!stream_.next()) return std::nullopt;
+      std::optional<sample> s = stream_.next();
+      if (!s) return std::nullopt;
+      result r;
+      r.seq = seq_++;
+      r.value = apply(std::move(*s));
+      return r;
+    }
+    std::unique_lock<std::mutex> lk(m_);
+    cv_.wait(lk, [&] { return done_.count(next_out_) || (input_end_ && next_out_ >= input_count_); });
+    auto it = done_.find(next_out_);
+    if (it == done_.end()) {
+      if (input_error_) std::rethrow_exception(input_error_);
+      return std::nullopt;
+    }
+    slot sl = std::move(it->second);
+    done_.erase(it);
+    ++next_out_;
+    lk.unlock();
+    cv_.notify_all();
+    if (sl.error) std::rethrow_exception(sl.error);
+    return std::move(sl.r);
+  }
+
+ private:
+  struct slot {
+    result r;
+    std::exception_ptr error;
+  };
+
+  std::optional<T> apply(sample&& s) {
+    try {
+      return fn_(std::move(s));
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lk(report_m_);
+      const auto* we = dynamic_cast<const wds::error*>(&e);
+      ++rep_.errors_by_id[we ? we->id() : 0];
+      if (rep_.messages.size() < 16) rep_.messages.push_back(e.what());
+      const bool skip = cfg_.on_error ? cfg_.on_error(e) : cfg_.policy == error_policy::skip;
+      if (!skip) throw;
+      ++rep_.skipped_samples;
+      return std::nullopt;
+    }
+  }
+
+  void read_loop() {
+    try {
+      for (; skip_ > 0; --skip_)
+        if (!stream_.next()) break;
+      for (;;) {
+        std::optional<sample> s = stream_.next();
+        if (!s) break;
+        const std::uint64_t bytes = sample_bytes(*s);
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return stop_ || in_.empty() || in_bytes_ + bytes <= cfg_.queue_bytes; });
+        if (stop_) return;
+        in_.push_back({input_count_++, bytes, std::move(*s)});
+        in_bytes_ += bytes;
+        lk.unlock();
+        cv_.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(m_);
+      input_error_ = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      input_end_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  void work_loop() {
+    for (;;) {
+      queued q;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] {
+          return stop_ || (!in_.empty() && in_.front().seq < next_out_ + window_) || (in_.empty() && input_end_);
+        });
+        if (stop_ || in_.empty()) return;
+        q = std::move(in_.front());
+        in_.pop_front();
+        in_bytes_ -= q.bytes;
+      }
+      cv_.notify_all();
+      slot sl;
+      sl.r.seq = q.seq;
+      try {
+        sl.r.value = apply(std::move(q.s));
+      } catch (...) {
+        sl.error = std::current_exception();
+      }
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        done_.emplace(q.seq, std::move(sl));
+      }
+      cv_.notify_all();
+    }
+  }
+
+  struct queued {
+    std::uint64_t seq = 0, bytes = 0;
+    sample s;
+  };
+
+  std::mutex report_m_;  // first: the stream holds a reference
+  const dataset_config& cfg_;
+  fn_type fn_;
+  dataset_report& rep_;
+  epoch_stream stream_;
+  std::uint64_t skip_ = 0, seq_ = 0;
+  std::size_t window_ = 8;
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<queued> in_;
+  std::uint64_t in_bytes_ = 0, input_count_ = 0, next_out_ = 0;
+  bool input_end_ = false, stop_ = false;
+  std::exception_ptr input_error_;
+  std::map<std::uint64_t, slot> done_;
+  std::thread reader_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace detail
+
+// ---- decoded samples ------------------------------------------------------------
+
+// A decoded field: raw bytes, webdataset's basic handlers (int, text, json,
+// npy, tenbin), or an image decoded by a spec.
+using decoded_value = std::variant<std::vector<std::byte>, std::int64_t, std::string, json, ndarray,
+                                   std::vector<ndarray>, image<std::uint8_t>, tensor<float>, tensor<std::uint8_t>>;
+
+class decoded_sample {
+ public:
+  decoded_sample() = default;
+  decoded_sample(std::string key, std::string url) : key_(std::move(key)), url_(std::move(url)) {}
+  const std::string& key() const noexcept { return key_; }
+  const std::string& url() const noexcept { return url_; }
+  std::vector<std::pair<std::string, decoded_value>>& fields() noexcept { return fields_; }
+  const std::vector<std::pair<std::string, decoded_value>>& fields() const noexcept { return fields_; }
+  const decoded_value* find(std::string_view ext) const noexcept {
+    for (const auto& [e, v] : fields_)
+      if (e == ext) return &v;
+    return nullptr;
+  }
+  decoded_value* find(std::string_view ext) noexcept {
+    return const_cast<decoded_value*>(static_cast<const decoded_sample&>(*this).find(ext));
+  }
+  // The field as T; sample_error 302 when absent, 320 when of another type.
+  template <class T>
+  const T& get(std::string_view ext) const {
+    const decoded_value* v = find(ext);
+    if (!v) throw sample_error(302, {url_, key_, location::unknown_offset}, "sample has no field \"" + std::string(ext) + "\"");
+    if (const T* t = std::get_if<T>(v)) return *t;
+    throw sample_error(320, {url_, key_, location::unknown_offset},
+                       "field \"" + std::string(ext) + "\" holds another type (check the decode spec)");
+  }
+  template <class T>
+  T& get(std::string_view ext) {
+    return const_cast<T&>(static_cast<const decoded_sample&>(*this).get<T>(ext));
+  }
+
+ private:
+  std::string key_, url_;
+  std::vector<std::pair<std::string, decoded_value>> fields_;
+};
+
+// webdataset's image specs: what decode(spec) makes of image fields.
+struct image_spec {
+  enum class layout { hwc8, hwc_float, chw8, chw_float, keep };
+  pixel_mode mode = pixel_mode::rgb;
+  layout out = layout::hwc8;
+  bool keep_mode = false;  // "pil": the file's own mode
+
+  static image_spec parse(std::string_view s) {
+    struct entry {
+      const char* name;
+      pixel_mode m;
+      layout l;
+    };
+    static const entry table[] = {
+        {"l8", pixel_mode::l, layout::hwc8},          {"rgb8", pixel_mode::rgb, layout::hwc8},
+        {"rgba8", pixel_mode::rgba, layout::hwc8},    {"l", pixel_mode::l, layout::hwc_float},
+        {"rgb", pixel_mode::rgb, layout::hwc_float},  {"rgba", pixel_mode::rgba, layout::hwc_float},
+        {"torchl8", pixel_mode::l, layout::chw8},     {"torchrgb8", pixel_mode::rgb, layout::chw8},
+        {"torchrgba8", pixel_mode::rgba, layout::chw8}, {"torchl", pixel_mode::l, layout::chw_float},
+        {"torchrgb", pixel_mode::rgb, layout::chw_float}, {"torch", pixel_mode::rgb, layout::chw_float},
+        {"torchrgba", pixel_mode::rgba, layout::chw_float}, {"pil", pixel_mode::rgb, layout::keep},
+        {"pilrgb", pixel_mode::rgb, layout::hwc8},    {"pilrgba", pixel_mode::rgba, layout::hwc8},
+    };
+    for (const auto& e : table)
+      if (s == e.name) {
+        image_spec r;
+        r.mode = e.m;
+        r.out = e.l;
+        r.keep_mode = e.l == layout::keep;
+        if (r.keep_mode) r.out = layout::hwc8;
+        return r;
+      }
+    throw spec_error(671, {std::string(s), {}, 0},
+                       "unknown decode spec (l8 rgb8 rgba8 l rgb rgba torchl8 torchrgb8 torchrgba8 torchl torchrgb "
+                       "torch torchrgba pil pilrgb pilrgba)");
+  }
+};
+
+// webdataset's IMAGE_EXTENSIONS that wds can decode or recognise.
+inline bool is_image_ext(std::string_view ext) noexcept {
+  const std::size_t dot = ext.rfind('.');
+  if (dot != std::string_view::npos) ext.remove_prefix(dot + 1);
+  for (const char* e : {"jpg", "jpeg", "png", "ppm", "pgm", "pbm", "pnm", "bmp", "gif", "tif", "tiff", "webp"})
+    if (ext == e) return true;
+  return false;
+}
+
+// Decodes every field of a sample: images by the spec, the rest by
+// webdataset's basic handlers; meta fields ("_...") stay bytes.
+inline decoded_sample decode_sample(sample&& s, const image_spec& spec, const limits& lim = {}) {
+  thread_local image_decoder dec;
+  decoded_sample out(s.key(), s.url());
+  for (auto& f : s.fields()) {
+    const location where{s.url(), f.member, f.offset};
+    if (!f.ext.empty() && f.ext[0] == '_') {
+      out.fields().emplace_back(f.ext, std::move(f.data));
+    } else if (is_image_ext(f.ext)) {
+      any_image img = dec.decode(f.data.data(), f.data.size(),
+                                 spec.keep_mode ? std::nullopt : std::optional<pixel_mode>(spec.mode), lim, where);
+      auto* u8 = std::get_if<image<std::uint8_t>>(&img);
+      if (!u8) throw decode_error(462, where, "decode spec needs an 8-bit image; this one has a 16/32-bit mode");
+      const int h = u8->height(), w = u8->width(), c = u8->channels();
+      const std::uint8_t* p = u8->data();
+      const std::size_t n = u8->size();
+      switch (spec.out) {
+        case image_spec::layout::hwc8:
+        case image_spec::layout::keep:
+          out.fields().emplace_back(f.ext, std::move(*u8));
+          break;
+        case image_spec::layout::hwc_float: {
+          tensor<float> t(c == 1 ? std::vector<std::size_t>{std::size_t(h), std::size_t(w)}
+                                 : std::vector<std::size_t>{std::size_t(h), std::size_t(w), std::size_t(c)});
+          for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<float>(p[i]) / 255.0f;
+          out.fields().emplace_back(f.ext, std::move(t));
+          break;
+        }
+        case image_spec::layout::chw8:
+        case image_spec::layout::chw_float: {
+          const std::size_t plane = std::size_t(h) * std::size_t(w);
+          const std::vector<std::size_t> shape{std::size_t(c), std::size_t(h), std::size_t(w)};
+          if (spec.out == image_spec::layout::chw8) {
+            tensor<std::uint8_t> t(shape);
+            for (std::size_t i = 0; i < plane; ++i)
+              for (int k = 0; k < c; ++k) t[std::size_t(k) * plane + i] = p[i * std::size_t(c) + std::size_t(k)];
+            out.fields().emplace_back(f.ext, std::move(t));
+          } else {
+            tensor<float> t(shape);
+            for (std::size_t i = 0; i < plane; ++i)
+              for (int k = 0; k < c; ++k)
+                t[std::size_t(k) * plane + i] = static_cast<float>(p[i * std::size_t(c) + std::size_t(k)]) / 255.0f;
+            out.fields().emplace_back(f.ext, std::move(t));
+          }
+          break;
+        }
+      }
+    } else {
+      field_value v = decode_field(f.ext, f.data, lim, where);
+      out.fields().emplace_back(f.ext, std::visit([](auto&& x) -> decoded_value { return std::move(x); }, std::move(v)));
+    }
+  }
+  return out;
+}
+
+// ---- field extraction for to_tuple -------------------------------------------
+
+namespace detail {
+
+// "jpg;png" -> the first of the alternatives present.
+template <class Sample>
+auto find_alternative(Sample& s, std::string_view alts) -> decltype(s.find(alts)) {
+  std::size_t b = 0;
+  for (;;) {
+    const std::size_t e = std::min(alts.find(';', b), alts.size());
+    if (auto* f = s.find(alts.substr(b, e - b))) return f;
+    if (e >= alts.size()) return nullptr;
+    b = e + 1;
+  }
+}
+
+template <class T>
+T extract(sample& s, const std::string& alts) {
+  field* f = find_alternative(s, alts);
+  if (!f) throw sample_error(302, {s.url(), s.key(), location::unknown_offset}, "to_tuple: sample has no field \"" + alts + "\"");
+  const location where{s.url(), f->member, f->offset};
+  if constexpr (std::is_same_v<T, std::vector<std::byte>>) return std::move(f->data);
+  else if constexpr (std::is_same_v<T, std::string>) return decode_text(f->data, where);
+  else if constexpr (std::is_same_v<T, std::int64_t>) return decode_cls(f->data, where);
+  else if constexpr (std::is_same_v<T, json>) return json::parse(f->data.data(), f->data.size(), where);
+  else static_assert(sizeof(T) == 0, "undecoded to_tuple fields are std::vector<std::byte>, std::string, std::int64_t or json");
+}
+
+template <class T>
+T extract(decoded_sample& s, const std::string& alts) {
+  decoded_value* v = find_alternative(s, alts);
+  if (!v) throw sample_error(302, {s.url(), s.key(), location::unknown_offset}, "to_tuple: sample has no field \"" + alts + "\"");
+  if (T* t = std::get_if<T>(v)) return std::move(*t);
+  throw sample_error(320, {s.url(), s.key(), location::unknown_offset},
+                     "to_tuple: field \"" + alts + "\" holds another type (check the decode spec)");
+}
+
+}  // namespace detail
+
+// ---- collation --------------------------------------------------------------
+
+// batched()'s collation: tensors and images stack into one contiguous tensor
+// with a leading batch dimension, numbers and strings become vectors,
+// tuples collate element-wise.
+template <class T, class = void>
+struct collate {
+  using type = std::vector<T>;
+  static type run(std::vector<T>&& items) { return std::move(items); }
+};
+
+namespace detail {
+template <class V>
+tensor<V> stack(const std::vector<const V*>& data, const std::vector<std::size_t>& shape, std::size_t each) {
+  std::vector<std::size_t> s{data.size()};
+  s.insert(s.end(), shape.begin(), shape.end());
+  tensor<V> out(std::move(s));
+  for (std::size_t i = 0; i < data.size(); ++i) std::memcpy(out.data() + i * each, data[i], each * sizeof(V));
+  return out;
+}
+[[noreturn]] inline void shape_mismatch() {
+  throw sample_error(322, {}, "batched: items have different shapes (resize or crop before batching)");
+}
+}  // namespace detail
+
+template <class V>
+struct collate<tensor<V>> {
+  using type = tensor<V>;
+  static type run(std::vector<tensor<V>>&& items) {
+    std::vector<const V*> p;
+    for (const auto& t : items) {
+      if (t.shape() != items.front().shape()) detail::shape_mismatch();
+      p.push_back(t.data());
+    }
+    return detail::stack(p, items.empty() ? std::vector<std::size_t>{} : items.front().shape(),
+                         items.empty() ? 0 : items.front().size());
+  }
+};
+
+template <>
+struct collate<image<std::uint8_t>> {
+  using type = tensor<std::uint8_t>;
+  static type run(std::vector<image<std::uint8_t>>&& items) {
+    std::vector<const std::uint8_t*> p;
+    std::vector<std::size_t> shape;
+    for (const auto& im : items) {
+      std::vector<std::size_t> s{std::size_t(im.height()), std::size_t(im.width()), std::size_t(im.channels())};
+      if (p.empty()) shape = s;
+      else if (s != shape) detail::shape_mismatch();
+      p.push_back(im.data());
+    }
+    return detail::stack(p, shape, items.empty() ? 0 : items.front().size());
+  }
+};
+
+template <class... Ts>
+struct collate<std::tuple<Ts...>> {
+  using type = std::tuple<typename collate<Ts>::type...>;
+  static type run(std::vector<std::tuple<Ts...>>&& items) { return run(std::move(items), std::index_sequence_for<Ts...>{}); }
+
+ private:
+  template <std::size_t... I>
+  static type run(std::vector<std::tuple<Ts...>>&& items, std::index_sequence<I...>) {
+    return type{column<I>(items)...};
+  }
+  template <std::size_t I>
+  static auto column(std::vector<std::tuple<Ts...>>& items) {
+    using E = std::tuple_element_t<I, std::tuple<Ts...>>;
+    std::vector<E> col;
+    col.reserve(items.size());
+    for (auto& t : items) col.push_back(std::move(std::get<I>(t)));
+    return collate<E>::run(std::move(col));
+  }
+};
+
+// ---- the pipeline -----------------------------------------------------------
+
+template <class T, bool Batched = false>
+class pipeline;
+
+namespace detail {
+template <class Elem>
+struct epoch_state {
+  virtual ~epoch_state() = default;
+  virtual std::optional<Elem> next() = 0;
+};
+}  // namespace detail
+
+// Common part: configuration, epochs, cursor and report.
+template <class T, bool Batched>
+class pipeline {
+ public:
+  using item_type = T;
+  using value_type = std::conditional_t<Batched, typename collate<T>::type, T>;
+  using fn_type = std::function<std::optional<T>(sample&&)>;
+
+  pipeline(dataset_config cfg, fn_type fn, std::size_t batch = 0, bool partial = true)
+      : cfg_(std::make_shared<dataset_config>(std::move(cfg))), fn_(std::move(fn)), batch_(batch), partial_(partial),
+        state_(std::make_shared<run_state>()) {}
+
+  // ---- sample-level stages (sequential; apply wherever they are written) ----
+  // webdataset's .shuffle(bufsize, initial=100), seeded from seed() unless given.
+  pipeline& shuffle(std::size_t bufsize, std::size_t initial = 100, std::optional<std::int64_t> seed = std::nullopt) {
+    cfg_->sample_buffer = bufsize;
+    cfg_->sample_initial = initial;
+    cfg_->sample_seed = seed;
+    return *this;
+  }
+  // WebDataset(shardshuffle=bufsize): shuffles the shard order.
+  pipeline& shard_shuffle(std::size_t bufsize = 100, std::size_t initial = 100,
+                          std::optional<std::int64_t> seed = std::nullopt) {
+    cfg_->shard_buffer = bufsize;
+    cfg_->shard_initial = initial;
+    cfg_->shard_seed = seed;
+    return *this;
+  }
+  pipeline& seed(std::int64_t s) { return cfg_->seed = s, *this; }
+  pipeline& rng(rng_kind k) { return cfg_->rng = k, *this; }
+  // false: the same shuffles every epoch (webdataset's shuffle with a fixed seed).
+  pipeline& reshuffle_each_epoch(bool b) { return cfg_->reshuffle_each_epoch = b, *this; }
+  pipeline& split_by_node(int rank, int world_size) {
+    world_info w = cfg_->world.value_or(world_info{});
+    w.rank = rank;
+    w.world_size = world_size;
+    w.check();
+    return cfg_->world = w, *this;
+  }
+  pipeline& split_by_worker(int worker, int num_workers) {
+    world_info w = cfg_->world.value_or(world_info{});
+    w.worker = worker;
+    w.num_workers = num_workers;
+    w.check();
+    return cfg_->world = w, *this;
+  }
+  pipeline& world(world_info w) { return w.check(), cfg_->world = w, *this; }
+  // ResampledShards: draw shards with replacement (count per epoch, 0: as many as there are).
+  pipeline& resampled(std::uint64_t count = 0) {
+    cfg_->resampled = true;
+    cfg_->resample_count = count;
+    return *this;
+  }
+  pipeline& equalize(equalize_mode m) { return cfg_->equalize = m, *this; }
+  // Exactly n items (before batching) per epoch, reading the shards again as needed.
+  pipeline& with_epoch(std::uint64_t n) { return cfg_->epoch_items = n, *this; }
+  pipeline& threads(std::size_t n) { return cfg_->threads = n, *this; }
+  // Bytes of undecoded samples read ahead (the reader prefetches into the next shards).
+  pipeline& prefetch_bytes(std::size_t n) { return cfg_->queue_bytes = n, *this; }
+  pipeline& on_error(error_policy p) { return cfg_->policy = p, *this; }
+  // fn(e) -> true: count, skip the sample (or the rest of the shard) and go on; false: raise.
+  pipeline& on_error(std::function<bool(const std::exception&)> fn) { return cfg_->on_error = std::move(fn), *this; }
+  pipeline& cache_dir(std::string dir) { return cfg_->url.cache_dir = std::move(dir), *this; }
+  pipeline& set_limits(const wds::limits& l) { return cfg_->url.lim = l, *this; }
+
+  // ---- per-item stages (on the worker threads) ----
+  template <class F>
+  auto map(F f) const {
+    static_assert(!Batched, "map() before batched()");
+    using R = std::decay_t<std::invoke_result_t<F&, T&&>>;
+    fn_type prev = fn_;
+    return pipeline<R>(*cfg_, [prev, f](sample&& s) mutable -> std::optional<R> {
+      std::optional<T> v = prev(std::move(s));
+      if (!v) return std::nullopt;
+      return f(std::move(*v));
+    });
+  }
+  template <class P>
+  pipeline select(P pred) const {
+    static_assert(!Batched, "select() before batched()");
+    fn_type prev = fn_;
+    return pipeline(*cfg_, [prev, pred](sample&& s) mutable -> std::optional<T> {
+      std::optional<T> v = prev(std::move(s));
+      if (!v || !pred(std::as_const(*v))) return std::nullopt;
+      return v;
+    });
+  }
+  // webdataset's decode(spec): images by the spec, other fields by their ext.
+  pipeline<decoded_sample> decode(std::string_view spec = "rgb8") const {
+    static_assert(std::is_same_v<T, sample>, "decode() applies to raw samples");
+    const image_spec is = image_spec::parse(spec);
+    fn_type prev = fn_;
+    const wds::limits lim = cfg_->url.lim;
+    return pipeline<decoded_sample>(*cfg_, [prev, is, lim](sample&& s) -> std::optional<decoded_sample> {
+      std::optional<sample> v = prev(std::move(s));
+      if (!v) return std::nullopt;
+      return decode_sample(std::move(*v), is, lim);
+    });
+  }
+  // to_tuple<A, B>("jpg;png", "cls"): the first present alternative of each.
+  template <class... Ts, class... Names>
+  pipeline<std::tuple<Ts...>> to_tuple(Names... names) const {
+    static_assert(sizeof...(Ts) == sizeof...(Names), "one type per field name");
+    static_assert(std::is_same_v<T, sample> || std::is_same_v<T, decoded_sample>, "to_tuple() applies to samples");
+    fn_type prev = fn_;
+    std::array<std::string, sizeof...(Names)> keys{std::string(names)...};
+    return pipeline<std::tuple<Ts...>>(*cfg_, [prev, keys](sample&& s) -> std::optional<std::tuple<Ts...>> {
+      std::optional<T> v = prev(std::move(s));
+      if (!v) return std::nullopt;
+      return make<Ts...>(*v, keys, std::index_sequence_for<Ts...>{});
+    });
+  }
+  // batched(n, partial): n items collated into one value (see collate).
+  pipeline<T, true> batched(std::size_t n, bool partial = true) const {
+    static_assert(!Batched, "batched() twice");
+    if (n == 0) throw spec_error(674, {}, "batched(0)");
+    return pipeline<T, true>(*cfg_, fn_, n, partial);
+  }
+
+  // ---- epochs and resumption ----
+  // Each begin() runs the next epoch (0, 1, ...); set_epoch() chooses it.
+  pipeline& set_epoch(std::uint64_t e) {
+    state_->epoch = e;
+    state_->skip = 0;
+    return *this;
+  }
+  std::uint64_t epoch() const noexcept { return state_->epoch; }
+  // Where the consumer is now: resume(cursor()) continues right after the
+  // last item handed out, on any number of threads.
+  wds::cursor cursor() const noexcept { return state_->pos; }
+  pipeline& resume(const wds::cursor& c) {
+    if (c.seed != cfg_->seed)
+      throw spec_error(677, {c.str(), {}, 0}, "cursor was made with seed " + std::to_string(c.seed) +
+                                                  ", this dataset has seed " + std::to_string(cfg_->seed));
+    state_->epoch = c.epoch;
+    state_->skip = c.position;
+    return *this;
+  }
+  // The last (or current) epoch's counts.
+  const dataset_report& report() const noexcept { return state_->report; }
+  const dataset_config& config() const noexcept { return *cfg_; }
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using difference_type = std::ptrdiff_t;
+    using value_type = pipeline::value_type;
+    using reference = value_type&;
+    using pointer = value_type*;
+    iterator() = default;
+    explicit iterator(std::shared_ptr<detail::epoch_state<value_type>> run) : run_(std::move(run)) { ++*this; }
+    reference operator*() const { return *cur_; }
+    pointer operator->() const { return &*cur_; }
+    iterator& operator++() {
+      cur_ = run_->next();
+      if (!cur_) run_.reset();
+      return *this;
+    }
+    bool operator==(const iterator& o) const noexcept { return run_ == o.run_; }
+    bool operator!=(const iterator& o) const noexcept { return run_ != o.run_; }
+
+   private:
+    std::shared_ptr<detail::epoch_state<value_type>> run_;
+    mutable std::optional<value_type> cur_;
+  };
+
+  // Starts the next epoch (threads start here and stop with the iterator).
+  iterator begin() {
+    auto run = std::make_shared<epoch_run>(*this);
+    return iterator(std::move(run));
+  }
+  iterator end() { return iterator(); }
+
+ private:
+  template <class, bool>
+  friend class pipeline;
+
+  struct run_state {
+    std::uint64_t epoch = 0, skip = 0;
+    wds::cursor pos;
+    dataset_report report;
+  };
+
+  template <class... Ts, class S, std::size_t... I>
+  static std::tuple<Ts...> make(S& s, const std::array<std::string, sizeof...(Ts)>& keys, std::index_sequence<I...>) {
+    return std::tuple<Ts...>{detail::extract<Ts>(s, keys[I])...};
+  }
+
+  struct epoch_run final : detail::epoch_state<value_type> {
+    explicit epoch_run(pipeline& p)
+        : cfg(p.cfg_), state(p.state_), epoch(state->epoch), batch(p.batch_), partial(p.partial_) {
+      state->report = dataset_report{};
+      state->report.epoch = epoch;
+      skipped = state->skip;
+      state->pos = wds::cursor{cfg->seed, epoch, skipped};
+      runner = std::make_unique<detail::ordered_runner<T>>(*cfg, epoch, state->skip, p.fn_, state->report);
+      state->skip = 0;
+      state->epoch = epoch + 1;  // the next begin() runs the next epoch
+    }
+    std::optional<value_type> next() override {
+      if constexpr (Batched) {
+        std::vector<T> items;
+        items.reserve(batch);
+        while (items.size() < batch) {
+          auto r = runner->next();
+          if (!r) break;
+          state->pos.position = r->seq + 1 + base();
+          if (r->value) items.push_back(std::move(*r->value));
+        }
+        if (items.empty() || (items.size() < batch && !partial)) return finish();
+        ++state->report.batches;
+        state->report.items += items.size();
+        return collate<T>::run(std::move(items));
+      } else {
+        for (;;) {
+          auto r = runner->next();
+          if (!r) return finish();
+          state->pos.position = r->seq + 1 + base();
+          if (r->value) {
+            ++state->report.items;
+            return std::move(*r->value);
+          }
+        }
+      }
+    }
+    std::uint64_t base() const noexcept { return skipped; }
+    std::optional<value_type> finish() {
+      // The epoch is complete: a cursor saved now resumes at the next one.
+      state->pos = wds::cursor{cfg->seed, epoch + 1, 0};
+      return std::nullopt;
+    }
+    std::shared_ptr<dataset_config> cfg;
+    std::shared_ptr<run_state> state;
+    std::uint64_t epoch;
+    std::size_t batch;
+    bool partial;
+    std::uint64_t skipped = 0;
+    std::unique_ptr<detail::ordered_runner<T>> runner;
+  };
+
+  std::shared_ptr<dataset_config> cfg_;
+  fn_type fn_;
+  std::size_t batch_ = 0;
+  bool partial_ = true;
+  std::shared_ptr<run_state> state_;
+};
+
+// wds::dataset(spec) or dataset(urls): the raw samples of a shard list.
+class dataset : public pipeline<sample> {
+ public:
+  explicit dataset(const std::string& spec) : pipeline<sample>(config_for(resolve_shards(spec)), identity()) {}
+  explicit dataset(const char* spec) : dataset(std::string(spec)) {}
+  explicit dataset(std::vector<std::string> urls)
+      : pipeline<sample>(config_for(make_shard_list(std::move(urls))), identity()) {}
+  explicit dataset(shard_list shards) : pipeline<sample>(config_for(std::move(shards)), identity()) {}
+
+ private:
+  static dataset_config config_for(shard_list s) {
+    dataset_config c;
+    c.shards = std::move(s);
+    return c;
+  }
+  static fn_type identity() {
+    return [](sample&& s) -> std::optional<sample> { return std::move(s); };
+  }
+};
+
+WDS_NAMESPACE_END
+// ---- end wds/dataset.hpp ----
+// ---- begin wds/random_access.hpp ----
+// SPDX-License-Identifier: MIT
+
+// Random access to samples by global index (wids' ShardListDataset, without
+// downloading whole shards): each shard's DALI .idx gives every member's data
+// offset, so ds[i] reads only that sample's bytes, with pread() on local
+// files and one HTTP Range request on remote ones.
+//   wds::indexed_dataset ds("train.json");        // wids shard list (or any shard spec)
+//   wds::sample s = ds[12345];                     // key, url, fields as the stream reader gives
+//   for (auto i : wds::index_sampler{ds.size(), 7}.rank_indices(epoch, rank, world)) use(ds[i]);
+// Index files: x.idx beside x.tar (wds-etl index / shard_writer's dali_index);
+// a local shard without one is scanned once in memory; a remote one needs it.
+
+// #include <wds/dataset.hpp> (inlined above)
+// #include <wds/error.hpp> (inlined above)
+// #include <wds/index.hpp> (inlined above)
+// #include <wds/io.hpp> (inlined above)
+// #include <wds/python_random.hpp> (inlined above)
+// #include <wds/sample.hpp> (inlined above)
+// #include <wds/shard_list.hpp> (inlined above)
+// #include <wds/url.hpp> (inlined above)
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+WDS_NAMESPACE_BEGIN
+
+class indexed_dataset {
+ public:
+  explicit indexed_dataset(const std::string& spec, url_options opts = {})
+      : indexed_dataset(resolve_shards(spec), std::move(opts)) {}
+  explicit indexed_dataset(shard_list shards, url_options opts = {})
+      : shards_(std::move(shards)), opts_(std::move(opts)), state_(shards_.size()) {
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      if (!shards_.counts[i]) shards_.counts[i] = load(i).size();
+      total += *shards_.counts[i];
+      cum_.push_back(total);
+    }
+  }
+  indexed_dataset(const indexed_dataset&) = delete;
+  indexed_dataset& operator=(const indexed_dataset&) = delete;
+  ~indexed_dataset() {
+    for (auto& s : state_)
+      if (s.fd >= 0) ::close(s.fd);
+  }
+
+  std::uint64_t size() const noexcept { return cum_.empty() ? 0 : cum_.back(); }
+  std::size_t shards() const noexcept { return shards_.size(); }
+
+  // wids' lookup: shard = searchsorted(cumulative counts, i, side="right").
+  std::pair<std::size_t, std::uint64_t> locate(std::uint64_t i) const {
+    if (i >= size())
+      throw sample_error(323, {}, "index " + std::to_string(i) + " out of range (size " + std::to_string(size()) + ")");
+    const std::size_t s = static_cast<std::size_t>(std::upper_bound(cum_.begin(), cum_.end(), i) - cum_.begin());
+    return {s, s == 0 ? i : i - cum_[s - 1]};
+  }
+
+  // Sample i, reading only its members' bytes. Thread-safe.
+  sample operator[](std::uint64_t i) { return get(i); }
+  sample get(std::uint64_t i) {
+    const auto [s, k] = locate(i);
+    const std::vector<index_sample>& idx = load(s);
+    const std::string& url = shards_.urls[s];
+    if (k >= idx.size())
+      throw spec_error(672, {url, {}, location::unknown_offset},
+                       "index has " + std::to_string(idx.size()) + " samples, the shard list says " +
+                           std::to_string(*shards_.counts[s]));
+    const index_sample& e = idx[static_cast<std::size_t>(k)];
+    sample out(e.key, url);
+    if (e.members.empty()) return out;
+    std::uint64_t begin = e.members.front().data_offset, end = begin;
+    for (const auto& m : e.members) {
+      begin = std::min(begin, m.data_offset);
+      end = std::max(end, m.data_offset + m.size);
+    }
+    if (end - begin > opts_.lim.max_member_size * std::max<std::size_t>(e.members.size(), 1))
+      throw limit_error(500, {url, e.key, begin}, "sample is larger than the member size limit");
+    std::vector<std::byte> bytes = read_range(s, begin, end);
+    for (const auto& m : e.members) {
+      const auto* p = bytes.data() + (m.data_offset - begin);
+      field f{detail::lower_ext(m.ext), std::vector<std::byte>(p, p + m.size), m.name, location::unknown_offset};
+      out.fields().push_back(std::move(f));
+    }
+    return out;
+  }
+
+  // Bytes fetched so far (for checking that only samples were read).
+  std::uint64_t bytes_read() const noexcept { return bytes_read_; }
+
+ private:
+  struct shard_state {
+    std::once_flag loaded;
+    std::vector<index_sample> idx;
+    int fd = -1;
+    std::once_flag opened;
+  };
+
+  const std::vector<index_sample>& load(std::size_t s) {
+    shard_state& st = state_[s];
+    std::call_once(st.loaded, [&] {
+      const std::string& url = shards_.urls[s];
+      const url_kind kind = url_kind_of(url);
+      if (kind == url_kind::local) {
+        const std::string path = local_path_of(url);
+        const std::string idx = dali_index_path(path);
+        st.idx = detail::is_file(idx) ? parse_dali_index(read_text_file(idx), idx) : index_shard(path, opts_.lim).samples;
+      } else if (kind == url_kind::http || kind == url_kind::ais) {
+        const std::string q = url.substr(0, url.find('?'));
+        const std::string idx = dali_index_path(q) + (q.size() < url.size() ? url.substr(q.size()) : "");
+        st.idx = parse_dali_index(detail::read_url_text(idx), idx);
+      } else {
+        throw io_error(152, {url, {}, location::unknown_offset}, "random access needs a local file or an http(s)/ais URL");
+      }
+    });
+    return st.idx;
+  }
+
+  std::vector<std::byte> read_range(std::size_t s, std::uint64_t begin, std::uint64_t end) {
+    const std::string& url = shards_.urls[s];
+    std::vector<std::byte> out(static_cast<std::size_t>(end - begin));
+    if (url_kind_of(url) == url_kind::local) {
+      shard_state& st = state_[s];
+      std::call_once(st.opened, [&] {
+        st.fd = ::open(local_path_of(url).c_str(), O_RDONLY | O_CLOEXEC);
+        if (st.fd < 0) throw io_error(100, {url, {}, location::unknown_offset}, "cannot open for reading: " + detail::errno_text(errno));
+      });
+      std::size_t got = 0;
+      while (got < out.size()) {
+        const ssize_t n = ::pread(st.fd, out.data() + got, out.size() - got, static_cast<off_t>(begin + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw io_error(101, {url, {}, begin + got}, "read failed: " + detail::errno_text(errno));
+        if (n == 0) throw io_error(156, {url, {}, begin + got}, "shard is shorter than its index says");
+        got += static_cast<std::size_t>(n);
+      }
+    } else {
+#if WDS_HAS_HTTP
+      const std::string target = url_kind_of(url) == url_kind::ais ? ais_http_url(url) : url;
+      http_source src(target, url, opts_,
+                      {{"Range", "bytes=" + std::to_string(begin) + "-" + std::to_string(end - 1)}});
+      if (src.status() != 206)
+        throw io_error(156, {url, {}, begin}, "server ignored the Range request (HTTP " + std::to_string(src.status()) +
+                                                  "); refusing to download the whole shard");
+      const std::size_t got = read_full(src, out.data(), out.size());
+      if (got != out.size()) throw io_error(156, {url, {}, begin + got}, "range response is shorter than requested");
+#else
+      throw io_error(152, {url, {}, location::unknown_offset}, "remote random access needs WDS_HAS_HTTP");
+#endif
+    }
+    std::lock_guard<std::mutex> lk(m_);
+    bytes_read_ += out.size();
+    return out;
+  }
+
+  shard_list shards_;
+  url_options opts_;
+  std::vector<shard_state> state_;
+  std::vector<std::uint64_t> cum_;
+  std::mutex m_;
+  std::uint64_t bytes_read_ = 0;
+};
+
+// The order of an indexed dataset's samples in an epoch, and each rank's
+// share of it. The global order depends only on (size, seed, epoch), so a
+// global position saved as {seed, epoch, position} resumes on any number of
+// ranks: rank r of W takes positions start + r, start + r + W, ...; drop/pad
+// make every rank's count equal.
+struct index_sampler {
+  std::uint64_t size = 0;
+  std::int64_t seed = 0;
+  bool shuffle = true;
+  rng_kind rng = rng_kind::wds;
+
+  std::vector<std::uint64_t> order(std::uint64_t epoch) const {
+    std::vector<std::uint64_t> v(static_cast<std::size_t>(size));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = i;
+    if (!shuffle) return v;
+    if (rng == rng_kind::python) {
+      python_random r(seed + static_cast<std::int64_t>(epoch));
+      r.shuffle(v);
+    } else {
+      random_engine r(detail::mix_seed(seed, 4, epoch, 0));
+      for (std::size_t i = v.size(); i-- > 1;) std::swap(v[i], v[static_cast<std::size_t>(r.below(i + 1))]);
+    }
+    return v;
+  }
+
+  std::vector<std::uint64_t> rank_indices(std::uint64_t epoch, int rank = 0, int world = 1,
+                                          equalize_mode mode = equalize_mode::none, std::uint64_t start = 0) const {
+    if (world < 1 || rank < 0 || rank >= world) throw spec_error(674, {}, "bad rank/world");
+    std::vector<std::uint64_t> g = order(epoch);
+    const std::uint64_t left = start < g.size() ? g.size() - start : 0, w = std::uint64_t(world);
+    std::uint64_t n = left;
+    if (mode == equalize_mode::drop) n = left / w * w;
+    if (mode == equalize_mode::pad) n = (left + w - 1) / w * w;
+    std::vector<std::uint64_t> out;
+    for (std::uint64_t j = std::uint64_t(rank); j < n; j += w) out.push_back(g[static_cast<std::size_t>((start + j) % std::max<std::uint64_t>(g.size(), 1))]);
+    return out;
+  }
+};
+
+WDS_NAMESPACE_END
+// ---- end wds/random_access.hpp ----
 
 // Run-time transform specs and the shard-to-shard ETL.
 // ---- begin wds/compose.hpp ----
@@ -7597,9 +14159,11 @@ inline any_image decode_image(const std::byte* data, std::size_t size,
 // The same ops as wds::transforms run underneath; to_tensor|normalize|
 // to_pil_image is fused into one lookup table (bit-identical).
 
+#include <array>
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -7627,7 +14191,7 @@ inline any_image decode_image(const std::byte* data, std::size_t size,
 // #include <wds/codec/png.hpp> (inlined above)
 #endif
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 
 // What flows between ops: encoded bytes, a decoded image, or a CHW tensor.
 using pipeline_value = std::variant<std::vector<std::byte>, any_image, tensor<float>>;
@@ -7798,6 +14362,15 @@ class compiled_pipeline {
     image_view<const std::uint8_t> u8;
     bool is_u8 = false;
     any_image other;  // non-8-bit image when !is_u8
+    // Pillow's info["comment"]: set by decode, kept by the ops that keep
+    // info (crop, resize, convert, flips), dropped by padding and tensors,
+    // written by jpeg.
+    std::optional<std::string> comment;
+    // Set while the image is still a palette image in Pillow (decode(native)
+    // of a palette PNG, until an op converts it): padding writes palette[fill].
+    bool has_palette = false;
+    std::array<std::array<std::uint8_t, 4>, 256> palette{};
+    bool bilevel = false;  // Pillow's mode "1" (see image_decoder::bilevel)
 
     void set_u8(image<std::uint8_t> img) {
       keep.push_back(std::move(img));
@@ -7855,6 +14428,32 @@ class compiled_pipeline {
     return s.u8;
   }
 
+  // The fill of constant padding: `value` in every channel, or palette[value]
+  // for a palette image.
+  static pixel_fill<std::uint8_t> u8_fill(const state& s, int value) {
+    if (s.bilevel) value = value ? 255 : 0;
+    if (!s.has_palette) return {std::uint8_t(value), std::uint8_t(value), std::uint8_t(value), std::uint8_t(value)};
+    return s.palette[std::size_t(value & 255)];
+  }
+
+  // Padding a palette image makes a new P image without info, so its tRNS
+  // transparency is gone: our RGBA expansion becomes RGB.
+  static void padded_palette(state& s) {
+    if (!s.has_palette || !s.is_u8 || s.u8.channels() != 4) return;
+    image<std::uint8_t> rgb(s.u8.width(), s.u8.height(), 3);
+    rgb.set_mode(pixel_mode::rgb);
+    for (int y = 0; y < s.u8.height(); ++y) {
+      std::uint8_t* d = rgb.row(y);
+      for (int x = 0; x < s.u8.width(); ++x, d += 3) std::memcpy(d, s.u8.pixel(x, y), 3);
+    }
+    s.set_u8(std::move(rgb));
+  }
+
+  [[noreturn]] void palette_tensor_fail(const detail::compose_step& st, const location& where) const {
+    runtime_fail(st, where, "torchvision makes a tensor of palette indices from a palette image, wds decodes "
+                            "palettes to colours: add convert(rgb) first");
+  }
+
   // Applies fn(image_view<const T>) -> image<T> to a non-8-bit image.
   template <class F>
   static void map_other(state& s, F&& fn) {
@@ -7873,7 +14472,12 @@ class compiled_pipeline {
       switch (st.op) {
         case op_code::decode: {
 #if WDS_HAS_JPEG || WDS_HAS_PNG
-          any_image img = decode_image(s.bytes.data(), s.bytes.size(), st.mode, limits_, where);
+          image_decoder dec;
+          any_image img = dec.decode(s.bytes.data(), s.bytes.size(), st.mode, limits_, where);
+          s.comment = dec.comment();
+          s.has_palette = dec.palette() != nullptr;
+          if (s.has_palette) s.palette = *dec.palette();
+          s.bilevel = dec.bilevel();
           s.bytes.clear();
           s.bytes.shrink_to_fit();
           s.set_image(std::move(img));
@@ -7897,30 +14501,48 @@ class compiled_pipeline {
             break;
           }
           const auto& v = need_u8(s, st, where);
+          // Pillow resizes palette and bilevel images ("P", "1") with NEAREST.
+          const resample_filter filter = s.has_palette || s.bilevel ? resample_filter::nearest : st.filter;
           image_size o = st.ints.size() == 2 ? image_size{st.ints[0], st.ints[1]}
                                              : resized_size(v.height(), v.width(), st.ints[0], st.max_size);
           if (o.height == v.height() && o.width == v.width()) break;
           if (o.height < 1 || o.width < 1) runtime_fail(st, where, "output size would be 0");
           check_output(st, where, o.width, o.height);
-          s.set_u8(resize_plan(v.width(), v.height(), o.width, o.height, st.filter)(v));
+          s.set_u8(resize_plan(v.width(), v.height(), o.width, o.height, filter)(v));
           break;
         }
-        case op_code::center_crop:
+        case op_code::center_crop: {
           check_output(st, where, st.ints[1], st.ints[0]);
-          if (s.is_u8) s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1]));
+          const auto [w, h] = s.size();
+          if (center_crop_pads(w, h, st.ints[0], st.ints[1])) s.comment.reset();  // padded: a new image
+          const bool pads = center_crop_pads(w, h, st.ints[0], st.ints[1]);
+          if (s.is_u8) s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1], u8_fill(s, 0)));
+          if (pads) padded_palette(s);
           else map_other(s, [&](auto v) { return std::move(wds::center_crop(v, st.ints[0], st.ints[1])).take(); });
           break;
+        }
         case op_code::crop:
           check_output(st, where, st.ints[3], st.ints[2]);
-          if (s.is_u8) s.set_u8(wds::crop(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3]));
+          if (s.is_u8) s.set_u8(wds::crop(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], u8_fill(s, 0)));
           else map_other(s, [&](auto v) { return std::move(wds::crop(v, st.ints[0], st.ints[1], st.ints[2], st.ints[3])).take(); });
           break;
         case op_code::pad: {
           const auto [w, h] = s.size();
           check_output(st, where, static_cast<long long>(w) + st.ints[0] + st.ints[2],
                        static_cast<long long>(h) + st.ints[1] + st.ints[3]);
+          s.comment.reset();  // ImageOps.expand / Image.fromarray: a new image without info
           if (s.is_u8) {
-            s.set_u8(wds::pad(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, std::uint8_t(st.ints[4])));
+            const pixel_mode before = s.u8.mode();
+            s.set_u8(wds::pad(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, u8_fill(s, st.ints[4])));
+            padded_palette(s);
+            // torchvision pads other modes through numpy and Image.fromarray,
+            // which makes a 4-channel CMYK image RGBA.
+            if (before == pixel_mode::cmyk && st.padding != pad_mode::constant) {
+              image<std::uint8_t> im = std::move(s.keep.back());
+              s.keep.pop_back();
+              im.set_mode(pixel_mode::rgba);
+              s.set_u8(std::move(im));
+            }
           } else {
             map_other(s, [&](auto v) {
               using T = typename decltype(v)::value_type;
@@ -7937,8 +14559,17 @@ class compiled_pipeline {
           if (s.is_u8) s.u8 = wds::vflip(s.u8);
           else map_other(s, [](auto v) { return materialize(wds::vflip(v)); });
           break;
-        case op_code::grayscale: s.set_u8(wds::grayscale(need_u8(s, st, where), st.ints[0])); break;
+        case op_code::grayscale:
+          s.bilevel = false;
+          // torchvision's Grayscale is convert("L") first, from any mode.
+          if (!s.is_u8) s.set_image(wds::convert(s.take_image(), pixel_mode::l));
+          s.set_u8(wds::grayscale(need_u8(s, st, where), st.ints[0]));
+          s.has_palette = false;
+          if (st.ints[0] == 3) s.comment.reset();  // torchvision: Image.fromarray of the stacked L
+          break;
         case op_code::convert:
+          s.has_palette = false;
+          s.bilevel = false;
           if (s.is_u8 && is_8bit_mode(*st.mode)) {
             if (s.u8.mode() != *st.mode) s.set_u8(wds::convert(s.u8, s.u8.mode(), *st.mode));
           } else {
@@ -7946,6 +14577,8 @@ class compiled_pipeline {
           }
           break;
         case op_code::to_tensor:
+          if (s.has_palette) palette_tensor_fail(st, where);
+          s.comment.reset();
           s.t = wds::to_tensor(need_u8(s, st, where));
           s.kind = detail::value_kind::tensor;
           break;
@@ -7962,6 +14595,8 @@ class compiled_pipeline {
           break;
         }
         case op_code::normalize_u8: {
+          if (s.has_palette) palette_tensor_fail(st, where);
+          s.comment.reset();  // ToTensor / ToPILImage drop info
           const auto& v = need_u8(s, st, where);
           if (st.lut.channels() != 1 && st.lut.channels() != v.channels())
             runtime_fail(st, where, "mean/std count differs from the image's " + std::to_string(v.channels()) +
@@ -7973,6 +14608,8 @@ class compiled_pipeline {
 #if WDS_HAS_JPEG
           jpeg_options opt;
           if (!st.ints.empty()) opt.quality = st.ints[0];
+          if (s.comment) opt.comment = *s.comment;  // Pillow's save writes info["comment"]
+          if (s.has_palette) runtime_fail(st, where, "cannot write a palette image (mode P) as JPEG (Pillow refuses too); add convert(rgb)");
           s.bytes = encode_jpeg(need_u8(s, st, where), opt);
           s.kind = detail::value_kind::encoded;
 #endif
@@ -7983,6 +14620,7 @@ class compiled_pipeline {
           png_options opt;
           if (!st.ints.empty()) opt.compression_level = st.ints[0];
           if (s.is_u8) {
+            if (s.u8.mode() == pixel_mode::cmyk) runtime_fail(st, where, "cannot write mode CMYK as PNG (Pillow refuses too)");
             s.bytes = encode_png(s.u8, opt);
           } else if (auto* p16 = std::get_if<image<std::uint16_t>>(&s.other)) {
             s.bytes = encode_png(image_view<const std::uint16_t>(p16->view()), opt);
@@ -8230,7 +14868,6 @@ inline compiled_pipeline compose(std::string_view spec, pipeline_input input, co
         else if (m == "symmetric") st.padding = pad_mode::symmetric;
         else spec_fail(604, args[k].offset, spec, "pad: expected a number, constant, edge, reflect or symmetric");
         if (k + 1 < args.size()) spec_fail(603, args[k + 1].offset, spec, "pad: too many arguments");
-        if (nums.size() == 4 && args.size() == 6) spec_fail(603, args[5].offset, spec, "pad: too many arguments");
       }
       if (nums.size() == 1) nums = {nums[0], nums[0], nums[0], nums[0]};
       else if (nums.size() == 2) nums = {nums[0], nums[1], nums[0], nums[1]};
@@ -8334,7 +14971,7 @@ inline compiled_pipeline compose(std::string_view spec, pipeline_input input, co
   return out;
 }
 
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/compose.hpp ----
 // ---- begin wds/etl.hpp ----
 // SPDX-License-Identifier: MIT
@@ -8362,6 +14999,7 @@ inline compiled_pipeline compose(std::string_view spec, pipeline_input input, co
 // #include <wds/io.hpp> (inlined above)
 // #include <wds/limits.hpp> (inlined above)
 // #include <wds/open.hpp> (inlined above)
+// #include <wds/url.hpp> (inlined above)
 // #include <wds/sample.hpp> (inlined above)
 // #include <wds/tar.hpp> (inlined above)
 // #include <wds/transforms.hpp> (inlined above)
@@ -8373,113 +15011,7 @@ inline compiled_pipeline compose(std::string_view spec, pipeline_input input, co
 // #include <wds/codec/png.hpp> (inlined above)
 #endif
 #if WDS_HAS_JPEG && WDS_HAS_PNG
-// ---- begin wds/codec/decode.hpp ----
-#ifndef WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
-#define WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
-// SPDX-License-Identifier: MIT
-
-// decode_image: sniff JPEG / PNG by magic bytes and decode with whichever of
-// the codecs this build has (WDS_HAS_JPEG / WDS_HAS_PNG).
-
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <string>
-
-// #include <wds/config.hpp> (inlined above)
-// #include <wds/convert.hpp> (inlined above)
-// #include <wds/error.hpp> (inlined above)
-// #include <wds/image.hpp> (inlined above)
-// #include <wds/limits.hpp> (inlined above)
-
-#if WDS_HAS_JPEG
-// #include <wds/codec/jpeg.hpp> (inlined above)
-#endif
-#if WDS_HAS_PNG
-// #include <wds/codec/png.hpp> (inlined above)
-#endif
-
-namespace wds {
-
-enum class image_format { unknown, jpeg, png };
-
-// JPEG: FF D8 FF; PNG: the 8-byte signature.
-inline image_format sniff_image_format(const std::byte* data, std::size_t size) noexcept {
-  const auto* p = reinterpret_cast<const unsigned char*>(data);
-  if (p && size >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) return image_format::jpeg;
-  static constexpr unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-  if (p && size >= 8) {
-    bool ok = true;
-    for (int i = 0; i < 8; ++i) ok = ok && p[i] == png_sig[i];
-    if (ok) return image_format::png;
-  }
-  return image_format::unknown;
-}
-
-// decode_image with reusable codec state, for loops over many images (the
-// one-shot function sets up libjpeg for every call). Not thread-safe.
-class image_decoder {
- public:
-  any_image decode(const std::byte* data, std::size_t size,
-                   std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
-                   const location& where = {}) {
-    (void)mode;
-    (void)lim;
-    switch (sniff_image_format(data, size)) {
-      case image_format::jpeg: {
-#if WDS_HAS_JPEG
-        jpeg_decode_options opt;
-        if (mode && is_8bit_mode(*mode)) opt.mode = mode;
-        any_image img = jpeg_.decode(data, size, opt, lim, where);
-        if (mode && !is_8bit_mode(*mode)) return convert(img, *mode);
-        return img;
-#else
-        throw decode_error(461, where, "JPEG data, but this build has no JPEG codec (WDS_HAS_JPEG=0)");
-#endif
-      }
-      case image_format::png: {
-#if WDS_HAS_PNG
-        return png_.decode(data, size, mode, lim, where);
-#else
-        throw decode_error(461, where, "PNG data, but this build has no PNG codec (WDS_HAS_PNG=0)");
-#endif
-      }
-      default:
-        break;
-    }
-    throw decode_error(461, where, size == 0 ? "empty image data" : "unknown image format (not JPEG or PNG)");
-  }
-
-#if WDS_HAS_JPEG
-  jpeg_decoder& jpeg() noexcept { return jpeg_; }
-#endif
-#if WDS_HAS_PNG
-  png_decoder& png() noexcept { return png_; }
-#endif
-
- private:
-#if WDS_HAS_JPEG
-  jpeg_decoder jpeg_;
-#endif
-#if WDS_HAS_PNG
-  png_decoder png_;
-#endif
-};
-
-// Decodes a JPEG or PNG file held in memory. mode = std::nullopt keeps the
-// file's own mode (JPEG: L, RGB, CMYK; PNG: see png_info::mode); otherwise the
-// result equals Pillow's Image.open(f).convert(mode), any of the pixel_modes.
-// Unknown data, or a format this build has no codec for: decode_error 461.
-inline any_image decode_image(const std::byte* data, std::size_t size,
-                              std::optional<pixel_mode> mode = std::nullopt,
-                              const limits& lim = {}, const location& where = {}) {
-  image_decoder d;
-  return d.decode(data, size, mode, lim, where);
-}
-
-}  // namespace wds
-#endif  // WDS_AMALGAMATED_WDS_CODEC_DECODE_HPP_
-// ---- end wds/codec/decode.hpp ----
+// #include <wds/codec/decode.hpp> (inlined above)
 // #include <wds/convert.hpp> (inlined above)
 #endif
 
@@ -8487,9 +15019,12 @@ inline any_image decode_image(const std::byte* data, std::size_t size,
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -8504,7 +15039,7 @@ inline any_image decode_image(const std::byte* data, std::size_t size,
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace wds {
+WDS_NAMESPACE_BEGIN
 namespace etl {
 
 // What to do with a sample the pipeline cannot process (missing field,
@@ -8512,7 +15047,10 @@ namespace etl {
 enum class error_policy { fail, skip };
 
 struct field_map {
-  std::string ext;   // full lower-cased ext ("jpg" does not match "image.jpg")
+  // The field's whole ext, case-insensitive: "jpg" matches "x.jpg" but not
+  // "x.image.jpg". "*.jpg" matches on the last dot-part of the ext (webdataset's
+  // decoder rule), so it matches both. A field goes through the first match.
+  std::string ext;
   std::string spec;  // wds::compose spec, e.g. "decode|resize(256)|jpeg(90)"
 };
 struct field_rename {
@@ -8531,6 +15069,19 @@ struct options {
   std::string shard_name;
   // Checked between samples; when set the shard fails with etl error 803.
   const std::atomic<bool>* cancel = nullptr;
+  // A map that transformed no field in the whole shard fails it (etl error
+  // 810) instead of only showing 0 in stats::map_fields.
+  bool strict_maps = false;
+  // A 0-byte shard is an empty shard instead of tar error 208.
+  bool allow_empty = false;
+  // Threads transforming ONE shard (the calling thread counts; 0 = all
+  // cores). Samples are transformed in parallel and written in input order:
+  // the output bytes, the stats and the error raised are those of 1 thread.
+  unsigned threads = 1;
+  // Bytes of samples read but not yet written (inputs, and outputs once
+  // transformed) above which reading pauses; 0 = 4 MiB per thread. One
+  // sample is always admitted, however large.
+  std::size_t max_inflight_bytes = 0;
 };
 
 struct stats {
@@ -8540,6 +15091,7 @@ struct stats {
   std::uint64_t bytes_in = 0;   // tar bytes read (uncompressed)
   std::uint64_t bytes_out = 0;  // tar bytes written (uncompressed)
   std::vector<std::string> skip_reasons;  // the first few, for the summary
+  std::vector<std::uint64_t> map_fields;  // fields transformed, per options::maps entry
 
   static constexpr std::size_t max_reasons = 8;
   void add(const stats& o) {
@@ -8550,6 +15102,8 @@ struct stats {
     bytes_out += o.bytes_out;
     for (const auto& r : o.skip_reasons)
       if (skip_reasons.size() < max_reasons) skip_reasons.push_back(r);
+    if (map_fields.size() < o.map_fields.size()) map_fields.resize(o.map_fields.size());
+    for (std::size_t i = 0; i < o.map_fields.size(); ++i) map_fields[i] += o.map_fields[i];
   }
 };
 
@@ -8679,21 +15233,27 @@ class reference_pipeline {
   // convert("RGB"), encode as an RGB JPEG.
   void process_trimap(const std::byte* data, std::size_t size, std::vector<std::byte>& out,
                       const limits& lim, const location& where) {
-    any_image img = sniff_image_format(data, size) == image_format::png
-                        ? png_.decode(data, size, std::nullopt, unlimited_png(lim), where)
-                        : decode_image(data, size, std::nullopt, unlimited_png(lim), where);
+    const bool is_png = sniff_image_format(data, size) == image_format::png;
+    any_image img = is_png ? png_.decode(data, size, std::nullopt, unlimited_png(lim), where)
+                           : decode_image(data, size, std::nullopt, unlimited_png(lim), where);
     // Padding is a zero pixel of the native mode; converted to RGB that is
-    // black for every mode but CMYK (white), so pad after converting.
+    // black for every mode but CMYK (white) and P (palette entry 0), so pad
+    // after converting.
     std::array<std::uint8_t, 3> pad{0, 0, 0};
     if (auto* u8 = std::get_if<image<std::uint8_t>>(&img); u8 && u8->mode() == pixel_mode::cmyk) {
       image<std::uint8_t> zero(1, 1, 4, 0);
       image<std::uint8_t> z = convert(zero.view(), pixel_mode::cmyk, pixel_mode::rgb);
       pad = {z(0, 0, 0), z(0, 0, 1), z(0, 0, 2)};
     }
+    if (is_png && png_.palette()) pad = {(*png_.palette())[0][0], (*png_.palette())[0][1], (*png_.palette())[0][2]};
+    // Pillow's crop keeps info["comment"] and the JPEG save writes it; padding
+    // makes a new image without it.
+    std::optional<std::string> comment = is_png ? png_.comment() : jpeg_comment(data, size);
     if (!std::holds_alternative<image<std::uint8_t>>(img)) img = convert(img, pixel_mode::rgb);
     const auto& im = std::get<image<std::uint8_t>>(img);
     const auto ax = detail::center_crop_axis(im.width(), crop_size);
     const auto ay = detail::center_crop_axis(im.height(), crop_size);
+    if (ax.len < crop_size || ay.len < crop_size) comment.reset();
     prepare_canvas(ax, ay, pad);
     image_view<const std::uint8_t> window = im.view().subview(ax.src, ay.src, ax.len, ay.len);
     if (im.channels() == 1) {
@@ -8709,7 +15269,9 @@ class reference_pipeline {
         std::copy(rgb.row(y), rgb.row(y) + std::size_t(ax.len) * 3,
                   canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3);
     }
-    enc_.encode(canvas_.view(), jpeg_options{}, out);
+    jpeg_options jo;
+    if (comment) jo.comment = std::move(*comment);
+    enc_.encode(canvas_.view(), jo, out);
   }
 #endif
 
@@ -8797,6 +15359,21 @@ inline std::string lower_ascii(std::string s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return s;
 }
+
+// A compiled field_map: `ext` lower-cased, without the "*." of a suffix rule.
+struct compiled_map {
+  std::string ext;
+  bool last_part = false;  // "*.EXT": compare the last dot-part of the field's ext
+  compiled_pipeline pipeline;
+
+  bool matches(std::string_view field_ext) const noexcept {
+    if (last_part) {
+      const auto dot = field_ext.rfind('.');
+      if (dot != std::string_view::npos) field_ext.remove_prefix(dot + 1);
+    }
+    return field_ext == ext;
+  }
+};
 }  // namespace detail
 
 // Transforms shards one after the other, reusing its codec state. Building it
@@ -8810,44 +15387,61 @@ class shard_transformer {
         throw etl_error(806, {}, "--rename needs EXT=NEWEXT with both sides non-empty");
     }
     for (const auto& m : opt_.maps) {
-      if (m.ext.empty()) throw etl_error(806, {}, "--map needs EXT=SPEC with a non-empty EXT");
-      maps_.emplace_back(detail::lower_ascii(m.ext), compose(m.spec, pipeline_input::bytes, opt_.limits));
+      const bool last_part = m.ext.compare(0, 2, "*.") == 0;
+      std::string ext = detail::lower_ascii(last_part ? m.ext.substr(2) : m.ext);
+      if (ext.empty() || (last_part && ext.find('.') != std::string::npos))
+        throw etl_error(806, {}, "--map needs EXT=SPEC or *.EXT=SPEC with a non-empty EXT (*.EXT: one dot-part)");
+      maps_.push_back({std::move(ext), last_part, compose(m.spec, pipeline_input::bytes, opt_.limits)});
     }
+    map_counts_.assign(maps_.size(), 0);
   }
 
   const options& opts() const noexcept { return opt_; }
 
   // Reads a whole shard from `in`, writes the transformed shard to `out` and
   // closes `out` (which commits a file_sink). On an exception `out` is left
-  // unclosed: a file_sink then never creates its target.
+  // unclosed: a file_sink then never creates its target. With
+  // options::threads > 1 the samples are transformed by a pool (this thread
+  // included) and written in input order; everything observable is as with 1.
   template <class Source, class Sink>
   stats run(Source& in, Sink& out) {
     std::string name = name_of(in);
     if (name.empty()) name = opt_.shard_name;
-    sample_reader reader(detail::source_ref<Source>(in, name), name, opt_.limits);
+    sample_reader_options ro;
+    ro.allow_empty = opt_.allow_empty;
+    sample_reader reader(detail::source_ref<Source>(in, name), name, opt_.limits, ro);
+    std::fill(map_counts_.begin(), map_counts_.end(), 0);
     tar_writer_options wo;
     wo.mtime = opt_.mtime;
     tar_writer writer(detail::sink_ref<Sink>(out), wo);
     stats st;
-    while (auto s = reader.next()) {
-      if (opt_.cancel && opt_.cancel->load(std::memory_order_relaxed))
-        throw etl_error(803, {name, {}, reader.tar().offset()}, "interrupted");
-      try {
-        transform(*s);
-      } catch (const error& e) {
-        if (opt_.on_error == error_policy::fail) throw;
-        ++st.skipped;
-        if (st.skip_reasons.size() < stats::max_reasons) st.skip_reasons.push_back(e.what());
-        reader.recycle(std::move(*s));
-        continue;
+    unsigned threads = opt_.threads ? opt_.threads : std::max(1u, std::thread::hardware_concurrency());
+    if (threads > 1) {
+      for (auto& h : helpers_) std::fill(h->map_counts_.begin(), h->map_counts_.end(), 0);
+      run_ordered(reader, writer, st, threads, name);
+      for (auto& h : helpers_)  // helpers count the fields they transformed
+        for (std::size_t i = 0; i < map_counts_.size(); ++i) map_counts_[i] += h->map_counts_[i];
+    } else {
+      while (auto s = reader.next()) {
+        if (opt_.cancel && opt_.cancel->load(std::memory_order_relaxed))
+          throw etl_error(803, {name, {}, reader.tar().offset()}, "interrupted");
+        std::exception_ptr err;
+        try {
+          transform(*s);
+        } catch (const error&) {
+          if (opt_.on_error == error_policy::fail) throw;
+          err = std::current_exception();
+        }
+        emit(reader, writer, st, std::move(*s), err);
       }
-      for (const auto& f : s->fields())
-        if (!f.ext.empty() && f.ext[0] != '_') ++st.fields;
-      writer.write_sample(*s);
-      ++st.samples;
-      reader.recycle(std::move(*s));
     }
     st.bytes_in = reader.tar().offset();
+    st.map_fields = map_counts_;
+    if (opt_.strict_maps)
+      for (std::size_t i = 0; i < maps_.size(); ++i)
+        if (map_counts_[i] == 0)  // before finish(): the output is not committed
+          throw etl_error(810, {name, {}, location::unknown_offset},
+                          "map \"" + opt_.maps[i].ext + "\" matched no field in the shard");
     writer.finish();
     st.bytes_out = writer.bytes_written();
     return st;
@@ -8859,9 +15453,10 @@ class shard_transformer {
       reference_(s, opt_.limits);
     } else {
       for (auto& f : s.fields())
-        for (auto& m : maps_)
-          if (f.ext == m.first) {
-            f.data = m.second.apply(f.data.data(), f.data.size(), location{s.url(), f.member, f.offset});
+        for (std::size_t i = 0; i < maps_.size(); ++i)
+          if (maps_[i].matches(f.ext)) {
+            f.data = maps_[i].pipeline.apply(f.data.data(), f.data.size(), location{s.url(), f.member, f.offset});
+            ++map_counts_[i];
             break;
           }
     }
@@ -8875,10 +15470,190 @@ class shard_transformer {
     }
   }
 
+  // Bytes a sample holds (payloads; names are noise).
+  static std::size_t sample_bytes(const sample& s) noexcept {
+    std::size_t n = 0;
+    for (const auto& f : s.fields()) n += f.data.size();
+    return n;
+  }
+
  private:
+  // Writes a transformed sample, or counts it as skipped when `err` is set
+  // (a wds::error under error_policy::skip).
+  template <class Reader, class Writer>
+  void emit(Reader& reader, Writer& writer, stats& st, sample&& s, const std::exception_ptr& err) {
+    if (err) {
+      ++st.skipped;
+      if (st.skip_reasons.size() < stats::max_reasons) {
+        try {
+          std::rethrow_exception(err);
+        } catch (const std::exception& e) {
+          st.skip_reasons.push_back(e.what());
+        }
+      }
+    } else {
+      for (const auto& f : s.fields())
+        if (!f.ext.empty() && f.ext[0] != '_') ++st.fields;
+      writer.write_sample(s);
+      ++st.samples;
+    }
+    reader.recycle(std::move(s));
+  }
+
+  // One sample in flight through the ordered pool.
+  struct job {
+    sample s;
+    std::exception_ptr err;
+    bool fatal = false;  // err must propagate (fail policy, or not a wds::error)
+    bool done = false;   // guarded by the pool mutex
+    std::size_t bytes = 0;
+  };
+
+  // Ordered parallel run: this thread reads, writes in input order and
+  // transforms whatever is queued when it would otherwise wait; `threads - 1`
+  // helpers transform. Reading stops when the window holds max_inflight_bytes
+  // or 4 samples per thread. A reader error (or a cancel) becomes the end of
+  // the window: the samples before it are written first, so the outcome,
+  // including which error is raised, is the single-threaded one.
+  template <class Reader, class Writer>
+  void run_ordered(Reader& reader, Writer& writer, stats& st, unsigned threads, const std::string& name) {
+    while (helpers_.size() + 1 < threads) {
+      options o = opt_;
+      o.threads = 1;
+      helpers_.push_back(std::make_unique<shard_transformer>(std::move(o)));
+    }
+    const std::size_t max_bytes =
+        opt_.max_inflight_bytes ? opt_.max_inflight_bytes : std::size_t(threads) * (std::size_t(4) << 20);
+    const std::size_t max_items = std::size_t(threads) * 4;
+
+    std::mutex mu;
+    std::condition_variable work_cv, done_cv;
+    std::deque<job*> queue;  // read, not yet taken by a thread
+    bool stop = false;
+    std::size_t inflight = 0;  // guarded by mu
+
+    auto process = [this](shard_transformer& t, job& j) {
+      try {
+        t.transform(j.s);
+      } catch (const error&) {
+        j.err = std::current_exception();
+        j.fatal = opt_.on_error == error_policy::fail;
+      } catch (...) {
+        j.err = std::current_exception();
+        j.fatal = true;
+      }
+    };
+    auto finish = [&](job& j) {  // under mu
+      j.done = true;
+      const std::size_t out = j.err ? 0 : sample_bytes(j.s);
+      if (out > j.bytes) {
+        inflight += out - j.bytes;
+        j.bytes = out;
+      }
+    };
+    auto helper = [&](shard_transformer& t) {
+      std::unique_lock<std::mutex> lock(mu);
+      for (;;) {
+        work_cv.wait(lock, [&] { return stop || !queue.empty(); });
+        if (stop) return;
+        job* j = queue.front();
+        queue.pop_front();
+        lock.unlock();
+        process(t, *j);
+        lock.lock();
+        finish(*j);
+        done_cv.notify_one();
+      }
+    };
+    // Declared before the joiner: helpers may hold a job until they are joined.
+    std::deque<std::unique_ptr<job>> window;  // input order; this thread only
+    std::exception_ptr end_error;             // the reader's, after the window
+    bool at_end = false;
+    std::vector<std::thread> pool;
+    struct joiner {  // stops the helpers on every exit path
+      std::mutex& mu;
+      std::condition_variable& cv;
+      bool& stop;
+      std::vector<std::thread>& pool;
+      ~joiner() {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          stop = true;
+        }
+        cv.notify_all();
+        for (auto& t : pool) t.join();
+      }
+    } join_on_exit{mu, work_cv, stop, pool};
+    for (auto& h : helpers_) pool.emplace_back(helper, std::ref(*h));
+
+    for (;;) {
+      // Read while the window has room.
+      while (!at_end && window.size() < max_items) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!window.empty() && inflight >= max_bytes) break;
+        }
+        try {
+          if (opt_.cancel && opt_.cancel->load(std::memory_order_relaxed))
+            throw etl_error(803, {name, {}, reader.tar().offset()}, "interrupted");
+          auto s = reader.next();
+          if (!s) {
+            at_end = true;
+            break;
+          }
+          auto j = std::make_unique<job>();
+          j->s = std::move(*s);
+          j->bytes = sample_bytes(j->s);
+          std::lock_guard<std::mutex> lock(mu);
+          inflight += j->bytes;
+          queue.push_back(j.get());
+          window.push_back(std::move(j));
+        } catch (...) {
+          end_error = std::current_exception();
+          at_end = true;
+          break;
+        }
+        work_cv.notify_one();
+      }
+      // Write what is done, in order.
+      bool wrote = false;
+      for (;;) {
+        job* head = window.empty() ? nullptr : window.front().get();
+        if (!head) break;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!head->done) break;
+          inflight -= head->bytes;
+        }
+        if (head->fatal) std::rethrow_exception(head->err);
+        emit(reader, writer, st, std::move(head->s), head->err);
+        window.pop_front();
+        wrote = true;
+      }
+      if (window.empty() && at_end) break;
+      if (wrote) continue;
+      // Help with the oldest queued sample, or wait for the head.
+      std::unique_lock<std::mutex> lock(mu);
+      if (!queue.empty()) {
+        job* j = queue.front();
+        queue.pop_front();
+        lock.unlock();
+        process(*this, *j);
+        lock.lock();
+        finish(*j);
+      } else {
+        job* head = window.front().get();
+        done_cv.wait(lock, [&] { return head->done || !queue.empty(); });
+      }
+    }
+    if (end_error) std::rethrow_exception(end_error);
+  }
+
   options opt_;
   reference_pipeline reference_;
-  std::vector<std::pair<std::string, compiled_pipeline>> maps_;
+  std::vector<detail::compiled_map> maps_;
+  std::vector<std::uint64_t> map_counts_;  // fields transformed per map, this shard
+  std::vector<std::unique_ptr<shard_transformer>> helpers_;  // per-thread state of run_ordered
 };
 
 // One shard, `in` to `out` (see shard_transformer::run).
@@ -8992,8 +15767,8 @@ inline void remove_stale_temporaries(const std::string& output) {
 }
 }  // namespace detail
 
-// Transforms every input into outdir/<same name> with `jobs` threads (0 = all
-// cores). Outputs that already exist are skipped (resume); each output is
+// Transforms every input into outdir/<same name> with `jobs` threads in all (0 = all
+// cores; options::threads is ignored). Outputs that already exist are skipped (resume); each output is
 // written to a temporary and renamed when complete. A failing shard is
 // recorded and does not stop the others. `on_update` (called under a lock
 // after every shard) may draw progress. When options::cancel is set, running
@@ -9023,14 +15798,18 @@ inline batch_report transform_shards(const std::vector<std::string>& inputs, con
   (void)check;
 
   if (jobs == 0) jobs = std::max(1u, std::thread::hardware_concurrency());
-  jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(1, inputs.size())));
+  // `jobs` is the whole thread budget: one runner per shard up to it, and the
+  // threads left over shared among the runners (one shard gets them all).
+  const unsigned runners = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(1, inputs.size())));
   std::atomic<std::size_t> next{0};
   std::mutex mu;
   rep.totals.shards = inputs.size();
   const auto t0 = std::chrono::steady_clock::now();
 
-  auto worker = [&] {
-    shard_transformer t(opt);
+  auto worker = [&](unsigned threads) {
+    options o = opt;
+    o.threads = threads;
+    shard_transformer t(std::move(o));
     for (;;) {
       const std::size_t i = next.fetch_add(1);
       if (i >= inputs.size()) break;
@@ -9041,7 +15820,9 @@ inline batch_report transform_shards(const std::vector<std::string>& inputs, con
           r.state = shard_result::status::exists;
         } else {
           detail::remove_stale_temporaries(r.output);
-          any_source in = open_input(r.input, opt.limits);
+          url_options uo;
+          uo.lim = opt.limits;
+          any_source in = open_url(r.input, uo);
           any_sink out = open_output(r.output);
           r.counts = t.run(in, out);
           r.state = shard_result::status::done;
@@ -9062,15 +15843,16 @@ inline batch_report transform_shards(const std::vector<std::string>& inputs, con
     }
   };
   std::vector<std::thread> pool;
-  for (unsigned k = 1; k < jobs; ++k) pool.emplace_back(worker);
-  worker();
+  auto share = [&](unsigned k) { return jobs / runners + (k < jobs % runners ? 1u : 0u); };
+  for (unsigned k = 1; k < runners; ++k) pool.emplace_back(worker, share(k));
+  worker(share(0));
   for (auto& th : pool) th.join();
   rep.totals.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
 }
 
 }  // namespace etl
-}  // namespace wds
+WDS_NAMESPACE_END
 // ---- end wds/etl.hpp ----
 
 #endif  // WDS_WDS_HPP
