@@ -567,7 +567,7 @@ class ws_connection {
     low.expires_never();
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(10);
-    t.idle_timeout = std::chrono::seconds(20);
+    t.idle_timeout = std::chrono::seconds(10);
     t.keep_alive_pings = false;
     ws_.set_option(t);
     ws_.set_option(websocket::stream_base::decorator(
