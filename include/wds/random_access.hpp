@@ -11,6 +11,7 @@
 // Index files: x.idx beside x.tar (wds-etl index / shard_writer's dali_index);
 // a local shard without one is scanned once in memory; a remote one needs it.
 
+#include <wds/config.hpp>
 #include <wds/dataset.hpp>
 #include <wds/error.hpp>
 #include <wds/index.hpp>

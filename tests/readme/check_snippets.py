@@ -62,6 +62,8 @@ HARNESS = [
           top="template <class B> void train(const B&) {}",
           params="wds::sample_reader<wds::file_source>& reader")),
     ("my_per_sample_function(*s);", dict(top="void my_per_sample_function(wds::sample&);")),
+    ("for (auto& [images, labels] : ds) train(",
+     dict(top="template <class A, class B> void train(const A&, const B&) {}")),
 ]
 
 # Which build feature a header needs; decode.hpp needs either image codec.
