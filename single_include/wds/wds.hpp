@@ -2387,31 +2387,26 @@ class sample_reader {
   // on this reader; nullptr at the end. Same samples, order and errors as
   // next(); do not mix the two on one reader.
   const borrowed_sample* next_borrowed() {
-    tar_.set_refill_hook(&rescue_borrowed, this);
-    struct unhook {
-      tar_reader<Source>& t;
-      ~unhook() { t.set_refill_hook(nullptr, nullptr); }
-    } guard{tar_};
+    // Served from an owned sample for now: the aliasing path (payloads viewed
+    // in the tar buffer, rescued on refill) disagrees with the reader's
+    // read-ahead of the next member and returned wrong samples.
+    if (borrowed_owner_) recycle(std::move(*borrowed_owner_));
+    borrowed_owner_ = next();
     borrowed_.size_ = 0;
-    have_borrowed_ = false;
-    for (;;) {
-      if (!pending_) fetch();
-      // The end, or the pending member starts the next sample.
-      if (!pending_ || (have_borrowed_ && pending_key_ != borrowed_.key_)) {
-        if (!have_borrowed_) return nullptr;
-        const borrowed_field* bad = borrowed_.find("__bad__");
-        if (!bad || bad->data.empty()) return &borrowed_;
-        borrowed_.size_ = 0;  // dropped, as take() drops it
-        have_borrowed_ = false;
-        continue;
-      }
-      if (!have_borrowed_) {
-        borrowed_.key_ = std::move(pending_key_);
-        borrowed_.url_ = tar_.shard_name();
-        have_borrowed_ = true;
-      }
-      add_pending_borrowed();
+    if (!borrowed_owner_) return nullptr;
+    borrowed_.key_ = borrowed_owner_->key();
+    borrowed_.url_ = borrowed_owner_->url();
+    const auto& fs = borrowed_owner_->fields();
+    if (borrowed_.fields_.size() < fs.size()) borrowed_.fields_.resize(fs.size());
+    for (std::size_t i = 0; i < fs.size(); ++i) {
+      borrowed_field& b = borrowed_.fields_[i];
+      b.ext = fs[i].ext;
+      b.data = byte_view(fs[i].data.data(), fs[i].data.size());
+      b.member = fs[i].member;
+      b.offset = fs[i].offset;
     }
+    borrowed_.size_ = fs.size();
+    return &borrowed_;
   }
 
   // Hands a finished sample's buffers back for reuse by later members.
@@ -2568,6 +2563,7 @@ class sample_reader {
   tar_reader<Source> tar_;
   sample_reader_options opts_;
   borrowed_sample borrowed_;
+  std::optional<sample> borrowed_owner_;  // what next_borrowed() views
   bool have_borrowed_ = false;
   std::optional<sample> current_;
   bool pending_ = false, pending_skip_ = false;
@@ -13944,6 +13940,7 @@ WDS_NAMESPACE_END
 // Index files: x.idx beside x.tar (wds-etl index / shard_writer's dali_index);
 // a local shard without one is scanned once in memory; a remote one needs it.
 
+// #include <wds/config.hpp> (inlined above)
 // #include <wds/dataset.hpp> (inlined above)
 // #include <wds/error.hpp> (inlined above)
 // #include <wds/index.hpp> (inlined above)
