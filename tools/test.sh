@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh build
 dir=${WDS_BUILD_DIR:-build}
+# ccache when present: CI and the quick-start test rebuild the same sources.
+if [ -z "${CMAKE_CXX_COMPILER_LAUNCHER:-}" ] && command -v ccache >/dev/null; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache
+fi
 # Tests, examples and the full test glob are forced on: a build dir configured
 # before (tools/demo.sh turns tests off) must not switch tests off here.
 # shellcheck disable=SC2086
