@@ -201,7 +201,8 @@ def gen_gzip():
     bad = bytearray(z)
     bad[-1] ^= 0x01  # ISIZE
     put("bad-length.tar.gz", bytes(bad), "io_error", 112, "")
-    put("trailing-garbage.tar.gz", z + b"GARBAGE!", "io_error", 112, "trailing garbage after the gzip stream")
+    # Garbage after the gzip end is a warning now, as in Python (tests/test_compress.cpp).
+    # put("trailing-garbage.tar.gz", z + b"GARBAGE!", "io_error", 112, "trailing garbage after the gzip stream")
     # A tar member of 64 MiB of zeros: 64 KiB compressed. Bounded by max_decompressed_size.
     co = zlib.compressobj(9, zlib.DEFLATED, 31)
     hdr = header(b"bomb.bin", 64 << 20)
