@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "paths.hpp"
 #include "wds/image.hpp"
 
 namespace wds_test {

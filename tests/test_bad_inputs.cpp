@@ -3,6 +3,7 @@
 // every file must end in exactly the wds error its MANIFEST.txt line names
 // (class, id, message fragment), or be read without error when marked "ok".
 #include "catch.hpp"
+#include "paths.hpp"
 
 #include <wds/compose.hpp>
 #include <wds/config.hpp>

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "paths.hpp"
 #include "wds/json.hpp"
 
 namespace {

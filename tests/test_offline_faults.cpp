@@ -4,6 +4,7 @@
 // After each fault every file under a final output name is complete (equal to
 // the in-process result), and rerunning the same command finishes the job.
 #include "catch.hpp"
+#include "paths.hpp"
 
 #include <wds/config.hpp>
 

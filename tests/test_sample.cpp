@@ -264,6 +264,23 @@ TEST_CASE("borrowed samples equal owned ones, across buffer refills", "[sample][
     wds::sample_reader r{chunked_source(tar, chunk), "x.tar"};
     CHECK(borrowed_samples(r) == want);
   }
+  SECTION("the reader moved between calls keeps copying out what it must") {
+    wds::sample_reader r{chunked_source(tar, 4096), "x.tar"};
+    std::vector<std::string> got;
+    for (int i = 0; i < 20; ++i) {
+      const wds::borrowed_sample* s = r.next_borrowed();
+      REQUIRE(s);
+      got.push_back(s->key());
+    }
+    auto moved = std::move(r);
+    while (const wds::borrowed_sample* s = moved.next_borrowed()) {
+      std::string line = s->key() + "|" + s->url();
+      for (const auto& f : *s) line += "|" + f.ext + "@" + std::to_string(f.offset) + "=" + std::string(f.text());
+      CHECK(line == want[got.size()]);
+      got.push_back(s->key());
+    }
+    CHECK(got.size() == want.size());
+  }
 }
 
 TEST_CASE("borrowed samples: same grouping and errors as owned ones", "[sample][borrowed][golden]") {

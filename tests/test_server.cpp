@@ -10,6 +10,7 @@
 #if WDS_HAS_HTTP
 
 #include "catch.hpp"
+#include "paths.hpp"
 #include "fake_http.hpp"
 
 #include <wds/ais.hpp>
@@ -800,7 +801,7 @@ TEST_CASE("server: TRANSFORM to compose spec (torchvision_preprocess contract)",
 }
 
 TEST_CASE("server: JPEG comment segments found and placed like Pillow", "[server]") {
-  const std::string input = read_file(WDS_TEST_DATA_DIR "/server/rocket-crop.jpg");
+  const std::string input = read_file(std::string(WDS_TEST_DATA_DIR) + "/server/rocket-crop.jpg");
   auto in = bytes_of(input);
   auto comment = wds::ais::jpeg_comment(in.data(), in.size());
   REQUIRE(comment);
@@ -820,7 +821,7 @@ TEST_CASE("server: JPEG comment segments found and placed like Pillow", "[server
 #if WDS_HAS_JPEG && WDS_HAS_PNG
 TEST_CASE("server: torchvision_preprocess TRANSFORM on a plain JPEG object matches the Python transformer",
           "[server]") {
-  const std::string dir = WDS_TEST_DATA_DIR "/server/";
+  const std::string dir = std::string(WDS_TEST_DATA_DIR) + "/server/";
   const std::string input = read_file(dir + "rocket-crop.jpg");
   const wds::json cases = wds::json::parse(read_file(dir + "cases.json"));
   for (const auto& [name, c] : cases.as_object()) {
@@ -867,7 +868,7 @@ TEST_CASE("server: torchvision_preprocess TRANSFORM on a plain JPEG object match
 }
 
 TEST_CASE("server: spec_objects with an etl_args pipeline override", "[server]") {
-  const std::string input = read_file(WDS_TEST_DATA_DIR "/server/rocket-crop.jpg");
+  const std::string input = read_file(std::string(WDS_TEST_DATA_DIR) + "/server/rocket-crop.jpg");
   etl_under_test etl(wds::ais::spec_objects("decode|center_crop(10)|png", compile_spec));
   auto r = etl.client().Put("/b/x.jpg", input, "image/jpeg");
   REQUIRE(r);
@@ -1284,7 +1285,7 @@ TEST_CASE("server: bad HTTP requests get a one-line 4xx (huge headers, bad chunk
 
 #if WDS_HAS_JPEG
 TEST_CASE("server: torchvision_preprocess answers image/jpeg on hpush, hpull and ws", "[server][ais][ws]") {
-  const std::string input = read_file(WDS_TEST_DATA_DIR "/server/rocket-crop.jpg");
+  const std::string input = read_file(std::string(WDS_TEST_DATA_DIR) + "/server/rocket-crop.jpg");
   temp_dir dir;
   const std::string fqn = dir.write("rocket %ob.jpg", input);
   etl_under_test etl(wds::ais::torchvision_preprocess(R"({"Resize": {"size": 16}})", "JPEG", compile_spec));
@@ -1339,7 +1340,7 @@ TEST_CASE("server: wds-etl serve end to end (reference pipeline, gzip, SIGTERM)"
   INFO(text);
   REQUIRE(port > 0);
   test_client cli{port};
-  const std::string dir = WDS_TEST_DATA_DIR "/etl/";
+  const std::string dir = std::string(WDS_TEST_DATA_DIR) + "/etl/";
   auto r = cli.Put("/bck/pets-small.tar", read_file(dir + "pets-small.tar"), "application/x-tar");
   REQUIRE(r);
   CHECK(r->status == 200);

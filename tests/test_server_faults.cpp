@@ -5,6 +5,7 @@
 // with good ones. The server must answer every good request with the right
 // bytes, keep its peak RSS bounded, and never exit until told to.
 #include "catch.hpp"
+#include "paths.hpp"
 
 #include <wds/config.hpp>
 

@@ -91,6 +91,17 @@ TEST_CASE("GNU sparse members read like Python's tarfile, holes as zeros", "[tar
     std::vector<std::string> keys;
     while (auto s = sr.next()) keys.push_back(s->key());
     CHECK(keys == std::vector<std::string>{"many", "plain", "sparse"});
+    // Borrowed samples see the expanded payloads too (not aliased: the
+    // expansion buffer is reused by the next sparse member).
+    std::vector<std::string> owned, borrowed;
+    wds::sample_reader so(wds::memory_source(tar), fmt);
+    while (auto s = so.next())
+      for (const auto& f : s->fields()) owned.push_back(s->key() + "." + f.ext + "=" + std::string(f.text()));
+    wds::sample_reader sb(wds::memory_source(tar), fmt);
+    while (const auto* s = sb.next_borrowed())
+      for (const auto& f : *s) borrowed.push_back(s->key() + "." + f.ext + "=" + std::string(f.text()));
+    CHECK(!owned.empty());
+    CHECK(borrowed == owned);
   }
 }
 

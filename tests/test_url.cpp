@@ -13,6 +13,8 @@
 
 #if WDS_HAS_HTTP
 #include "fake_http.hpp"
+
+#include <wds/http.hpp>  // installs the URL client (the suite builds with WDS_HTTP_SEPARATE=1)
 #endif
 
 #include <chrono>

@@ -105,6 +105,7 @@ const char* const transform_usage =
     "  -h, --help                this text\n"
     "  -V, --version             the version\n";
 
+#if !WDS_ETL_HAS_SERVE
 // Shown by `serve --help` when the server part is not built in (otherwise
 // serve.cpp prints its own usage).
 const char* const serve_unavailable_usage =
@@ -112,6 +113,7 @@ const char* const serve_unavailable_usage =
     "\n"
     "The AIStore ETL server. This wds-etl was built without the HTTP server part,\n"
     "so serve is not available.\n";
+#endif
 
 std::atomic<bool> g_cancel{false};  // set by SIGINT/SIGTERM; workers stop between samples
 

@@ -36,6 +36,13 @@
 #ifndef WDS_HAS_OPENSSL
 #define WDS_HAS_OPENSSL 0
 #endif
+// 1: wds/url.hpp does not include wds/http.hpp, so translation units that only
+// read local shards skip Boost.Beast; one TU of the program includes
+// wds/http.hpp (or wds/ais.hpp), which installs the client for http(s)://
+// and ais:// URLs. Not part of the ABI: the URL code is the same either way.
+#ifndef WDS_HTTP_SEPARATE
+#define WDS_HTTP_SEPARATE 0
+#endif
 
 // The configuration is part of the ABI, the nlohmann/json way: everything
 // lives in an inline namespace named after the version and the feature set,

@@ -23,6 +23,7 @@
 #endif
 
 #include <wds/error.hpp>
+#include <wds/url.hpp>  // url_options; http(s):// and ais:// URLs use this client (end of file)
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -481,4 +482,58 @@ inline response_stream put(std::string_view url, const void* data, std::size_t s
 }
 
 }  // namespace http
+
+namespace detail {
+
+// An HTTP GET body as a source for wds/url.hpp, named by the URL the user gave
+// (an ais:// URL stays ais://). Timeouts (131) and truncated bodies (132) come
+// from the client, renamed to that URL.
+class http_url_source {
+ public:
+  explicit http_url_source(std::unique_ptr<http::response_stream> r, std::string name)
+      : name_(std::move(name)), r_(std::move(r)) {}
+  std::size_t read(std::byte* dst, std::size_t n) {
+    try {
+      return r_->read(dst, n);
+    } catch (const io_error& e) {
+      throw io_error(e.id(), {name_, {}, e.offset()}, e.reason());
+    }
+  }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  std::string name_;
+  std::unique_ptr<http::response_stream> r_;
+};
+
+inline http_get_result http_url_get(const std::string& target, const std::string& name, const url_options& opts,
+                                    http_header_list extra) {
+  http::client_options co;
+  const auto ms = std::chrono::milliseconds(static_cast<long long>(opts.timeout_seconds * 1000));
+  co.connect_timeout = ms;
+  co.io_timeout = ms;
+  co.headers = opts.headers;
+  for (auto& h : extra) co.headers.push_back(std::move(h));
+  std::unique_ptr<http::response_stream> r;
+  try {
+    r = std::make_unique<http::response_stream>(http::get(target, co));
+  } catch (const io_error& e) {
+    throw io_error(e.id(), {name, {}, e.offset()}, e.reason());
+  }
+  const unsigned st = r->status();
+  if (st < 200 || st > 299) {
+    std::string body = r->read_text(512);
+    for (char& c : body)
+      if (c == '\n' || c == '\r') c = ' ';
+    throw io_error(155, {name, {}, location::unknown_offset},
+                   "HTTP " + std::to_string(st) + " " + std::string(r->reason()) + (body.empty() ? "" : ": " + body));
+  }
+  return {any_source(http_url_source(std::move(r), name)), st};
+}
+
+// Installs the client for wds/url.hpp before main() in every program that
+// includes this header (see detail::http_get_hook).
+inline const bool http_url_client_installed = (http_get_hook() = &http_url_get, true);
+
+}  // namespace detail
 WDS_NAMESPACE_END

@@ -143,18 +143,14 @@ class indexed_dataset {
         got += static_cast<std::size_t>(n);
       }
     } else {
-#if WDS_HAS_HTTP
       const std::string target = url_kind_of(url) == url_kind::ais ? ais_http_url(url) : url;
-      http_source src(target, url, opts_,
-                      {{"Range", "bytes=" + std::to_string(begin) + "-" + std::to_string(end - 1)}});
-      if (src.status() != 206)
-        throw io_error(156, {url, {}, begin}, "server ignored the Range request (HTTP " + std::to_string(src.status()) +
+      http_get_result r = detail::http_get(target, url, opts_,
+                                           {{"Range", "bytes=" + std::to_string(begin) + "-" + std::to_string(end - 1)}});
+      if (r.status != 206)
+        throw io_error(156, {url, {}, begin}, "server ignored the Range request (HTTP " + std::to_string(r.status) +
                                                   "); refusing to download the whole shard");
-      const std::size_t got = read_full(src, out.data(), out.size());
+      const std::size_t got = read_full(r.body, out.data(), out.size());
       if (got != out.size()) throw io_error(156, {url, {}, begin + got}, "range response is shorter than requested");
-#else
-      throw io_error(152, {url, {}, location::unknown_offset}, "remote random access needs WDS_HAS_HTTP");
-#endif
     }
     std::lock_guard<std::mutex> lk(m_);
     bytes_read_ += out.size();

@@ -242,26 +242,33 @@ class sample_reader {
   // on this reader; nullptr at the end. Same samples, order and errors as
   // next(); do not mix the two on one reader.
   const borrowed_sample* next_borrowed() {
-    // Served from an owned sample for now: the aliasing path (payloads viewed
-    // in the tar buffer, rescued on refill) disagrees with the reader's
-    // read-ahead of the next member and returned wrong samples.
-    if (borrowed_owner_) recycle(std::move(*borrowed_owner_));
-    borrowed_owner_ = next();
-    borrowed_.size_ = 0;
-    if (!borrowed_owner_) return nullptr;
-    borrowed_.key_ = borrowed_owner_->key();
-    borrowed_.url_ = borrowed_owner_->url();
-    const auto& fs = borrowed_owner_->fields();
-    if (borrowed_.fields_.size() < fs.size()) borrowed_.fields_.resize(fs.size());
-    for (std::size_t i = 0; i < fs.size(); ++i) {
-      borrowed_field& b = borrowed_.fields_[i];
-      b.ext = fs[i].ext;
-      b.data = byte_view(fs[i].data.data(), fs[i].data.size());
-      b.member = fs[i].member;
-      b.offset = fs[i].offset;
+    borrowing_ = true;
+    tar_.set_refill_hook(&rescue_borrowed, this);  // every call: the reader may have moved
+    if (returned_) {  // the sample handed out last time is over
+      returned_ = false;
+      borrowed_.size_ = 0;
+      have_borrowed_ = false;
     }
-    borrowed_.size_ = fs.size();
-    return &borrowed_;
+    for (;;) {
+      if (!pending_) fetch();
+      if (!pending_) {
+        if (!have_borrowed_) return nullptr;
+        if (const borrowed_sample* out = take_borrowed()) return out;
+        continue;
+      }
+      if (have_borrowed_ && pending_key_ != borrowed_.key_) {
+        // Hand out the finished sample first (see next()); the pending member
+        // starts the next one on the next call.
+        if (const borrowed_sample* out = take_borrowed()) return out;
+      }
+      if (!have_borrowed_) {
+        borrowed_.key_ = pending_key_;
+        borrowed_.url_ = tar_.shard_name();
+        borrowed_.size_ = 0;
+        have_borrowed_ = true;
+      }
+      add_pending_borrowed();
+    }
   }
 
   // Hands a finished sample's buffers back for reuse by later members.
@@ -313,6 +320,17 @@ class sample_reader {
     return s;
   }
 
+  // The finished borrowed sample, or nullptr when __bad__ drops it.
+  const borrowed_sample* take_borrowed() {
+    have_borrowed_ = false;
+    if (const borrowed_field* bad = borrowed_.find("__bad__"); bad && bad->data.size() != 0) {
+      borrowed_.size_ = 0;
+      return nullptr;
+    }
+    returned_ = true;
+    return &borrowed_;
+  }
+
   // Reads members until one belongs in a sample (or the shard ends).
   void fetch() {
     while (const tar_member* m = tar_.next()) {
@@ -336,6 +354,14 @@ class sample_reader {
   }
 
   void read_pending_payload() {
+    pending_aliases_ = false;
+    // Borrowing: view the payload in the tar buffer when it lies there (not a
+    // sparse member: its expansion is dropped at the next header).
+    if (borrowing_ && tar_.payload_buffered() && !tar_.current()->is_sparse) {
+      pending_view_ = tar_.payload();
+      pending_aliases_ = true;
+      return;
+    }
     pending_data_.clear();
     if (!spare_.empty()) {  // best fit, so recycled buffers rarely reallocate
       const std::uint64_t need = tar_.remaining();
@@ -349,6 +375,7 @@ class sample_reader {
       spare_.pop_back();
     }
     tar_.read_payload(pending_data_);
+    pending_view_ = byte_view(pending_data_.data(), pending_data_.size());
   }
 
   void add_pending() {
@@ -395,35 +422,46 @@ class sample_reader {
     f.ext.swap(pending_ext_);
     f.member.swap(pending_member_);
     f.offset = pending_offset_;
-    if (tar_.payload_buffered()) {
-      f.data = tar_.payload();
+    if (pending_aliases_) {
+      f.data = pending_view_;
+      pending_aliases_ = false;
     } else {
-      tar_.read_payload(f.own);
+      f.own.swap(pending_data_);  // the slot's old buffer is reused for the next member
       f.data = byte_view(f.own.data(), f.own.size());
     }
     ++s.size_;
   }
 
-  // The tar buffer is about to be overwritten: copy the fields aliasing it.
+  // The tar buffer is about to be overwritten: copy out what views it (the
+  // fields of the sample being built or handed out, and the read-ahead member).
   static void rescue_borrowed(void* self) {
-    auto& s = static_cast<sample_reader*>(self)->borrowed_;
+    auto& r = *static_cast<sample_reader*>(self);
+    auto& s = r.borrowed_;
     for (std::size_t i = 0; i < s.size_; ++i) {
       borrowed_field& f = s.fields_[i];
       if (f.data.size() == 0 || f.data.data() == f.own.data()) continue;
       f.own.assign(f.data.begin(), f.data.end());
       f.data = byte_view(f.own.data(), f.own.size());
     }
+    if (r.pending_aliases_) {
+      r.pending_data_.assign(r.pending_view_.begin(), r.pending_view_.end());
+      r.pending_view_ = byte_view(r.pending_data_.data(), r.pending_data_.size());
+      r.pending_aliases_ = false;
+    }
   }
 
   tar_reader<Source> tar_;
   sample_reader_options opts_;
   borrowed_sample borrowed_;
-  std::optional<sample> borrowed_owner_;  // what next_borrowed() views
-  bool have_borrowed_ = false;
+  bool borrowing_ = false;      // next_borrowed() in use: read-ahead payloads may alias the tar buffer
+  bool have_borrowed_ = false;  // borrowed_ holds a sample being built
+  bool returned_ = false;       // borrowed_ was handed out by the last call
   std::optional<sample> current_;
   bool pending_ = false, pending_skip_ = false;
   std::string pending_key_, pending_ext_, pending_member_;
   std::vector<std::byte> pending_data_;
+  byte_view pending_view_;        // the read-ahead payload: pending_data_ or, borrowing, the tar buffer
+  bool pending_aliases_ = false;  // pending_view_ points into the tar buffer
   std::uint64_t pending_offset_ = 0;
   std::vector<std::vector<std::byte>> spare_;
 };

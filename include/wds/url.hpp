@@ -6,7 +6,8 @@
 //   pipe:CMD                a shell command's stdout (reading) or stdin (writing);
 //                           a non-zero exit is an error naming the command, raised
 //                           at the end of the data (io 150)
-//   http://, https://       GET through wds/http.hpp (WDS_HAS_HTTP builds)
+//   http://, https://       GET through wds/http.hpp (WDS_HAS_HTTP builds; with
+//                           WDS_HTTP_SEPARATE=1 one TU must include it)
 //   ais://BUCKET/OBJECT     GET $AIS_ENDPOINT/v1/objects/BUCKET/OBJECT (query kept,
 //                           e.g. ?etl_name=NAME for an inline AIStore transform)
 // Input is gunzipped when it starts with the gzip magic. A cache directory
@@ -21,10 +22,6 @@
 #include <wds/io.hpp>
 #include <wds/limits.hpp>
 #include <wds/open.hpp>
-
-#if WDS_HAS_HTTP
-#include <wds/http.hpp>
-#endif
 
 #include <chrono>
 #include <csignal>
@@ -200,50 +197,43 @@ struct url_options {
   std::vector<std::pair<std::string, std::string>> headers;  // extra HTTP request headers
 };
 
-#if WDS_HAS_HTTP
-// An HTTP GET body as a source, named by the URL the user gave (an ais://
-// URL stays ais://). A status other than 2xx is io 155 with the status line;
-// timeouts (131) and truncated bodies (132) come from wds::http, naming the URL.
-class http_source {
- public:
-  http_source(const std::string& target, std::string name, const url_options& opts,
-              std::vector<std::pair<std::string, std::string>> extra = {})
-      : name_(std::move(name)) {
-    http::client_options co;
-    const auto ms = std::chrono::milliseconds(static_cast<long long>(opts.timeout_seconds * 1000));
-    co.connect_timeout = ms;
-    co.io_timeout = ms;
-    co.headers = opts.headers;
-    for (auto& h : extra) co.headers.push_back(std::move(h));
-    try {
-      r_ = std::make_unique<http::response_stream>(http::get(target, co));
-    } catch (const io_error& e) {
-      throw io_error(e.id(), {name_, {}, e.offset()}, e.reason());
-    }
-    const unsigned st = r_->status();
-    if (st < 200 || st > 299) {
-      std::string body = r_->read_text(512);
-      for (char& c : body)
-        if (c == '\n' || c == '\r') c = ' ';
-      throw io_error(155, {name_, {}, location::unknown_offset},
-                     "HTTP " + std::to_string(st) + " " + std::string(r_->reason()) + (body.empty() ? "" : ": " + body));
-    }
-  }
-  std::size_t read(std::byte* dst, std::size_t n) {
-    try {
-      return r_->read(dst, n);
-    } catch (const io_error& e) {
-      throw io_error(e.id(), {name_, {}, e.offset()}, e.reason());
-    }
-  }
-  unsigned status() const { return r_->status(); }
-  const std::string& name() const noexcept { return name_; }
-
- private:
-  std::string name_;
-  std::unique_ptr<http::response_stream> r_;
+// A remote GET's body (as a source) and its 2xx status.
+struct http_get_result {
+  any_source body;
+  unsigned status = 0;
 };
+
+namespace detail {
+
+using http_header_list = std::vector<std::pair<std::string, std::string>>;
+using http_get_fn = http_get_result (*)(const std::string& target, const std::string& name, const url_options& opts,
+                                        http_header_list extra);
+
+// The client behind http(s):// and ais:// URLs. wds/http.hpp installs it when
+// included; url.hpp includes it unless WDS_HTTP_SEPARATE=1, so translation
+// units that never name a remote URL need not parse Boost.Beast.
+inline http_get_fn& http_get_hook() noexcept {
+  static http_get_fn f = nullptr;
+  return f;
+}
+
+// GET `target`; errors name `name` (the URL the user gave: ais:// stays ais://).
+// A status other than 2xx is io 155 with the status line.
+inline http_get_result http_get(const std::string& target, const std::string& name, const url_options& opts,
+                                http_header_list extra = {}) {
+  if (const http_get_fn f = http_get_hook()) return f(target, name, opts, std::move(extra));
+#if WDS_HAS_HTTP
+  throw io_error(152, {name, {}, location::unknown_offset},
+                 "http(s)/ais URL but no HTTP client is installed: with WDS_HTTP_SEPARATE=1, "
+                 "#include <wds/http.hpp> in one translation unit of the program");
+#else
+  throw io_error(152, {name, {}, location::unknown_offset},
+                 "http(s)/ais URL but wds was built without HTTP support (WDS_HAS_HTTP=0); "
+                 "use pipe:curl -sf URL");
 #endif
+}
+
+}  // namespace detail
 
 // The http(s):// URL an ais://BUCKET/OBJECT URL is fetched from ($AIS_ENDPOINT).
 inline std::string ais_http_url(const std::string& url) {
@@ -267,15 +257,8 @@ inline any_source open_remote_raw(const std::string& url, const url_options& opt
       return pipe_source(url);
     case url_kind::http:
     case url_kind::ais: {
-#if WDS_HAS_HTTP
       const std::string target = url_kind_of(url) == url_kind::ais ? ais_http_url(url) : url;
-      return http_source(target, url, opts);
-#else
-      (void)opts;
-      throw io_error(152, {url, {}, location::unknown_offset},
-                     "http(s)/ais URL but wds was built without HTTP support (WDS_HAS_HTTP=0); "
-                     "use pipe:curl -sf URL");
-#endif
+      return http_get(target, url, opts).body;
     }
     default:
       throw io_error(152, {url, {}, location::unknown_offset},
@@ -378,3 +361,8 @@ inline any_sink open_url_output(const std::string& url) {
 }
 
 WDS_NAMESPACE_END
+
+// Last, so that wds/http.hpp (which needs url_options) sees all of the above.
+#if WDS_HAS_HTTP && !WDS_HTTP_SEPARATE
+#include <wds/http.hpp>
+#endif

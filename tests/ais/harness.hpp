@@ -3,6 +3,7 @@
 // 127.0.0.1, and `transform` (the CLI) for the expected bytes of an object.
 #pragma once
 
+#include "paths.hpp"
 #include "target_emulator.hpp"
 
 #include <wds/io.hpp>

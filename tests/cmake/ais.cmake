@@ -15,13 +15,7 @@ if(Boost_FOUND AND TARGET Boost::url)
   endif()
   target_link_libraries(wds_ais_tests PRIVATE wds::wds wds_dev_flags Boost::headers Boost::url Threads::Threads)
   target_include_directories(wds_ais_tests PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
-  target_compile_definitions(wds_ais_tests PRIVATE
-    WDS_TEST_DATA_DIR="${CMAKE_CURRENT_SOURCE_DIR}/data"
-    WDS_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-  if(TARGET wds-etl)
-    target_compile_definitions(wds_ais_tests PRIVATE WDS_ETL_BINARY="$<TARGET_FILE:wds-etl>")
-    add_dependencies(wds_ais_tests wds-etl)
-  endif()
+  wds_test_paths(wds_ais_tests)
   catch_discover_tests(wds_ais_tests WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}"
                        TEST_PREFIX "ais." PROPERTIES TIMEOUT 120)
 else()

@@ -38,7 +38,7 @@ if [ ${#cmds[@]} -ne 2 ]; then
 fi
 
 if command -v ccache >/dev/null; then
-  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_BASEDIR="$clone" CCACHE_NOHASHDIR=1
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_BASEDIR="${CCACHE_BASEDIR:-$clone}" CCACHE_NOHASHDIR=1
 fi
 export WDS_QUICKSTART_INNER=1
 unset WDS_BUILD_DIR WDS_CMAKE_ARGS

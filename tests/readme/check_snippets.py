@@ -17,6 +17,7 @@ build lacks is skipped, saying so. The first block must be the hero example
 import argparse
 import os
 import re
+import concurrent.futures
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,7 @@ def main():
     tmp = args.keep or tempfile.mkdtemp(prefix="wds-readme-")
     os.makedirs(tmp, exist_ok=True)
     inherited, compiled, skipped = [], 0, 0
+    jobs = []  # (n, line, src, cmd)
     for n, (line, code) in enumerate(found, 1):
         src, own, includes = translation_unit(code, inherited)
         if own:
@@ -167,8 +169,17 @@ def main():
         path = os.path.join(tmp, f"block{n:02d}.cpp")
         with open(path, "w", encoding="utf-8") as f:
             f.write(src)
-        cmd = [args.cxx, "-std=c++17", "-fsyntax-only", "-I", args.include] + defines + [path]
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Syntax only, so wds/url.hpp need not pull Boost.Beast in
+        # (WDS_HTTP_SEPARATE); blocks that use HTTP include it themselves.
+        cmd = [args.cxx, "-std=c++17", "-fsyntax-only", "-DWDS_HTTP_SEPARATE=1", "-I", args.include] + defines + [path]
+        jobs.append((n, line, src, cmd))
+
+    def run(job):
+        return subprocess.run(job[3], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(pool.map(run, jobs))
+    for (n, line, src, cmd), r in zip(jobs, results):
         if r.returncode != 0:
             failed += 1
             print(f"readme: FAIL block {n} (README line {line}):\n{src}\n{' '.join(cmd)}\n{r.stdout}")
