@@ -4,6 +4,7 @@
 // of a run with a 1000-sample shuffle buffer.
 //   build/bench/bench_dataset
 //   WDS_BENCH_DATASET_COPIES=20 build/bench/bench_dataset --benchmark_filter=dataset
+//   bench/run_all.sh adds bench_python_dataset.py on the same shards (ratio, same run).
 #include <benchmark/benchmark.h>
 
 #include <wds/config.hpp>
@@ -16,6 +17,8 @@
 #include <wds/shard_writer.hpp>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -32,13 +35,20 @@ std::string pets_small_path() {
   return root + "/tests/data/etl/pets-small.tar";
 }
 
-// COPIES copies of pets-small's photos and labels, in 4 shards under /tmp.
+// COPIES copies of pets-small's photos and labels, in 4 shards under /tmp, or
+// under $WDS_BENCH_DATASET_DIR (kept, for bench_python_dataset.py to read the same).
 const std::string& shard_dir() {
   static const std::string dir = [] {
     const char* c = std::getenv("WDS_BENCH_DATASET_COPIES");
     const int copies = c ? std::atoi(c) : 8;
-    char tmpl[] = "/tmp/wds-bench-dataset-XXXXXX";
-    std::string d = ::mkdtemp(tmpl);
+    std::string d;
+    if (const char* e = std::getenv("WDS_BENCH_DATASET_DIR"); e && *e) {
+      d = e;
+      ::mkdir(d.c_str(), 0755);
+    } else {
+      char tmpl[] = "/tmp/wds-bench-dataset-XXXXXX";
+      d = ::mkdtemp(tmpl);
+    }
     std::vector<wds::sample> base;
     wds::sample_reader r{wds::file_source(pets_small_path())};
     while (auto s = r.next()) {
@@ -115,7 +125,8 @@ void BM_dataset(benchmark::State& st) {
 }
 BENCHMARK(BM_dataset)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Undecoded samples through a 1000-sample shuffle buffer: peak RSS afterwards.
+// Undecoded samples through a 1000-sample shuffle buffer: peak RSS afterwards
+// (the process's peak: run it alone, --benchmark_filter=shuffle_rss).
 void BM_shuffle_rss(benchmark::State& st) {
   std::size_t items = 0;
   auto ds = wds::dataset(shard_dir()).shuffle(1000).threads(1);

@@ -18,8 +18,12 @@ run() {  # name binary filter [env...]
 }
 run etl bench_etl 'one_shard|codec_floor' WDS_BENCH_ETL_SAMPLES=200
 run resize bench_transforms 'resize_plan/(down|up)_(bilinear|bicubic|lanczos|box)|cv_resize/(down|up)_INTER_AREA'
-run tar bench_tar 'read_file' WDS_BENCH_SHARD_MB=256
+run tar bench_tar 'read_file|gunzip' WDS_BENCH_SHARD_MB=256
 /usr/bin/python3 "$here/bench/bench_pillow_resize.py" 1.0 > "$out/pillow.txt"
+# The loader: wds::dataset vs the same work by hand vs Python, on the same shards.
+run dataset bench_dataset 'by_hand|dataset/' WDS_BENCH_DATASET_DIR="$out/ds" WDS_BENCH_DATASET_COPIES=8
+/usr/bin/python3 "$here/bench/bench_python_dataset.py" "$out/ds" "$rounds" > "$out/python_dataset.txt"
+run rss bench_dataset 'shuffle_rss' WDS_BENCH_DATASET_DIR="$out/ds"
 uname -srm > "$out/machine.txt"
 grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- >> "$out/machine.txt"
 nproc >> "$out/machine.txt"
@@ -32,7 +36,8 @@ def medians(name):
         if b.get("aggregate_name") == "median":
             r[b["run_name"]] = b
     return r
-etl, rs, tar = medians("etl"), medians("resize"), medians("tar")
+etl, rs, tar, ds = medians("etl"), medians("resize"), medians("tar"), medians("dataset")
+rss = json.load(open(os.path.join(d, "rss.json")))["benchmarks"][0]
 pil = dict(l.split() for l in open(os.path.join(d, "pillow.txt")))
 m = open(os.path.join(d, "machine.txt")).read().split("\n")
 print(f"machine: {m[0]}, {m[1].strip()}, {m[2]} CPUs; load average {os.getloadavg()[0]:.1f}")
@@ -59,4 +64,14 @@ for k, label in (("bm_samples_read_file/real_time", "tar + grouping (owned)"),
                  ("bm_tar_read_file/real_time", "tar members only")):
     v = tar[k]["bytes_per_second"]
     print(f"| {label} vs plain read() loop (GB/s) | {v/1e9:.2f} | {plain/1e9:.2f} | {v/plain:.2f}x |")
+z, c = tar["bm_gunzip_zlib/real_time"], tar["bm_gunzip_configured/real_time"]
+print(f"| gzip inflate, gzip_source ({c.get('label', '?')}) vs zlib (GB/s of output) | {c['bytes_per_second']/1e9:.2f} | {z['bytes_per_second']/1e9:.2f} | {c['bytes_per_second']/z['bytes_per_second']:.2f}x |")
+hand = ds["BM_by_hand/real_time"]["samples/s"]
+for th in (0, 1, 2):
+    v = ds[f"BM_dataset/{th}/real_time"]["samples/s"]
+    print(f"| dataset, {th} worker threads vs the same work by hand, 1 thread (samples/s) | {v:.0f} | {hand:.0f} | {v/hand:.2f}x |")
+py, how = open(os.path.join(d, "python_dataset.txt")).read().split()[1:3]
+v = ds["BM_dataset/0/real_time"]["samples/s"]
+print(f"| dataset, 0 worker threads vs Python ({how}, one process) (samples/s) | {v:.0f} | {float(py):.0f} | {v/float(py):.2f}x |")
+print(f"| peak RSS, 1000-sample shuffle buffer (MiB) | {rss['peak_rss_MiB']:.0f} | | |")
 PY

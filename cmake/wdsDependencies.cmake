@@ -24,6 +24,17 @@ macro(_wds_find_zlib)
   endif()
 endmacro()
 
+# ISA-L's igzip speeds up gzip input; it only replaces zlib's inflate, so it
+# is looked for only when zlib was found. Debian and upstream ship libisal.pc.
+macro(_wds_find_isal)
+  if(WDS_HAS_ZLIB)
+    _wds_pkg_wrap(ISAL::isal libisal)
+    if(TARGET ISAL::isal)
+      set(_wds_found ON)
+    endif()
+  endif()
+endmacro()
+
 macro(_wds_find_bzip2)
   # Debian ships no bzip2.pc; CMake's FindBZip2 finds the library either way.
   if(NOT TARGET BZip2::BZip2)
@@ -118,7 +129,7 @@ macro(_wds_find_http)
 endmacro()
 
 set(WDS_HAS_OPENSSL 0)
-foreach(_dep ZLIB BZIP2 LZMA ZSTD JPEG PNG HTTP)
+foreach(_dep ZLIB ISAL BZIP2 LZMA ZSTD JPEG PNG HTTP)
   if(NOT DEFINED WDS_WITH_${_dep})
     set(WDS_WITH_${_dep} AUTO)
   endif()
@@ -135,15 +146,19 @@ foreach(_dep ZLIB BZIP2 LZMA ZSTD JPEG PNG HTTP)
   endif()
 endforeach()
 if(NOT WDS_CONFIG_REPLAY)
-  message(STATUS "wds: zlib=${WDS_HAS_ZLIB} bzip2=${WDS_HAS_BZIP2} lzma=${WDS_HAS_LZMA} zstd=${WDS_HAS_ZSTD} jpeg=${WDS_HAS_JPEG} png=${WDS_HAS_PNG} http=${WDS_HAS_HTTP} (openssl=${WDS_HAS_OPENSSL})")
+  message(STATUS "wds: zlib=${WDS_HAS_ZLIB} isal=${WDS_HAS_ISAL} bzip2=${WDS_HAS_BZIP2} lzma=${WDS_HAS_LZMA} zstd=${WDS_HAS_ZSTD} jpeg=${WDS_HAS_JPEG} png=${WDS_HAS_PNG} http=${WDS_HAS_HTTP} (openssl=${WDS_HAS_OPENSSL})")
 endif()
 
 function(wds_link_dependencies target)
   target_compile_definitions(${target} INTERFACE
     WDS_HAS_ZLIB=${WDS_HAS_ZLIB} WDS_HAS_BZIP2=${WDS_HAS_BZIP2} WDS_HAS_LZMA=${WDS_HAS_LZMA}
-    WDS_HAS_ZSTD=${WDS_HAS_ZSTD} WDS_HAS_JPEG=${WDS_HAS_JPEG} WDS_HAS_PNG=${WDS_HAS_PNG})
+    WDS_HAS_ZSTD=${WDS_HAS_ZSTD} WDS_HAS_JPEG=${WDS_HAS_JPEG} WDS_HAS_PNG=${WDS_HAS_PNG}
+    WDS_HAS_ISAL=${WDS_HAS_ISAL})
   if(WDS_HAS_ZLIB)
     target_link_libraries(${target} INTERFACE ZLIB::ZLIB)
+  endif()
+  if(WDS_HAS_ISAL)
+    target_link_libraries(${target} INTERFACE ISAL::isal)
   endif()
   if(WDS_HAS_BZIP2)
     target_link_libraries(${target} INTERFACE BZip2::BZip2)

@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -85,18 +86,33 @@ void upper_txt(wds::any_source& in, wds::any_sink& out, wds::ais::object_request
   w.finish();
 }
 
-// Captures the server's log lines.
+// Captures the server's log lines. A line is written after its reply was
+// sent (an access log), so a client may see the reply first: wait_for(n)
+// waits (5 s at most) until n lines are there, then gives the count.
 struct log_capture {
   std::mutex m;
+  std::condition_variable cv;
   std::vector<std::string> lines;
   std::function<void(const std::string&)> fn() {
     return [this](const std::string& l) {
-      std::lock_guard<std::mutex> lock(m);
-      lines.push_back(l);
+      {
+        std::lock_guard<std::mutex> lock(m);
+        lines.push_back(l);
+      }
+      cv.notify_all();
     };
   }
-  std::size_t count() {
-    std::lock_guard<std::mutex> lock(m);
+  bool wait_for_text(const std::string& text) {
+    std::unique_lock<std::mutex> lock(m);
+    return cv.wait_for(lock, std::chrono::seconds(5), [&] {
+      for (const auto& l : lines)
+        if (l.find(text) != std::string::npos) return true;
+      return false;
+    });
+  }
+  std::size_t wait_for(std::size_t n) {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait_for(lock, std::chrono::seconds(5), [&] { return lines.size() >= n; });
     return lines.size();
   }
   std::string last() {
@@ -288,7 +304,7 @@ TEST_CASE("server: GET /health answers 200 Running", "[server]") {
   REQUIRE(r);
   CHECK(r->status == 200);
   CHECK(r->body == "Running");
-  CHECK(etl.log.count() == 1);
+  CHECK(etl.log.wait_for(1) == 1);
 }
 
 TEST_CASE("server: hpush with the shard as the body", "[server]") {
@@ -300,7 +316,7 @@ TEST_CASE("server: hpush with the shard as the body", "[server]") {
   CHECK(r->status == 200);
   CHECK(r->body == upper_expected(shard));
   CHECK(r->body.find("HELLO 3") != std::string::npos);
-  CHECK(etl.log.count() == 1);
+  CHECK(etl.log.wait_for(1) == 1);
   CHECK(etl.log.last().find("PUT /bck/shard-0001.tar 200") != std::string::npos);
 }
 
@@ -542,7 +558,7 @@ TEST_CASE("server: a corrupt shard gets a one-line 4xx and the next request succ
   REQUIRE(good);
   CHECK(good->status == 200);
   CHECK(good->body == upper_expected(shard));
-  CHECK(etl.log.count() == 3);
+  CHECK(etl.log.wait_for(3) == 3);
   CHECK(etl.log.lines[0].find("error: [wds.tar.") != std::string::npos);
 }
 
@@ -613,7 +629,7 @@ TEST_CASE("server: 50 concurrent requests all get their own result", "[server]")
     CHECK(statuses[i] == 200);
     CHECK(results[i] == upper_expected(shards[i]));
   }
-  CHECK(etl.log.count() == n);
+  CHECK(etl.log.wait_for(n) == n);
 }
 
 TEST_CASE("server: large objects spill to a temporary file both ways", "[server]") {
@@ -666,7 +682,7 @@ TEST_CASE("server: whole_object functions, etl_args and the reply content type",
   auto other = etl.client().Post("/bck/a", "x", "text/plain");
   REQUIRE(other);
   CHECK(other->status >= 400);
-  CHECK(etl.log.count() == 2);
+  CHECK(etl.log.wait_for(2) == 2);
 }
 
 TEST_CASE("server: a chunked hpush body (no Content-Length), and a client that half-closes", "[server]") {
@@ -1137,6 +1153,7 @@ TEST_CASE("server: a pipeline of two pods, the destination on another target", "
     CHECK(second.paths[0] == "bck/obj 1.tar");  // PUT to the object path pod1 was asked for
     CHECK(second.fqns[0].empty());              // the transformed bytes, never etl_fqn
     CHECK(second.etl_args[0] == "E");           // etl_args travels
+    REQUIRE(pod2.log.wait_for(1) >= 1);
     CHECK(pod2.log.last().find("PUT /bck/obj 1.tar 204") != std::string::npos);
   }
   SECTION("inline: pod1 -> pod2, pod2's 200 body is forwarded") {
@@ -1191,7 +1208,7 @@ TEST_CASE("server: WebSocket at /ws: three objects in flight, answered in order"
     auto next = c.read();
     CHECK_FALSE(next.ok);  // no Text, no Binary: the close
     CHECK(next.close_code == 1011);
-    CHECK(etl.log.last().find("error: [wds.tar.") != std::string::npos);
+    CHECK(etl.log.wait_for_text("error: [wds.tar."));
   }
   SECTION("a failed direct put closes with 1011 too") {
     int dead_port;

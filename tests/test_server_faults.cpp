@@ -46,19 +46,6 @@ std::string read_file(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
 // A connected loopback socket with send/receive timeouts, or -1.
 int connect_to(int port, int timeout_s = 60) {
   int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -177,10 +164,12 @@ struct server_process {
   std::string log;
 
   void start(const std::vector<std::string>& extra) {
+    // --port 0 and the port read back from the log: a port picked here could be
+    // taken by another test's server before the child binds it.
     for (int attempt = 0; attempt < 3 && pid < 0; ++attempt) {
-      port = free_port();
+      port = 0;
       log = "/tmp/wds-server-faults-" + std::to_string(::getpid()) + ".log";
-      std::vector<std::string> args = {WDS_ETL_BINARY, "serve", "--host", "127.0.0.1", "--port", std::to_string(port)};
+      std::vector<std::string> args = {WDS_ETL_BINARY, "serve", "--host", "127.0.0.1", "--port", "0"};
       args.insert(args.end(), extra.begin(), extra.end());
       pid_t p = ::fork();
       REQUIRE(p >= 0);
@@ -197,7 +186,17 @@ struct server_process {
         ::_exit(127);
       }
       const auto deadline = std::chrono::steady_clock::now() + 60s;
+      const std::string marker = "listening on 127.0.0.1:";
       while (std::chrono::steady_clock::now() < deadline && alive(p)) {
+        if (port == 0) {
+          const std::string text = read_file(log);
+          const auto at = text.find(marker);
+          if (at == std::string::npos || text.find(' ', at + marker.size()) == std::string::npos) {
+            std::this_thread::sleep_for(20ms);
+            continue;
+          }
+          port = std::stoi(text.substr(at + marker.size()));
+        }
         if (get(port, "/health").status == 200) {
           pid = p;
           return;

@@ -18,6 +18,7 @@
 #endif
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -221,5 +222,94 @@ TEST_CASE("http(s) and ais sources against a loopback server", "[url][http]") {
   CHECK(ranges[0].rfind("bytes=", 0) == 0);
   CHECK(ds.bytes_read() == 1400);
   ::unsetenv("AIS_ENDPOINT");
+}
+#endif
+
+#if WDS_HAS_HTTP && WDS_HAS_OPENSSL
+namespace {
+// Sets an environment variable for one scope.
+struct scoped_env {
+  scoped_env(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+  ~scoped_env() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
+  }
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// `openssl s_server -WWW` on a loopback port with a fresh self-signed
+// certificate for "localhost" only: serves the files of `dir`.
+struct tls_file_server {
+  explicit tls_file_server(const wds_test::temp_dir& d) : dir(d.path) {
+    int st = 1;
+    wds_test::run("cd '" + dir + "' && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2"
+                  " -subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1", &st);
+    if (st != 0) return;
+    wds_test::run("cd '" + dir + "' && { openssl s_server -accept 127.0.0.1:0 -cert cert.pem -key key.pem -WWW"
+                  " >server.log 2>&1 </dev/null & echo $! >server.pid; }", &st);
+    for (int i = 0; i < 100 && port.empty(); ++i) {
+      const std::string log = wds_test::run("cat '" + dir + "/server.log'");
+      const auto at = log.find("ACCEPT 127.0.0.1:");
+      if (at != std::string::npos && log.find('\n', at) != std::string::npos)
+        port = log.substr(at + 17, log.find('\n', at) - at - 17);
+      else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  tls_file_server(const tls_file_server&) = delete;
+  tls_file_server& operator=(const tls_file_server&) = delete;
+  ~tls_file_server() { wds_test::run("kill $(cat '" + dir + "/server.pid') 2>/dev/null"); }
+  std::string dir, port;
+};
+}  // namespace
+
+TEST_CASE("https:// with AIStore's TLS variables, against openssl s_server", "[url][http][tls]") {
+  if (!wds_test::have_command("openssl")) {
+    WARN("no openssl command: the TLS test needs it for a certificate and a server");
+    return;
+  }
+  wds_test::temp_dir dir;
+  const std::string shard = one_shard(dir, 4);
+  tls_file_server server(dir);
+  REQUIRE(!server.port.empty());
+  const std::string want = wds_test::text(wds_test::read_file(shard));
+  {
+    const std::string url = "https://localhost:" + server.port + "/s-0.tar";
+    INFO(url);
+    {
+      // The certificate is not in the system's store: refused, naming the URL.
+      const std::string what = error_of([&] { slurp(wds::open_url(url)); });
+      CHECK(what.find("[wds.io.13") != std::string::npos);
+      CHECK(what.find(url) != std::string::npos);
+    }
+    {
+      scoped_env ca("AIS_CLIENT_CA", dir / "cert.pem");
+      CHECK(slurp(wds::open_url(url)) == want);
+      wds::dataset ds(url);
+      std::size_t n = 0;
+      for (auto& s : ds) n += s.size();
+      CHECK(n == 4);
+    }
+    {
+      scoped_env skip("AIS_SKIP_VERIFY_CRT", "true");
+      CHECK(slurp(wds::open_url(url)) == want);
+    }
+  }
+  {
+    // Signed by the trusted CA but for another name: the host check fails.
+    scoped_env ca("AIS_CLIENT_CA", dir / "cert.pem");
+    const std::string url = "https://127.0.0.1:" + server.port + "/s-0.tar";
+    CHECK(error_of([&] { slurp(wds::open_url(url)); }).find("[wds.io.13") != std::string::npos);
+  }
+  {
+    scoped_env ca("AIS_CLIENT_CA", dir / "missing.pem");
+    const std::string what = error_of([&] { slurp(wds::open_url("https://127.0.0.1:" + server.port + "/s-0.tar")); });
+    CHECK(what.find("AIS_CLIENT_CA") != std::string::npos);
+  }
 }
 #endif

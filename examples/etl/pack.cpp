@@ -4,6 +4,7 @@
 
 #include <wds/pack.hpp>
 
+#include <charconv>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -22,9 +23,11 @@ int wds_etl_pack(int argc, char** argv) {
     if (a == "-o" || a == "--output") pattern = value();
     else if (a == "--maxcount") {
       const std::string v = value();
-      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || std::stoull(v) == 0)
+      unsigned long long n = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (v.empty() || ec != std::errc() || end != v.data() + v.size() || n == 0)
         return usage("--maxcount needs a positive integer");
-      o.maxcount = std::stoull(v);
+      o.maxcount = n;
     } else if (a == "--maxsize") o.maxsize = wds::parse_byte_size(value());
     else if (a == "--exact-size") o.exact_size = true;
     else if (a == "--index") o.dali_index = true;

@@ -176,6 +176,8 @@ class connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
   ~connection() {
+    // Neither stream exists when resolving or the TLS set-up failed.
+    if (!has_stream()) return;
     error_code ignored;
     tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
     tcp().socket().close(ignored);
@@ -266,6 +268,12 @@ class connection {
   const std::string& url() const noexcept { return url_; }
 
  private:
+  bool has_stream() const noexcept {
+#if WDS_HAS_OPENSSL
+    if (tls_) return true;
+#endif
+    return tcp_.has_value();
+  }
   beast::tcp_stream& tcp() {
 #if WDS_HAS_OPENSSL
     if (tls_) return beast::get_lowest_layer(*tls_);

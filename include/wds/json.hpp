@@ -37,6 +37,7 @@
 #include <vector>
 
 #include <wds/error.hpp>
+#include <wds/utf8.hpp>
 
 #if !defined(__cpp_lib_to_chars)
 #include <clocale>
@@ -179,24 +180,7 @@ class json {
 
 namespace detail {
 
-inline void append_utf8(std::string& out, std::uint32_t cp) {
-  // Surrogates are written like any other BMP code point (generalized UTF-8).
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
+using unicode::append_utf8;
 
 // Length of the valid UTF-8 sequence at p (strict like Python's "utf-8"
 // codec, or also accepting encoded surrogates like "surrogatepass"), or 0.

@@ -1,5 +1,5 @@
 # vcpkg overlay port for wds, kept in the wds repository:
-#   vcpkg install wds[jpeg,png,zlib,bzip2,lzma,zstd] --overlay-ports=<wds checkout>/ports
+#   vcpkg install wds[jpeg,png,zlib,isal,bzip2,lzma,zstd] --overlay-ports=<wds checkout>/ports
 # By default it builds the checkout this port lives in (<port dir>/../..).
 # To build another tree, set WDS_SOURCE_PATH in the environment and let it
 # through vcpkg's environment scrubbing:
@@ -26,6 +26,7 @@ endif()
 vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
   FEATURES
     zlib  WDS_WITH_ZLIB
+    isal  WDS_WITH_ISAL
     bzip2 WDS_WITH_BZIP2
     lzma  WDS_WITH_LZMA
     zstd  WDS_WITH_ZSTD

@@ -125,18 +125,18 @@ class pod {
     fields env;                     // e.g. {"AIS_TARGET_URL", t.ais_target_url()}
   };
 
+  // --port 0: the pod binds a free port itself and logs it ("listening on
+  // 127.0.0.1:N"). A port picked here and passed down could be taken by
+  // another server in between, whose /health would then answer for the pod.
   explicit pod(options o) : opt_(std::move(o)) {
     log_path_ = dir_ / "pod.log";
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      port_ = free_port();
-      std::vector<std::string> argv = {etl_binary(), "serve", "--host", "127.0.0.1", "--port", std::to_string(port_)};
-      argv.insert(argv.end(), opt_.args.begin(), opt_.args.end());
-      pid_ = spawn(argv, opt_.env, log_path_);
-      if (wait_ready()) return;
+    std::vector<std::string> argv = {etl_binary(), "serve", "--host", "127.0.0.1", "--port", "0"};
+    argv.insert(argv.end(), opt_.args.begin(), opt_.args.end());
+    pid_ = spawn(argv, opt_.env, log_path_);
+    if (!wait_ready()) {
       stop();
-      if (log().find("in use") == std::string::npos) break;  // only a lost port race is worth another try
+      throw std::runtime_error("wds-etl serve did not become ready; its log:\n" + log());
     }
-    throw std::runtime_error("wds-etl serve did not become ready; its log:\n" + log());
   }
   pod(const pod&) = delete;
   pod& operator=(const pod&) = delete;
@@ -185,8 +185,18 @@ class pod {
  private:
   bool wait_ready() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    const std::string marker = "listening on 127.0.0.1:";
     while (std::chrono::steady_clock::now() < deadline) {
       if (!running()) return false;
+      if (port_ == 0) {
+        const std::string l = log();
+        const auto at = l.find(marker);
+        if (at == std::string::npos || l.find(' ', at + marker.size()) == std::string::npos) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          continue;
+        }
+        port_ = static_cast<unsigned short>(std::stoi(l.substr(at + marker.size())));
+      }
       try {
         pod_client c(host_port());
         if (c.send(http::verb::get, "/health", {}, {}, std::chrono::seconds(2)).status == 200) return true;

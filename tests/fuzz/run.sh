@@ -17,7 +17,7 @@ case "$cxx" in *clang*) ;; *) cxx=clang++ ;; esac
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S . -B "$dir" "${generator[@]}" -DWDS_FUZZ=ON -DCMAKE_CXX_COMPILER="$cxx" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWDS_BUILD_TESTS=OFF -DWDS_BUILD_EXAMPLES=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -gline-tables-only" -DWDS_BUILD_TESTS=OFF -DWDS_BUILD_EXAMPLES=OFF \
   -DWDS_BUILD_BENCHMARKS=OFF -DWDS_INSTALL=OFF >/dev/null
 cmake --build "$dir" -j"${WDS_FUZZ_JOBS:-2}"
 

@@ -212,7 +212,7 @@ def gen_gzip():
         parts.append(co.compress(chunk))
     parts.append(co.compress(END))
     parts.append(co.flush())
-    put("bomb-64mib.tar.gz", b"".join(parts), "limit_error", 504, "gzip stream inflates past the limit of 16777216",
+    put("bomb-64mib.tar.gz", b"".join(parts), "limit_error", 504, "gzip stream decompresses past the limit of 16777216",
         "max_decompressed_size=16777216")
     # The same bomb against the member limit instead (decompression itself unbounded).
     put("bomb-member.tar.gz", b"".join(parts), "limit_error", 502,
