@@ -297,7 +297,8 @@ TEST_CASE("ais wire 3: pipelines of two pods, the destination on another target"
     REQUIRE(x.status == 204);
     CHECK(c.dst.object("dst", "args.tar") == twice[3]);
     REQUIRE(next.requests().size() == 1);
-    const auto& r = next.requests()[0];
+    const auto r = next.requests()[0];
+    INFO("pod 1 sent pod 2: " << r.method << " " << r.target);
     CHECK(go::get(go::parse_query(r.target.substr(r.target.find('?') + 1)), "etl_args") == a.etl_args);
     const auto got = c.dst.requests();
     REQUIRE(got.size() == 1);
