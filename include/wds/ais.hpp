@@ -647,8 +647,10 @@ class server {
 
   // Closes a connection waiting for its next request (or WebSocket message).
   static void interrupt(const std::shared_ptr<detail::connection>& c) {
-    detail::net::post(c->ioc, [c] {
-      if (c->idle && c->cancel_idle) c->cancel_idle();
+    // A weak reference: a handler that never runs (the connection's thread is
+    // done) stays queued in c->ioc, and a shared_ptr there would keep c alive.
+    detail::net::post(c->ioc, [w = std::weak_ptr<detail::connection>(c)] {
+      if (auto p = w.lock(); p && p->idle && p->cancel_idle) p->cancel_idle();
     });
   }
   // Joins finished connection threads (all of them when stopping).

@@ -85,7 +85,8 @@ class isal_gzip_decoder {
   static constexpr std::size_t magic_size = 2, padding_unit = 1;
   static bool is_magic(const std::byte* p, std::size_t n) noexcept { return is_gzip_magic(p, n); }
 
-  explicit isal_gzip_decoder(const limits&) : st_(new inflate_state) { reset(); }
+  // Value-initialized: isal_inflate_init leaves some fields (hist_bits) as they are.
+  explicit isal_gzip_decoder(const limits&) : st_(new inflate_state()) { reset(); }
   isal_gzip_decoder(const isal_gzip_decoder&) = delete;
   isal_gzip_decoder& operator=(const isal_gzip_decoder&) = delete;
 
@@ -109,6 +110,7 @@ class isal_gzip_decoder {
   void reset() {
     isal_inflate_init(st_.get());
     st_->crc_flag = ISAL_GZIP;
+    st_->hist_bits = 0;  // the full 32 KiB window
     hdr_pos_ = 0;
   }
 
