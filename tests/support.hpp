@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "paths.hpp"
@@ -66,6 +67,30 @@ struct temp_dir {
   ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
   std::string operator/(const std::string& rel) const { return path + "/" + rel; }
 };
+
+// A file's bytes as a string ("" when it cannot be read).
+inline std::string slurp_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+struct cmd_result {
+  int status = -1;  // exit status, -1 when killed by a signal
+  std::string out, err;
+};
+
+// Runs `sh -c cmd` with stdout and stderr captured in files of `dir`.
+inline cmd_result run_captured(const temp_dir& dir, const std::string& cmd) {
+  const std::string o = dir / ".stdout", e = dir / ".stderr";
+  const int rc = std::system(("( " + cmd + " ) >'" + o + "' 2>'" + e + "'").c_str());
+  cmd_result r;
+  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  r.out = slurp_text(o);
+  r.err = slurp_text(e);
+  std::remove(o.c_str());
+  std::remove(e.c_str());
+  return r;
+}
 
 // Runs a shell command, returning its stdout; exit status in `status`.
 inline std::string run(const std::string& cmd, int* status = nullptr) {

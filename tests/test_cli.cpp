@@ -35,30 +35,11 @@ const std::string etl = WDS_ETL_BINARY;
 
 std::string data_path(const std::string& name) { return std::string(WDS_TEST_DATA_DIR) + "/etl/" + name; }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+std::string slurp(const std::string& path) { return wds_test::slurp_text(path); }
 
 using wds_test::temp_dir;
-
-struct result {
-  int status = -1;
-  std::string out, err;
-};
-
-// Runs `sh -c cmd` with stdout/stderr captured in files of `dir`.
-result run(const temp_dir& dir, const std::string& cmd) {
-  const std::string o = dir / ".stdout", e = dir / ".stderr";
-  int rc = std::system(("( " + cmd + " ) >'" + o + "' 2>'" + e + "'").c_str());
-  result r;
-  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  r.out = slurp(o);
-  r.err = slurp(e);
-  std::remove(o.c_str());
-  std::remove(e.c_str());
-  return r;
-}
+using result = wds_test::cmd_result;
+result run(const temp_dir& dir, const std::string& cmd) { return wds_test::run_captured(dir, cmd); }
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 

@@ -31,27 +31,10 @@ using wds_test::temp_dir;
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+std::string slurp(const std::string& path) { return wds_test::slurp_text(path); }
 
-struct result {
-  int status = -1;
-  std::string out, err;
-};
-
-result run(const temp_dir& dir, const std::string& cmd) {
-  const std::string o = dir / ".stdout", e = dir / ".stderr";
-  const int rc = std::system(("( " + cmd + " ) >'" + o + "' 2>'" + e + "'").c_str());
-  result r;
-  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  r.out = slurp(o);
-  r.err = slurp(e);
-  std::remove(o.c_str());
-  std::remove(e.c_str());
-  return r;
-}
+using result = wds_test::cmd_result;
+result run(const temp_dir& dir, const std::string& cmd) { return wds_test::run_captured(dir, cmd); }
 
 void put(const std::string& path, const std::string& text) {
   for (std::size_t p = path.find('/', 1); p != std::string::npos; p = path.find('/', p + 1))

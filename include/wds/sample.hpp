@@ -378,24 +378,33 @@ class sample_reader {
     pending_view_ = byte_view(pending_data_.data(), pending_data_.size());
   }
 
+  // webdataset's checks before the pending member joins a sample (owned or
+  // borrowed): its sample dict starts with "__key__" and "__url__" ("duplicate
+  // file name"), a duplicate ext, too many fields. False: the member is
+  // filtered out by `suffixes` (it still took part in the grouping).
+  template <class Fields>
+  bool admit_pending(const std::string& key, const Fields& fields, std::size_t size) const {
+    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
+      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
+                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + key +
+                             "\" clashes with webdataset's " + pending_ext_);
+    for (const auto& f : fields)
+      if (f.ext == pending_ext_)
+        throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
+                           "duplicate ext \"" + pending_ext_ + "\" in sample \"" + key + "\" (first member \"" +
+                               f.member + "\")");
+    if (pending_skip_) return false;
+    if (size >= tar_.limits().max_sample_fields)
+      throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
+                        "sample \"" + key + "\" has more than " + std::to_string(tar_.limits().max_sample_fields) +
+                            " fields");
+    return true;
+  }
+
   void add_pending() {
     pending_ = false;
     sample& s = *current_;
-    // webdataset's sample dict starts with these keys: "duplicate file name".
-    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
-      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
-                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
-                             "\" clashes with webdataset's " + pending_ext_);
-    for (const auto& f : s.fields())
-      if (f.ext == pending_ext_)
-        throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
-                           "duplicate ext \"" + pending_ext_ + "\" in sample \"" + s.key() + "\" (first member \"" +
-                               f.member + "\")");
-    if (pending_skip_) return;
-    if (s.size() >= tar_.limits().max_sample_fields)
-      throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
-                        "sample \"" + s.key() + "\" has more than " +
-                            std::to_string(tar_.limits().max_sample_fields) + " fields");
+    if (!admit_pending(s.key(), s.fields(), s.size())) return;
     s.fields().push_back(
         field{std::move(pending_ext_), std::move(pending_data_), std::move(pending_member_), pending_offset_});
   }
@@ -403,20 +412,7 @@ class sample_reader {
   void add_pending_borrowed() {
     pending_ = false;
     borrowed_sample& s = borrowed_;
-    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
-      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
-                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
-                             "\" clashes with webdataset's " + pending_ext_);
-    for (const auto& f : s)
-      if (f.ext == pending_ext_)
-        throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
-                           "duplicate ext \"" + pending_ext_ + "\" in sample \"" + s.key() + "\" (first member \"" +
-                               f.member + "\")");
-    if (pending_skip_) return;
-    if (s.size() >= tar_.limits().max_sample_fields)
-      throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
-                        "sample \"" + s.key() + "\" has more than " +
-                            std::to_string(tar_.limits().max_sample_fields) + " fields");
+    if (!admit_pending(s.key(), s, s.size())) return;
     if (s.size_ == s.fields_.size()) s.fields_.emplace_back();
     borrowed_field& f = s.fields_[s.size_];
     f.ext.swap(pending_ext_);

@@ -2563,24 +2563,33 @@ class sample_reader {
     pending_view_ = byte_view(pending_data_.data(), pending_data_.size());
   }
 
+  // webdataset's checks before the pending member joins a sample (owned or
+  // borrowed): its sample dict starts with "__key__" and "__url__" ("duplicate
+  // file name"), a duplicate ext, too many fields. False: the member is
+  // filtered out by `suffixes` (it still took part in the grouping).
+  template <class Fields>
+  bool admit_pending(const std::string& key, const Fields& fields, std::size_t size) const {
+    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
+      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
+                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + key +
+                             "\" clashes with webdataset's " + pending_ext_);
+    for (const auto& f : fields)
+      if (f.ext == pending_ext_)
+        throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
+                           "duplicate ext \"" + pending_ext_ + "\" in sample \"" + key + "\" (first member \"" +
+                               f.member + "\")");
+    if (pending_skip_) return false;
+    if (size >= tar_.limits().max_sample_fields)
+      throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
+                        "sample \"" + key + "\" has more than " + std::to_string(tar_.limits().max_sample_fields) +
+                            " fields");
+    return true;
+  }
+
   void add_pending() {
     pending_ = false;
     sample& s = *current_;
-    // webdataset's sample dict starts with these keys: "duplicate file name".
-    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
-      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
-                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
-                             "\" clashes with webdataset's " + pending_ext_);
-    for (const auto& f : s.fields())
-      if (f.ext == pending_ext_)
-        throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
-                           "duplicate ext \"" + pending_ext_ + "\" in sample \"" + s.key() + "\" (first member \"" +
-                               f.member + "\")");
-    if (pending_skip_) return;
-    if (s.size() >= tar_.limits().max_sample_fields)
-      throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
-                        "sample \"" + s.key() + "\" has more than " +
-                            std::to_string(tar_.limits().max_sample_fields) + " fields");
+    if (!admit_pending(s.key(), s.fields(), s.size())) return;
     s.fields().push_back(
         field{std::move(pending_ext_), std::move(pending_data_), std::move(pending_member_), pending_offset_});
   }
@@ -2588,20 +2597,7 @@ class sample_reader {
   void add_pending_borrowed() {
     pending_ = false;
     borrowed_sample& s = borrowed_;
-    if (pending_ext_ == "__key__" || pending_ext_ == "__url__")
-      throw sample_error(303, {tar_.shard_name(), pending_member_, pending_offset_},
-                         "duplicate file name: field \"" + pending_ext_ + "\" in sample \"" + s.key() +
-                             "\" clashes with webdataset's " + pending_ext_);
-    for (const auto& f : s)
-      if (f.ext == pending_ext_)
-        throw sample_error(301, {tar_.shard_name(), pending_member_, pending_offset_},
-                           "duplicate ext \"" + pending_ext_ + "\" in sample \"" + s.key() + "\" (first member \"" +
-                               f.member + "\")");
-    if (pending_skip_) return;
-    if (s.size() >= tar_.limits().max_sample_fields)
-      throw limit_error(503, {tar_.shard_name(), pending_member_, pending_offset_},
-                        "sample \"" + s.key() + "\" has more than " +
-                            std::to_string(tar_.limits().max_sample_fields) + " fields");
+    if (!admit_pending(s.key(), s, s.size())) return;
     if (s.size_ == s.fields_.size()) s.fields_.emplace_back();
     borrowed_field& f = s.fields_[s.size_];
     f.ext.swap(pending_ext_);
@@ -2963,6 +2959,7 @@ WDS_NAMESPACE_END
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 WDS_NAMESPACE_BEGIN
 
@@ -3025,27 +3022,29 @@ class isal_gzip_decoder {
   isal_gzip_decoder& operator=(const isal_gzip_decoder&) = delete;
 
   codec_step step(const std::byte* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
-    // zlib refuses a member whose FLG byte (header byte 3) has a reserved bit
-    // set; ISA-L ignores them. Check it as it goes by, for the same decision.
-    if (hdr_pos_ <= 3 && hdr_pos_ + in_n > 3 && (static_cast<unsigned>(in[3 - hdr_pos_]) & 0xe0u))
-      throw codec_failure{112, "corrupt gzip data: unknown header flags set"};
+    std::size_t taken = 0;
+    if (!hdr_done_) {
+      // ISA-L 2.30 misparses a header that arrives split inside FNAME (found
+      // under clang's ASan: "invalid code"), so the header is gathered here and
+      // handed over whole.
+      taken = gather_header(in, in_n);
+      if (!hdr_done_) return {taken, 0, false};
+      feed(hdr_.data(), hdr_.size(), out, out_n);
+      if (st_->avail_in != 0) throw codec_failure{112, "corrupt gzip data: incorrect header check"};
+      in += taken;
+      in_n -= taken;
+    }
     const auto ai = static_cast<std::uint32_t>(std::min<std::size_t>(in_n, 1u << 30));
     const auto ao = static_cast<std::uint32_t>(std::min<std::size_t>(out_n, 1u << 30));
-    st_->next_in = const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(in));
-    st_->avail_in = ai;
-    st_->next_out = reinterpret_cast<std::uint8_t*>(out);
-    st_->avail_out = ao;
-    const int rc = isal_inflate(st_.get());
-    if (rc < 0 || rc == ISAL_NEED_DICT) throw codec_failure{112, std::string("corrupt gzip data: ") + why(rc)};
-    const std::size_t used = ai - st_->avail_in;
-    hdr_pos_ = std::min<std::size_t>(hdr_pos_ + used, 4);
-    return {used, ao - st_->avail_out, st_->block_state == ISAL_BLOCK_FINISH};
+    feed(reinterpret_cast<const std::uint8_t*>(in), ai, out, ao);
+    return {taken + (ai - st_->avail_in), ao - st_->avail_out, st_->block_state == ISAL_BLOCK_FINISH};
   }
   void reset() {
     isal_inflate_init(st_.get());
     st_->crc_flag = ISAL_GZIP;
     st_->hist_bits = 0;  // the full 32 KiB window
-    hdr_pos_ = 0;
+    hdr_.clear();
+    hdr_done_ = false;
   }
 
  private:
@@ -3061,8 +3060,56 @@ class isal_gzip_decoder {
       default: return "inflate failed";
     }
   }
+  void feed(const std::uint8_t* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
+    st_->next_in = const_cast<std::uint8_t*>(in);
+    st_->avail_in = static_cast<std::uint32_t>(in_n);
+    st_->next_out = reinterpret_cast<std::uint8_t*>(out);
+    st_->avail_out = static_cast<std::uint32_t>(out_n);
+    const int rc = isal_inflate(st_.get());
+    if (rc < 0 || rc == ISAL_NEED_DICT) throw codec_failure{112, std::string("corrupt gzip data: ") + why(rc)};
+  }
+
+  // Appends header bytes (RFC 1952: 10 fixed, FEXTRA, FNAME, FCOMMENT, FHCRC)
+  // to hdr_ until it is complete; returns how many of `in` it took.
+  std::size_t gather_header(const std::byte* in, std::size_t in_n) {
+    std::size_t k = 0;
+    while (k < in_n && !hdr_done_) {
+      hdr_.push_back(static_cast<std::uint8_t>(in[k++]));
+      // Refused as soon as zlib refuses them, not after waiting for more.
+      const std::size_t n = hdr_.size();
+      if (n == 2 && (hdr_[0] != 0x1f || hdr_[1] != 0x8b)) throw codec_failure{112, "corrupt gzip data: incorrect header check"};
+      if (n == 3 && hdr_[2] != 8) throw codec_failure{112, "corrupt gzip data: unknown compression method"};
+      // zlib refuses a reserved FLG bit; ISA-L would ignore it.
+      if (n == 4 && (hdr_[3] & 0xe0u)) throw codec_failure{112, "corrupt gzip data: unknown header flags set"};
+      hdr_done_ = header_complete();
+      if (hdr_.size() > (std::size_t{1} << 20) && !hdr_done_)
+        throw codec_failure{112, "corrupt gzip data: header longer than 1 MiB"};
+    }
+    return k;
+  }
+  bool header_complete() const {
+    const std::size_t n = hdr_.size();
+    if (n < 10) return false;
+    const unsigned flg = hdr_[3];
+    std::size_t at = 10;
+    if (flg & 4u) {  // FEXTRA
+      if (n < at + 2) return false;
+      at += 2 + (hdr_[at] | (std::size_t{hdr_[at + 1]} << 8));
+      if (n < at) return false;
+    }
+    for (unsigned bit : {8u, 16u}) {  // FNAME, FCOMMENT: zero-terminated
+      if (!(flg & bit)) continue;
+      while (at < n && hdr_[at] != 0) ++at;
+      if (at >= n) return false;
+      ++at;
+    }
+    if (flg & 2u) at += 2;  // FHCRC
+    return n >= at;
+  }
+
   std::unique_ptr<inflate_state> st_;  // about 40 KiB: on the heap
-  std::size_t hdr_pos_ = 0;            // bytes of the member consumed, up to 4
+  std::vector<std::uint8_t> hdr_;       // the member's header, gathered whole
+  bool hdr_done_ = false;
 };
 using gzip_decoder = isal_gzip_decoder;
 #else
