@@ -44,7 +44,7 @@
 // 1: wds/url.hpp does not include wds/http.hpp, so translation units that only
 // read local shards skip Boost.Beast; one TU of the program includes
 // wds/http.hpp (or wds/ais.hpp), which installs the client for http(s)://
-// and ais:// URLs. Not part of the ABI: the URL code is the same either way.
+// and ais:// URLs. Use the same value in every TU of a program.
 #ifndef WDS_HTTP_SEPARATE
 #define WDS_HTTP_SEPARATE 0
 #endif

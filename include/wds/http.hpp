@@ -539,9 +539,12 @@ inline http_get_result http_url_get(const std::string& target, const std::string
   return {any_source(http_url_source(std::move(r), name)), st};
 }
 
+#if WDS_HTTP_SEPARATE
 // Installs the client for wds/url.hpp before main() in every program that
-// includes this header (see detail::http_get_hook).
+// includes this header (see detail::http_get_hook); without
+// WDS_HTTP_SEPARATE, url.hpp calls http_url_get directly.
 inline const bool http_url_client_installed = (http_get_hook() = &http_url_get, true);
+#endif
 
 }  // namespace detail
 WDS_NAMESPACE_END

@@ -209,18 +209,28 @@ using http_header_list = std::vector<std::pair<std::string, std::string>>;
 using http_get_fn = http_get_result (*)(const std::string& target, const std::string& name, const url_options& opts,
                                         http_header_list extra);
 
-// The client behind http(s):// and ais:// URLs. wds/http.hpp installs it when
-// included; url.hpp includes it unless WDS_HTTP_SEPARATE=1, so translation
-// units that never name a remote URL need not parse Boost.Beast.
+// The client behind http(s):// and ais:// URLs. By default url.hpp includes
+// wds/http.hpp and calls it directly (its code is generated only where a URL
+// is opened). With WDS_HTTP_SEPARATE=1 (the same in every TU of the program)
+// url.hpp does not include it, so TUs that never name a remote URL need not
+// parse Boost.Beast: the TU that includes wds/http.hpp installs it here.
 inline http_get_fn& http_get_hook() noexcept {
   static http_get_fn f = nullptr;
   return f;
 }
 
+#if WDS_HAS_HTTP && !WDS_HTTP_SEPARATE
+inline http_get_result http_url_get(const std::string& target, const std::string& name, const url_options& opts,
+                                    http_header_list extra);  // wds/http.hpp, included at the end of this file
+#endif
+
 // GET `target`; errors name `name` (the URL the user gave: ais:// stays ais://).
 // A status other than 2xx is io 155 with the status line.
 inline http_get_result http_get(const std::string& target, const std::string& name, const url_options& opts,
                                 http_header_list extra = {}) {
+#if WDS_HAS_HTTP && !WDS_HTTP_SEPARATE
+  return http_url_get(target, name, opts, std::move(extra));
+#else
   if (const http_get_fn f = http_get_hook()) return f(target, name, opts, std::move(extra));
 #if WDS_HAS_HTTP
   throw io_error(152, {name, {}, location::unknown_offset},
@@ -230,6 +240,7 @@ inline http_get_result http_get(const std::string& target, const std::string& na
   throw io_error(152, {name, {}, location::unknown_offset},
                  "http(s)/ais URL but wds was built without HTTP support (WDS_HAS_HTTP=0); "
                  "use pipe:curl -sf URL");
+#endif
 #endif
 }
 
