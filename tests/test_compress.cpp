@@ -355,7 +355,7 @@ TEST_CASE("gzip input: the configured inflate (ISA-L when built in) decides as z
   {
     std::vector<std::byte> named = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{4 | 8 | 16}};
     for (int k = 0; k < 6; ++k) named.push_back(std::byte{0});
-    for (auto b : {3, 0, 'a', 'b', 'c'}) named.push_back(std::byte(b));        // FEXTRA: XLEN 3
+    for (int b : std::initializer_list<int>{3, 0, 'a', 'b', 'c'}) named.push_back(std::byte(b));  // FEXTRA: XLEN 3
     for (char c : std::string("pets-small.tar")) named.push_back(std::byte(c));  // FNAME
     named.push_back(std::byte{0});
     for (char c : std::string("a comment")) named.push_back(std::byte(c));       // FCOMMENT
