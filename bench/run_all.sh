@@ -23,7 +23,7 @@ run tar bench_tar 'read_file|gunzip' WDS_BENCH_SHARD_MB=256
 # The loader: wds::dataset vs the same work by hand vs Python, on the same shards.
 run dataset bench_dataset 'by_hand|dataset/' WDS_BENCH_DATASET_DIR="$out/ds" WDS_BENCH_DATASET_COPIES=8
 /usr/bin/python3 "$here/bench/bench_python_dataset.py" "$out/ds" "$rounds" > "$out/python_dataset.txt"
-run rss bench_dataset 'shuffle_rss' WDS_BENCH_DATASET_DIR="$out/ds"
+run rss bench_dataset 'shuffle_rss' WDS_BENCH_DATASET_DIR="$out/ds-rss" WDS_BENCH_DATASET_COPIES=200
 uname -srm > "$out/machine.txt"
 grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- >> "$out/machine.txt"
 nproc >> "$out/machine.txt"
