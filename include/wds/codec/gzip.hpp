@@ -4,7 +4,8 @@
 // Streaming gzip over zlib: gzip_source<Source> inflates, gzip_sink<Sink>
 // deflates. Needs WDS_HAS_ZLIB=1 and zlib linked (the build systems do both).
 // With WDS_HAS_ISAL=1 (and libisal linked), gzip_source inflates through
-// ISA-L's igzip instead: same bytes, same accept/refuse decisions, 2-3x faster;
+// ISA-L's igzip instead: same bytes, same accept/refuse decisions, faster (1.5x
+// on gzipped photos here, more on compressible data);
 // zlib_gzip_source keeps zlib's inflate. Output is always zlib's deflate.
 
 #include <wds/config.hpp>
@@ -77,9 +78,9 @@ class zlib_gzip_decoder {
 };
 
 #if WDS_HAS_ISAL
-// ISA-L's igzip with the gzip wrapper: it parses the header, verifies the
-// CRC-32 and length trailer, and hands back the bytes after a member, so the
-// loop's member/padding/garbage rules apply unchanged.
+// ISA-L's igzip with the gzip wrapper: it verifies the CRC-32 and length
+// trailer and hands back the bytes after a member, so the loop's member/
+// padding/garbage rules apply unchanged. The header is gathered here first.
 class isal_gzip_decoder {
  public:
   static constexpr const char* format = "gzip";
@@ -104,8 +105,7 @@ class isal_gzip_decoder {
       in += taken;
       in_n -= taken;
     }
-    const auto ai = static_cast<std::uint32_t>(std::min<std::size_t>(in_n, 1u << 30));
-    const auto ao = static_cast<std::uint32_t>(std::min<std::size_t>(out_n, 1u << 30));
+    const std::uint32_t ai = zlib_gzip_decoder::clamp(in_n), ao = zlib_gzip_decoder::clamp(out_n);
     feed(reinterpret_cast<const std::uint8_t*>(in), ai, out, ao);
     return {taken + (ai - st_->avail_in), ao - st_->avail_out, st_->block_state == ISAL_BLOCK_FINISH};
   }
@@ -115,6 +115,7 @@ class isal_gzip_decoder {
     st_->hist_bits = 0;  // the full 32 KiB window
     hdr_.clear();
     hdr_done_ = false;
+    part_ = part::fixed;
   }
 
  private:
@@ -140,46 +141,74 @@ class isal_gzip_decoder {
   }
 
   // Appends header bytes (RFC 1952: 10 fixed, FEXTRA, FNAME, FCOMMENT, FHCRC)
-  // to hdr_ until it is complete; returns how many of `in` it took.
+  // to hdr_ until it is complete; returns how many of `in` it took. One step
+  // per byte, so a long FNAME costs linear time.
   std::size_t gather_header(const std::byte* in, std::size_t in_n) {
     std::size_t k = 0;
     while (k < in_n && !hdr_done_) {
-      hdr_.push_back(static_cast<std::uint8_t>(in[k++]));
-      // Refused as soon as zlib refuses them, not after waiting for more.
-      const std::size_t n = hdr_.size();
-      if (n == 2 && (hdr_[0] != 0x1f || hdr_[1] != 0x8b)) throw codec_failure{112, "corrupt gzip data: incorrect header check"};
-      if (n == 3 && hdr_[2] != 8) throw codec_failure{112, "corrupt gzip data: unknown compression method"};
-      // zlib refuses a reserved FLG bit; ISA-L would ignore it.
-      if (n == 4 && (hdr_[3] & 0xe0u)) throw codec_failure{112, "corrupt gzip data: unknown header flags set"};
-      hdr_done_ = header_complete();
-      if (hdr_.size() > (std::size_t{1} << 20) && !hdr_done_)
+      const auto b = static_cast<std::uint8_t>(in[k++]);
+      hdr_.push_back(b);
+      hdr_done_ = header_step(b);
+      if (!hdr_done_ && hdr_.size() > (std::size_t{1} << 20))
         throw codec_failure{112, "corrupt gzip data: header longer than 1 MiB"};
     }
     return k;
   }
-  bool header_complete() const {
-    const std::size_t n = hdr_.size();
-    if (n < 10) return false;
+
+  // The header part that follows the fixed 10 bytes or the field just ended.
+  void next_part(unsigned after) {
     const unsigned flg = hdr_[3];
-    std::size_t at = 10;
-    if (flg & 4u) {  // FEXTRA
-      if (n < at + 2) return false;
-      at += 2 + (hdr_[at] | (std::size_t{hdr_[at + 1]} << 8));
-      if (n < at) return false;
+    left_ = 2;
+    if (after < 4u && (flg & 4u)) part_ = part::xlen;
+    else if (after < 8u && (flg & 8u)) part_ = part::name;
+    else if (after < 16u && (flg & 16u)) part_ = part::comment;
+    else if (after < 32u && (flg & 2u)) part_ = part::hcrc;
+    else part_ = part::done;
+  }
+  // Takes the byte just appended to hdr_; true once the header is complete.
+  bool header_step(std::uint8_t b) {
+    const std::size_t n = hdr_.size();
+    switch (part_) {
+      case part::fixed:
+        // Refused as soon as zlib refuses them, not after waiting for more.
+        if (n == 2 && (hdr_[0] != 0x1f || hdr_[1] != 0x8b))
+          throw codec_failure{112, "corrupt gzip data: incorrect header check"};
+        if (n == 3 && hdr_[2] != 8) throw codec_failure{112, "corrupt gzip data: unknown compression method"};
+        // zlib refuses a reserved FLG bit; ISA-L would ignore it.
+        if (n == 4 && (hdr_[3] & 0xe0u)) throw codec_failure{112, "corrupt gzip data: unknown header flags set"};
+        if (n == 10) next_part(0);
+        break;
+      case part::xlen:
+        if (--left_ == 0) {
+          left_ = hdr_[n - 2] | (std::size_t{hdr_[n - 1]} << 8);
+          part_ = part::extra;
+          if (left_ == 0) next_part(4u);
+        }
+        break;
+      case part::extra:
+        if (--left_ == 0) next_part(4u);
+        break;
+      case part::name:
+        if (b == 0) next_part(8u);
+        break;
+      case part::comment:
+        if (b == 0) next_part(16u);
+        break;
+      case part::hcrc:
+        if (--left_ == 0) part_ = part::done;
+        break;
+      case part::done:
+        break;
     }
-    for (unsigned bit : {8u, 16u}) {  // FNAME, FCOMMENT: zero-terminated
-      if (!(flg & bit)) continue;
-      while (at < n && hdr_[at] != 0) ++at;
-      if (at >= n) return false;
-      ++at;
-    }
-    if (flg & 2u) at += 2;  // FHCRC
-    return n >= at;
+    return part_ == part::done;
   }
 
+  enum class part { fixed, xlen, extra, name, comment, hcrc, done };
   std::unique_ptr<inflate_state> st_;  // about 40 KiB: on the heap
   std::vector<std::uint8_t> hdr_;       // the member's header, gathered whole
   bool hdr_done_ = false;
+  part part_ = part::fixed;  // where the header parse is
+  std::size_t left_ = 0;     // bytes left in the current fixed-size part
 };
 using gzip_decoder = isal_gzip_decoder;
 #else
