@@ -175,6 +175,15 @@ TEST_CASE("compose runs geometry and resize on 16/32-bit images", "[compose]") {
   const auto want = std::move(wds::center_crop(pd.view(), 5, 7)).take();
   REQUIRE(out.size() == want.size());
   CHECK(std::memcmp(out.data(), want.data(), out.size_bytes()) == 0);
+  // center_crop larger than a 32-bit image pads it with 0 (it once left it as it was)
+  wds::image<std::int32_t> i32(1, 1, 1, 70000);
+  i32.set_mode(wds::pixel_mode::i);
+  const auto cc = wds::compose("center_crop(3x5)", wds::pipeline_input::image).apply_image(wds::any_image(i32));
+  const auto& ci = std::get<wds::image<std::int32_t>>(std::get<wds::any_image>(cc));
+  REQUIRE(ci.width() == 5);
+  REQUIRE(ci.height() == 3);
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 5; ++x) CHECK(ci(x, y) == (x == 2 && y == 1 ? 70000 : 0));
   wds::image<std::uint16_t> i16(4, 4, 1, 300);
   i16.set_mode(wds::pixel_mode::i16);
   const auto v = wds::compose("vflip|crop(1,1,2,2)", wds::pipeline_input::image).apply_image(wds::any_image(i16));

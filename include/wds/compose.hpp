@@ -13,6 +13,7 @@
 // The same ops as wds::transforms run underneath; to_tensor|normalize|
 // to_pil_image is fused into one lookup table (bit-identical).
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstddef>
@@ -224,7 +225,21 @@ class compiled_pipeline {
     // of a palette PNG, until an op converts it): padding writes palette[fill].
     bool has_palette = false;
     std::array<std::array<std::uint8_t, 4>, 256> palette{};
+    int palette_size = 0;  // PLTE entries (see png_palette_as_saved)
     bool bilevel = false;  // Pillow's mode "1" (see image_decoder::bilevel)
+    // Pillow's info["transparency"]: kept and dropped with the comment,
+    // recomputed or made alpha by convert, written by png.
+    std::optional<color_key> key;
+
+    // The image is new in Pillow (padding, fromarray, tensors): no info.
+    void drop_info() {
+      comment.reset();
+      key.reset();
+    }
+    pil_mode pillow_mode() const {
+      const pixel_mode m = is_u8 ? u8.mode() : std::visit([](const auto& im) { return im.mode(); }, other);
+      return {m, bilevel, has_palette ? &palette : nullptr};
+    }
 
     void set_u8(image<std::uint8_t> img) {
       keep.push_back(std::move(img));
@@ -303,6 +318,44 @@ class compiled_pipeline {
     s.set_u8(std::move(rgb));
   }
 
+  // What Pillow's PNG writer and a reopen make of a palette image: with at
+  // most 16 PLTE entries it writes 1-, 2- or 4-bit indices (1-bit: index != 0,
+  // else the low bits), tRNS cut to the PLTE length, and entries past PLTE
+  // read back as its gray ramp. Each pixel's index is the first entry with
+  // its colour (pixels of a palette image hold palette colours only).
+  static image<std::uint8_t> png_palette_as_saved(image_view<const std::uint8_t> src,
+                                                  const std::array<std::array<std::uint8_t, 4>, 256>& pal, int n) {
+    const int colors = std::max(std::min(n, 256), 1);
+    const int bits = colors <= 2 ? 1 : colors <= 4 ? 2 : colors <= 16 ? 4 : 8;
+    const int ch = src.channels();
+    std::array<std::array<std::uint8_t, 4>, 256> saved{};
+    bool same = true;
+    for (int i = 0; i < 256; ++i) {
+      const int j = bits == 1 ? (i != 0) : bits == 8 ? i : i & ((1 << bits) - 1);
+      saved[std::size_t(i)] = j < n ? pal[std::size_t(j)] : std::array<std::uint8_t, 4>{std::uint8_t(j), std::uint8_t(j), std::uint8_t(j), 255};
+      same = same && std::memcmp(saved[std::size_t(i)].data(), pal[std::size_t(i)].data(), std::size_t(ch)) == 0;
+    }
+    image<std::uint8_t> out = materialize(src);
+    if (same) return out;
+    const auto code = [ch](const std::uint8_t* p) {
+      std::uint32_t v = 0;
+      for (int c = 0; c < ch; ++c) v = (v << 8) | p[c];
+      return v;
+    };
+    std::vector<std::pair<std::uint32_t, int>> first;  // colour -> lowest index, sorted by colour
+    for (int i = 0; i < 256; ++i) first.emplace_back(code(pal[std::size_t(i)].data()), i);
+    std::stable_sort(first.begin(), first.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (int y = 0; y < out.height(); ++y) {
+      std::uint8_t* p = out.row(y);
+      for (int x = 0; x < out.width(); ++x, p += ch) {
+        const std::uint32_t c = code(p);
+        auto it = std::lower_bound(first.begin(), first.end(), c, [](const auto& e, std::uint32_t v) { return e.first < v; });
+        if (it != first.end() && it->first == c) std::memcpy(p, saved[std::size_t(it->second)].data(), std::size_t(ch));
+      }
+    }
+    return out;
+  }
+
   [[noreturn]] void palette_tensor_fail(const detail::compose_step& st, const location& where) const {
     runtime_fail(st, where, "torchvision makes a tensor of palette indices from a palette image, wds decodes "
                             "palettes to colours: add convert(rgb) first");
@@ -332,6 +385,8 @@ class compiled_pipeline {
           s.has_palette = dec.palette() != nullptr;
           if (s.has_palette) s.palette = *dec.palette();
           s.bilevel = dec.bilevel();
+          s.palette_size = dec.palette_size();
+          s.key = dec.transparency();
           s.bytes.clear();
           s.bytes.shrink_to_fit();
           s.set_image(std::move(img));
@@ -368,11 +423,14 @@ class compiled_pipeline {
         case op_code::center_crop: {
           check_output(st, where, st.ints[1], st.ints[0]);
           const auto [w, h] = s.size();
-          if (center_crop_pads(w, h, st.ints[0], st.ints[1])) s.comment.reset();  // padded: a new image
           const bool pads = center_crop_pads(w, h, st.ints[0], st.ints[1]);
-          if (s.is_u8) s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1], u8_fill(s, 0)));
-          if (pads) padded_palette(s);
-          else map_other(s, [&](auto v) { return std::move(wds::center_crop(v, st.ints[0], st.ints[1])).take(); });
+          if (pads) s.drop_info();  // padded: a new image
+          if (s.is_u8) {
+            s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1], u8_fill(s, 0)));
+            if (pads) padded_palette(s);
+          } else {
+            map_other(s, [&](auto v) { return std::move(wds::center_crop(v, st.ints[0], st.ints[1])).take(); });
+          }
           break;
         }
         case op_code::crop:
@@ -384,7 +442,7 @@ class compiled_pipeline {
           const auto [w, h] = s.size();
           check_output(st, where, static_cast<long long>(w) + st.ints[0] + st.ints[2],
                        static_cast<long long>(h) + st.ints[1] + st.ints[3]);
-          s.comment.reset();  // ImageOps.expand / Image.fromarray: a new image without info
+          s.drop_info();  // ImageOps.expand / Image.fromarray: a new image without info
           if (s.is_u8) {
             const pixel_mode before = s.u8.mode();
             s.set_u8(wds::pad(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, u8_fill(s, st.ints[4])));
@@ -414,14 +472,18 @@ class compiled_pipeline {
           else map_other(s, [](auto v) { return materialize(wds::vflip(v)); });
           break;
         case op_code::grayscale:
+          if (s.key) s.key = converted_key(*s.key, s.pillow_mode(), pixel_mode::l);
           s.bilevel = false;
           // torchvision's Grayscale is convert("L") first, from any mode.
           if (!s.is_u8) s.set_image(wds::convert(s.take_image(), pixel_mode::l));
           s.set_u8(wds::grayscale(need_u8(s, st, where), st.ints[0]));
           s.has_palette = false;
-          if (st.ints[0] == 3) s.comment.reset();  // torchvision: Image.fromarray of the stacked L
+          if (st.ints[0] == 3) s.drop_info();  // torchvision: Image.fromarray of the stacked L
           break;
-        case op_code::convert:
+        case op_code::convert: {
+          const pil_mode from = s.pillow_mode();
+          if (s.key && s.key->k == color_key::kind::bytes && detail::key_becomes_alpha(from, *st.mode))
+            runtime_fail(st, where, "Pillow 9.4 cannot apply a palette's per-entry transparency after leaving mode P");
           s.has_palette = false;
           s.bilevel = false;
           if (s.is_u8 && is_8bit_mode(*st.mode)) {
@@ -429,10 +491,16 @@ class compiled_pipeline {
           } else {
             s.set_image(wds::convert(s.take_image(), *st.mode));
           }
+          if (s.key) {
+            // The alpha cases convert L/I/"1"/RGB to LA/RGBA: always a new u8 image.
+            if (detail::key_becomes_alpha(from, *st.mode)) apply_color_key(s.keep.back(), *s.key, from);
+            s.key = converted_key(*s.key, from, *st.mode);
+          }
           break;
+        }
         case op_code::to_tensor:
           if (s.has_palette) palette_tensor_fail(st, where);
-          s.comment.reset();
+          s.drop_info();
           s.t = wds::to_tensor(need_u8(s, st, where));
           s.kind = detail::value_kind::tensor;
           break;
@@ -450,7 +518,7 @@ class compiled_pipeline {
         }
         case op_code::normalize_u8: {
           if (s.has_palette) palette_tensor_fail(st, where);
-          s.comment.reset();  // ToTensor / ToPILImage drop info
+          s.drop_info();  // ToTensor / ToPILImage drop info
           const auto& v = need_u8(s, st, where);
           if (st.lut.channels() != 1 && st.lut.channels() != v.channels())
             runtime_fail(st, where, "mean/std count differs from the image's " + std::to_string(v.channels()) +
@@ -473,8 +541,10 @@ class compiled_pipeline {
 #if WDS_HAS_PNG
           png_options opt;
           if (!st.ints.empty()) opt.compression_level = st.ints[0];
+          if (!s.has_palette) opt.transparency = s.key;
           if (s.is_u8) {
             if (s.u8.mode() == pixel_mode::cmyk) runtime_fail(st, where, "cannot write mode CMYK as PNG (Pillow refuses too)");
+            if (s.has_palette) s.set_u8(png_palette_as_saved(s.u8, s.palette, s.palette_size));
             s.bytes = encode_png(s.u8, opt);
           } else if (auto* p16 = std::get_if<image<std::uint16_t>>(&s.other)) {
             s.bytes = encode_png(image_view<const std::uint16_t>(p16->view()), opt);

@@ -7,8 +7,10 @@
 // (libImaging/Convert.c), including its fallback through the "base" mode
 // (I, F, I;16, LA -> L; CMYK, RGBA -> RGB) when no direct converter exists.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <variant>
@@ -244,6 +246,91 @@ inline any_image convert(const any_image& src, pixel_mode to) {
         }
       },
       src);
+}
+
+// Pillow's info["transparency"] of an image that is not a palette image in
+// Pillow (or, with `index`, of one that is): what convert(), the PNG writer
+// and the ops that keep info do with it. Read from a PNG tRNS chunk: one
+// 16-bit gray sample (modes "1", L, I), an RGB triple, or for a palette
+// image the single fully transparent entry; other palette tRNS are `bytes`.
+struct color_key {
+  enum class kind : std::uint8_t { gray, rgb, index, bytes };
+  kind k = kind::gray;
+  std::array<int, 3> v{};  // gray / index in v[0]
+};
+
+// A Pillow mode as convert() sees it: an 8-bit image may be "1" (bilevel)
+// or "P" (palette, colours already looked up in `palette`).
+struct pil_mode {
+  pixel_mode mode;
+  bool bilevel = false;
+  const std::array<std::array<std::uint8_t, 4>, 256>* palette = nullptr;
+};
+
+namespace detail {
+// Image.convert(to) turns a key into alpha 0 (and drops it) for "1"/L/I to
+// LA/RGBA and RGB to RGBA.
+inline bool key_becomes_alpha(const pil_mode& from, pixel_mode to) noexcept {
+  if (from.palette) return false;
+  if (to == pixel_mode::rgba && from.mode == pixel_mode::rgb && !from.bilevel) return true;
+  return (to == pixel_mode::la || to == pixel_mode::rgba) &&
+         (from.bilevel || from.mode == pixel_mode::l || from.mode == pixel_mode::i);
+}
+}  // namespace detail
+
+// The key Pillow 9.4's Image.convert(to) leaves in info (nullopt: dropped,
+// or made alpha: see apply_color_key). L/RGB/P to L/RGB recompute it through
+// a 1x1 image; every other pair keeps it as it is.
+inline std::optional<color_key> converted_key(const color_key& key, const pil_mode& from, pixel_mode to) {
+  using M = pixel_mode;
+  const bool same = !from.palette && !from.bilevel && from.mode == to;
+  if (same) return key;
+  if (detail::key_becomes_alpha(from, to)) return std::nullopt;
+  const bool lrgbp = from.palette || (!from.bilevel && (from.mode == M::l || from.mode == M::rgb));
+  if (lrgbp && (to == M::l || to == M::rgb)) {
+    if (key.k == color_key::kind::bytes) return std::nullopt;  // Pillow warns and deletes it
+    std::array<int, 3> c{};
+    if (from.palette) {
+      const auto& e = (*from.palette)[detail::clip8(key.v[0])];
+      c = {e[0], e[1], e[2]};
+    } else if (from.mode == M::l) {
+      const int t = detail::clip8(key.v[0]);
+      c = {t, t, t};
+    } else if (key.k == color_key::kind::rgb) {
+      c = {detail::clip8(key.v[0]), detail::clip8(key.v[1]), detail::clip8(key.v[2])};
+    } else {  // an int on an RGB image: putpixel reads it as 0xBBGGRR
+      c = {key.v[0] & 255, (key.v[0] >> 8) & 255, (key.v[0] >> 16) & 255};
+    }
+    color_key out;
+    if (to == M::rgb) {
+      out.k = color_key::kind::rgb;
+      out.v = c;
+    } else {
+      out.v[0] = detail::luma_601(unsigned(c[0]), unsigned(c[1]), unsigned(c[2]));
+    }
+    return out;
+  }
+  if (from.palette && (to == M::la || to == M::rgba)) return std::nullopt;
+  return key;
+}
+
+// convert_transparent: in `out` (the LA/RGBA result of converting an image
+// `from` for which key_becomes_alpha holds), alpha 0 where the colour equals
+// the key's low bytes (gray keys compare all three of L, L, L; an int key on
+// an RGB image compares (key, 0, 0)).
+inline void apply_color_key(image<std::uint8_t>& out, const color_key& key, const pil_mode& from) {
+  const bool gray_src = from.mode != pixel_mode::rgb || from.bilevel;
+  int r = key.v[0] & 255, g = key.v[1] & 255, b = key.v[2] & 255;
+  if (gray_src) g = b = r;
+  else if (key.k != color_key::kind::rgb) g = b = 0;
+  const int ch = out.channels();
+  for (int y = 0; y < out.height(); ++y) {
+    std::uint8_t* p = out.row(y);
+    for (int x = 0; x < out.width(); ++x, p += ch) {
+      const bool hit = ch == 2 ? (p[0] == r && r == g && g == b) : (p[0] == r && p[1] == g && p[2] == b);
+      if (hit) p[ch - 1] = 0;
+    }
+  }
 }
 
 WDS_NAMESPACE_END

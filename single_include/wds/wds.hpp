@@ -5604,8 +5604,10 @@ WDS_NAMESPACE_END
 // (libImaging/Convert.c), including its fallback through the "base" mode
 // (I, F, I;16, LA -> L; CMYK, RGBA -> RGB) when no direct converter exists.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <variant>
@@ -5841,6 +5843,91 @@ inline any_image convert(const any_image& src, pixel_mode to) {
         }
       },
       src);
+}
+
+// Pillow's info["transparency"] of an image that is not a palette image in
+// Pillow (or, with `index`, of one that is): what convert(), the PNG writer
+// and the ops that keep info do with it. Read from a PNG tRNS chunk: one
+// 16-bit gray sample (modes "1", L, I), an RGB triple, or for a palette
+// image the single fully transparent entry; other palette tRNS are `bytes`.
+struct color_key {
+  enum class kind : std::uint8_t { gray, rgb, index, bytes };
+  kind k = kind::gray;
+  std::array<int, 3> v{};  // gray / index in v[0]
+};
+
+// A Pillow mode as convert() sees it: an 8-bit image may be "1" (bilevel)
+// or "P" (palette, colours already looked up in `palette`).
+struct pil_mode {
+  pixel_mode mode;
+  bool bilevel = false;
+  const std::array<std::array<std::uint8_t, 4>, 256>* palette = nullptr;
+};
+
+namespace detail {
+// Image.convert(to) turns a key into alpha 0 (and drops it) for "1"/L/I to
+// LA/RGBA and RGB to RGBA.
+inline bool key_becomes_alpha(const pil_mode& from, pixel_mode to) noexcept {
+  if (from.palette) return false;
+  if (to == pixel_mode::rgba && from.mode == pixel_mode::rgb && !from.bilevel) return true;
+  return (to == pixel_mode::la || to == pixel_mode::rgba) &&
+         (from.bilevel || from.mode == pixel_mode::l || from.mode == pixel_mode::i);
+}
+}  // namespace detail
+
+// The key Pillow 9.4's Image.convert(to) leaves in info (nullopt: dropped,
+// or made alpha: see apply_color_key). L/RGB/P to L/RGB recompute it through
+// a 1x1 image; every other pair keeps it as it is.
+inline std::optional<color_key> converted_key(const color_key& key, const pil_mode& from, pixel_mode to) {
+  using M = pixel_mode;
+  const bool same = !from.palette && !from.bilevel && from.mode == to;
+  if (same) return key;
+  if (detail::key_becomes_alpha(from, to)) return std::nullopt;
+  const bool lrgbp = from.palette || (!from.bilevel && (from.mode == M::l || from.mode == M::rgb));
+  if (lrgbp && (to == M::l || to == M::rgb)) {
+    if (key.k == color_key::kind::bytes) return std::nullopt;  // Pillow warns and deletes it
+    std::array<int, 3> c{};
+    if (from.palette) {
+      const auto& e = (*from.palette)[detail::clip8(key.v[0])];
+      c = {e[0], e[1], e[2]};
+    } else if (from.mode == M::l) {
+      const int t = detail::clip8(key.v[0]);
+      c = {t, t, t};
+    } else if (key.k == color_key::kind::rgb) {
+      c = {detail::clip8(key.v[0]), detail::clip8(key.v[1]), detail::clip8(key.v[2])};
+    } else {  // an int on an RGB image: putpixel reads it as 0xBBGGRR
+      c = {key.v[0] & 255, (key.v[0] >> 8) & 255, (key.v[0] >> 16) & 255};
+    }
+    color_key out;
+    if (to == M::rgb) {
+      out.k = color_key::kind::rgb;
+      out.v = c;
+    } else {
+      out.v[0] = detail::luma_601(unsigned(c[0]), unsigned(c[1]), unsigned(c[2]));
+    }
+    return out;
+  }
+  if (from.palette && (to == M::la || to == M::rgba)) return std::nullopt;
+  return key;
+}
+
+// convert_transparent: in `out` (the LA/RGBA result of converting an image
+// `from` for which key_becomes_alpha holds), alpha 0 where the colour equals
+// the key's low bytes (gray keys compare all three of L, L, L; an int key on
+// an RGB image compares (key, 0, 0)).
+inline void apply_color_key(image<std::uint8_t>& out, const color_key& key, const pil_mode& from) {
+  const bool gray_src = from.mode != pixel_mode::rgb || from.bilevel;
+  int r = key.v[0] & 255, g = key.v[1] & 255, b = key.v[2] & 255;
+  if (gray_src) g = b = r;
+  else if (key.k != color_key::kind::rgb) g = b = 0;
+  const int ch = out.channels();
+  for (int y = 0; y < out.height(); ++y) {
+    std::uint8_t* p = out.row(y);
+    for (int x = 0; x < out.width(); ++x, p += ch) {
+      const bool hit = ch == 2 ? (p[0] == r && r == g && g == b) : (p[0] == r && p[1] == g && p[2] == b);
+      if (hit) p[ch - 1] = 0;
+    }
+  }
 }
 
 WDS_NAMESPACE_END
@@ -9370,7 +9457,8 @@ struct jpeg_error_state {
   jpeg_error_mgr mgr;  // first member: libjpeg sees a jpeg_error_mgr*
   std::jmp_buf jump;
   bool strict;
-  int kind;         // 0 error, 1 truncated, 2 warning in strict mode
+  bool finishing;   // every output row is out; reading on to EOI
+  int kind;         // 0 error, 1 truncated, 2 warning in strict mode, 3 ended after the rows
   char message[JMSG_LENGTH_MAX];
 };
 
@@ -9390,8 +9478,15 @@ inline void wds_jpeg_emit_message(j_common_ptr cinfo, int level) {
   const bool eof = code >= 0 && code <= cinfo->err->last_jpeg_message &&
                    cinfo->err->jpeg_message_table[code] != nullptr &&
                    std::strcmp(cinfo->err->jpeg_message_table[code], "Premature end of JPEG file") == 0;
-  // Pillow's suspending reader raises "image file is truncated" whenever the
-  // data ends before EOI (even a missing EOI alone), libjpeg only warns.
+  // Pillow's suspending reader raises "image file is truncated" when the data
+  // ends while rows are still due (a missing EOI after entropy data is that),
+  // libjpeg only warns. Once every row is out, Pillow stops at the suspension
+  // and keeps the image (the data ends in a marker after the scan): so do we,
+  // before libjpeg parses the fake EOI it inserted.
+  if (eof && st->finishing && !st->strict) {
+    st->kind = 3;
+    std::longjmp(st->jump, 1);
+  }
   if (eof || st->strict) {
     (*cinfo->err->format_message)(cinfo, st->message);
     st->kind = eof ? 1 : 2;
@@ -9408,6 +9503,7 @@ inline void init_jpeg_errors(jpeg_error_state& st) {
   st.mgr.emit_message = wds_jpeg_emit_message;
   st.mgr.output_message = wds_jpeg_output_message;
   st.strict = false;
+  st.finishing = false;
   st.kind = 0;
   st.message[0] = '\0';
 }
@@ -9449,7 +9545,13 @@ inline bool jpeg_dimensions_step(jpeg_decompress_struct& ci, jpeg_error_state& s
 
 inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
                              const jpeg_decode_job& job) {
-  if (setjmp(st.jump)) return false;
+  st.finishing = false;
+  if (setjmp(st.jump)) {
+    st.finishing = false;
+    if (st.kind != 3) return false;
+    jpeg_abort_decompress(&ci);
+    return true;
+  }
   jpeg_start_decompress(&ci);
   const std::size_t comps = static_cast<std::size_t>(job.components);
   const std::size_t row_bytes = std::size_t(job.rw) * comps;
@@ -9461,7 +9563,9 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
       for (JDIMENSION i = 0; i < n; ++i) rows[i] = job.out + (y + i) * row_bytes;
       jpeg_read_scanlines(&ci, rows, n);
     }
+    st.finishing = true;
     jpeg_finish_decompress(&ci);
+    st.finishing = false;
     return true;
   }
   // libjpeg-turbo treats the edges of a cropped scanline as image edges, so
@@ -9490,7 +9594,9 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
       JSAMPROW row = job.scratch;
       jpeg_read_scanlines(&ci, &row, 1);
     }
+    st.finishing = true;
     jpeg_finish_decompress(&ci);
+    st.finishing = false;
   } else {
     jpeg_abort_decompress(&ci);
   }
@@ -9869,9 +9975,11 @@ inline std::optional<std::string> jpeg_comment(const std::byte* data, std::size_
     if (m < 0xC0) break;  // Pillow: "no marker found"
     if (i + 4 > size) break;
     const std::size_t len = (std::size_t(p[i + 2]) << 8) | p[i + 3];
-    if (len < 2 || i + 2 + len > size) break;
-    if (m == 0xFE) comment.assign(reinterpret_cast<const char*>(p + i + 4), len - 2);
-    i += 2 + len;
+    // Pillow reads nothing for a length below 2 and goes on after the length.
+    const std::size_t body = len < 2 ? 0 : len - 2;
+    if (i + 4 + body > size) break;
+    if (m == 0xFE) comment.assign(reinterpret_cast<const char*>(p + i + 4), body);
+    i += 4 + body;
   }
   if (comment.empty()) return std::nullopt;
   return comment;
@@ -9960,6 +10068,10 @@ struct png_info {
 
 struct png_options {
   int compression_level = 6;  // zlib level 0..9 (Pillow's default is zlib's 6)
+  // Written as tRNS as Pillow's PNG writer does with info["transparency"]: a
+  // gray key for 1-channel images, an RGB key for 3-channel ones (a key
+  // outside the bit depth's range, which only a corrupt source gives, is left out).
+  std::optional<color_key> transparency;
 };
 
 namespace detail {
@@ -10383,50 +10495,82 @@ inline void png_strict_check(const std::uint8_t* p, std::size_t size, const png_
 }
 
 #if WDS_HAS_ZLIB
-// Whether Pillow's zip decoder accepts the IDAT stream: it inflates the run in
-// pieces of at most 64 KiB per chunk and stops once the last row is complete,
-// so zlib's errors (and its Adler-32 check) count only up to the piece where
-// that happens. `raw` is the filtered size (rows with their filter bytes).
-inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, const png_layout& L,
-                                    std::uint64_t raw, std::string& why) {
+// Whether Pillow's zip decoder (ZipDecode.c) accepts the IDAT stream. It is
+// fed at most 64 KiB of one chunk at a time and inflates one row (filter
+// byte included) per call while input is left; it is done when the last row
+// is out or a row ends together with the stream. A row zlib could finish
+// only after the input ran out (a match still being copied) never comes out,
+// so then the data ends first: "image file is truncated". zlib errors (and
+// its Adler-32 check) count only until done. On success, L.after_idat is
+// where Pillow's load_end goes on: after the chunk where it was done (a later
+// IDAT there must be whole).
+inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, png_layout& L,
+                                    std::string& why) {
+  static constexpr int offset[7] = {7, 3, 3, 1, 1, 0, 0}, row0[7] = {0, 0, 4, 0, 2, 0, 1};
+  static constexpr int col_inc[7] = {8, 8, 4, 4, 2, 2, 1}, row_inc[7] = {8, 8, 8, 4, 4, 2, 2};
+  const int samples = L.color_type == 2 ? 3 : L.color_type == 4 ? 2 : L.color_type == 6 ? 4 : 1;
+  const std::uint64_t bits = std::uint64_t(samples) * L.bit_depth;
+  struct run { std::uint64_t rows, row_len; };
+  std::vector<run> runs;  // (pass) row counts and lengths, empty passes left out
+  if (!L.interlaced) {
+    runs.push_back({L.height, (std::uint64_t(L.width) * bits + 7) / 8});
+  } else {
+    for (int k = 0; k < 7; ++k) {
+      const std::uint64_t cols = (std::uint64_t(L.width) + std::uint64_t(offset[k])) / std::uint64_t(col_inc[k]);
+      const std::uint64_t rows = L.height > std::uint32_t(row0[k])
+                                     ? (std::uint64_t(L.height) - std::uint64_t(row0[k]) + std::uint64_t(row_inc[k]) - 1) / std::uint64_t(row_inc[k])
+                                     : 0;
+      if (rows && (cols * bits + 7) / 8) runs.push_back({rows, (cols * bits + 7) / 8});
+    }
+  }
+  std::uint64_t longest = 0;
+  for (const run& r : runs) longest = std::max(longest, r.row_len);
+  std::vector<unsigned char> row(static_cast<std::size_t>(longest + 1));
   z_stream zs{};
   if (inflateInit(&zs) != Z_OK) throw std::bad_alloc();
-  unsigned char sink[16384];
-  std::uint64_t out = 0;
-  std::size_t pos = L.idat_begin;
-  bool ended = false;
-  while (pos + 8 <= L.idat_end) {
+  std::size_t k = 0;
+  std::uint64_t row_in_run = 0, last = 0;
+  const auto fail = [&](const char* reason) {
+    inflateEnd(&zs);
+    why = reason;
+    return false;
+  };
+  for (std::size_t pos = L.idat_begin; pos + 8 <= L.idat_end && k < runs.size();) {
     const std::size_t len = std::min<std::size_t>(png_be32(p + pos), size - pos - 8);
-    std::size_t at = pos + 8;
-    const std::size_t stop = at + len;
-    while (at < stop) {
+    const std::size_t stop = pos + 8 + len;
+    for (std::size_t at = pos + 8; at < stop;) {
       const std::size_t piece = std::min<std::size_t>(stop - at, 65536);
       zs.next_in = const_cast<Bytef*>(p + at);
       zs.avail_in = uInt(piece);
-      while (zs.avail_in > 0 && !ended) {
-        zs.next_out = sink;
-        zs.avail_out = sizeof sink;
+      while (zs.avail_in > 0) {
+        const std::uint64_t need = runs[k].row_len + 1;
+        zs.next_out = row.data() + last;
+        zs.avail_out = uInt(need - last);
         const int r = inflate(&zs, Z_NO_FLUSH);
-        out += sizeof sink - zs.avail_out;
-        if (r == Z_STREAM_END) ended = true;
-        else if (r != Z_OK && r != Z_BUF_ERROR) {
-          inflateEnd(&zs);
-          why = "broken data stream";
-          return false;
+        if (r == Z_DATA_ERROR) return fail("broken data stream");
+        if (r < 0) return fail("decoder error");
+        const std::uint64_t n = need - zs.avail_out;
+        if (n < need) {
+          last = n;
+          break;
         }
-        if (r == Z_BUF_ERROR) break;
+        if (row[0] > 4) return fail("unknown filter type");  // IMAGING_CODEC_UNKNOWN
+        last = 0;
+        if (++row_in_run == runs[k].rows) {
+          row_in_run = 0;
+          ++k;
+        }
+        if (k == runs.size() || r == Z_STREAM_END) {
+          inflateEnd(&zs);
+          L.after_idat = std::min(size, stop + 4);
+          return true;
+        }
       }
       at += piece;
-      if (out >= raw) {
-        inflateEnd(&zs);
-        return true;
-      }
     }
     pos = stop + 4;
   }
-  inflateEnd(&zs);
-  why = "image file is truncated";
-  return false;
+  return fail("image file is truncated");
 }
 #endif
 
@@ -10455,7 +10599,9 @@ class png_decoder {
                    std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
                    const location& where = {}) {
     comment_.reset();
+    key_.reset();
     has_palette_ = false;
+    palette_size_ = 0;
     bilevel_ = false;
     detail::png_layout L = scan(data, size, where);
     if (lim.png_strict) detail::png_strict_check(bytes(data), size, L, where);
@@ -10487,17 +10633,26 @@ class png_decoder {
       // data error past that point (in a later IDAT piece) does not count.
 #if WDS_HAS_ZLIB
       std::string why;
-      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, raw_size(h), why))
-        throw decode_error(why == "broken data stream" ? 431 : 432, where,
-                           std::string(why == "broken data stream" ? "corrupt" : "truncated") + " PNG (data): " + why);
+      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, why)) refuse_idat(why, where);
       retry(pass::no_adler);
 #endif
     }
+#if WDS_HAS_ZLIB
+    // libspng takes a stream cut at the end of the file when it has every
+    // row; Pillow may not (see png_pillow_accepts_idat).
+    if (!e && L.idat_clipped && !lim.png_strict) {
+      std::string why;
+      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, why)) refuse_idat(why, where);
+    }
+#endif
     if (e) detail::throw_png(e, where, "data");
     detail::png_scan_end(L, bytes(data), size, where);
     comment_ = L.comment;
 
     const bool has_trns = info.has_trns;
+    const auto k16 = [&](int i) {
+      return (std::uint8_t(L.trns[std::size_t(i)]) << 8) | std::uint8_t(L.trns[std::size_t(i) + 1]);
+    };
     const int w = info.width, hgt = info.height;
     const int depth = h.bit_depth;
     const int samples = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2
@@ -10507,12 +10662,9 @@ class png_decoder {
 
     // Pillow's native image first.
     any_image native;
-    // The transparency key Pillow keeps in info["transparency"] (gray / RGB).
-    int key_gray = -1;
-    int key_r = -1, key_g = -1, key_b = -1;
     switch (h.color_type) {
       case SPNG_COLOR_TYPE_GRAYSCALE: {
-        if (has_trns) key_gray = std::uint8_t(L.trns[1]);  // Pillow compares key & 0xff
+        if (has_trns) key_ = color_key{color_key::kind::gray, {k16(0), 0, 0}};
         if (depth == 16) {
           image<std::int32_t> im(w, hgt, 1);
           im.set_mode(pixel_mode::i);
@@ -10533,6 +10685,12 @@ class png_decoder {
         break;
       }
       case SPNG_COLOR_TYPE_INDEXED: {
+        if (has_trns) {  // Pillow: the index when one entry is 0 and all others 255
+          const std::size_t zero = L.trns.find('\0');
+          const bool simple = zero != std::string::npos && L.trns.find_first_not_of('\xff', zero + 1) == std::string::npos &&
+                              L.trns.find_first_not_of('\xff') == zero;
+          key_ = simple ? color_key{color_key::kind::index, {int(zero), 0, 0}} : color_key{color_key::kind::bytes, {}};
+        }
         auto& lut = palette_;
         const int ch = has_trns ? 4 : 3;
         image<std::uint8_t> im(w, hgt, ch);
@@ -10548,12 +10706,7 @@ class png_decoder {
       }
       default: {  // RGB, LA, RGBA: 8-bit as is, 16-bit keeps the high byte
         const int ch = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 4;
-        if (has_trns && ch == 3) {
-          const auto k16 = [&](int i) { return (std::uint8_t(L.trns[std::size_t(i)]) << 8) | std::uint8_t(L.trns[std::size_t(i) + 1]); };
-          key_r = k16(0) & 0xff;  // as Pillow: the low byte of each 16-bit sample
-          key_g = k16(2) & 0xff;
-          key_b = k16(4) & 0xff;
-        }
+        if (has_trns && ch == 3) key_ = color_key{color_key::kind::rgb, {k16(0), k16(2), k16(4)}};
         if (ch == 2 && depth == 16) {  // LA;16B: L, L, L, A from the high bytes
           image<std::uint8_t> im(w, hgt, 4);
           im.set_mode(pixel_mode::rgba);
@@ -10591,31 +10744,17 @@ class png_decoder {
         break;
       }
     }
-    if (!mode || *mode == info.mode) return native;
+    const pil_mode from{info.mode, bilevel_, has_palette_ ? &palette_ : nullptr};
+    if (!mode || (*mode == info.mode && !from.palette && !bilevel_)) return native;
     const pixel_mode to = *mode;
-    // Pillow's convert_transparent: a gray / RGB key becomes alpha 0 when
-    // converting L, I or "1" to LA/RGBA, or RGB to RGBA (not RGB to LA).
-    if (key_gray >= 0 && (to == pixel_mode::la || to == pixel_mode::rgba)) {
-      any_image out = convert(native, to);
-      auto& im = std::get<image<std::uint8_t>>(out);
-      const int ch = im.channels();
-      std::uint8_t* p = im.data();
-      for (std::size_t i = 0, n = std::size_t(w) * std::size_t(hgt); i < n; ++i, p += ch)
-        if (p[0] == key_gray) p[ch - 1] = 0;
-      return out;
+    // Pillow's convert: a gray / RGB key becomes alpha 0 for L, I or "1" to
+    // LA/RGBA and RGB to RGBA; other conversions keep or recompute it.
+    any_image out = convert(native, to);
+    if (key_) {
+      if (detail::key_becomes_alpha(from, to)) apply_color_key(std::get<image<std::uint8_t>>(out), *key_, from);
+      key_ = converted_key(*key_, from, to);
     }
-    if (key_r >= 0 && to == pixel_mode::rgba) {
-      const auto& rgb = std::get<image<std::uint8_t>>(native);
-      any_image out = convert(native, to);
-      auto& im = std::get<image<std::uint8_t>>(out);
-      const int ch = im.channels();
-      const std::uint8_t* s = rgb.data();
-      std::uint8_t* p = im.data();
-      for (std::size_t i = 0, n = std::size_t(w) * std::size_t(hgt); i < n; ++i, p += ch, s += 3)
-        if (s[0] == key_r && s[1] == key_g && s[2] == key_b) p[ch - 1] = 0;
-      return out;
-    }
-    return convert(native, to);
+    return out;
   }
 
   // info["comment"] of the last decode() (tEXt/zTXt/iTXt "comment", before or
@@ -10633,6 +10772,14 @@ class png_decoder {
   // give as L 0/255).
   bool bilevel() const noexcept { return bilevel_; }
 
+  // The PLTE entries of the last palette decode (Pillow's palette length).
+  int palette_size() const noexcept { return palette_size_; }
+
+  // Pillow's info["transparency"] after the last decode() (and its mode
+  // conversion): a tRNS key that did not become alpha. Ops that keep info
+  // carry it; the PNG writer writes it back.
+  const std::optional<color_key>& transparency() const noexcept { return key_; }
+
  private:
   static const std::uint8_t* bytes(const std::byte* p) noexcept { return reinterpret_cast<const std::uint8_t*>(p); }
 
@@ -10645,24 +10792,14 @@ class png_decoder {
   // and with them Adler-32), with recomputed CRCs, or without Adler-32.
   enum class pass { as_is, fixed_crc, no_adler };
 
+  [[noreturn]] static void refuse_idat(const std::string& why, const location& where) {
+    const bool cut = why == "image file is truncated";
+    throw decode_error(cut ? 432 : 431, where, std::string(cut ? "truncated" : "corrupt") + " PNG (data): " + why);
+  }
+
   static bool stream_error(int e) noexcept {
     return e == SPNG_EZLIB || e == SPNG_EIDAT_TOO_SHORT || e == SPNG_EIDAT_STREAM || e == SPNG_IO_EOF ||
            e == SPNG_EOF || e == SPNG_IO_ERROR;
-  }
-
-  // Bytes of filtered rows (filter byte + packed samples) of all passes.
-  static std::uint64_t raw_size(const spng_ihdr& h) noexcept {
-    const int samples = h.color_type == 2 ? 3 : h.color_type == 4 ? 2 : h.color_type == 6 ? 4 : 1;
-    const std::uint64_t bits = std::uint64_t(samples) * h.bit_depth;
-    auto rows = [&](std::uint64_t w, std::uint64_t n) { return w && n ? n * (1 + (w * bits + 7) / 8) : 0; };
-    if (!h.interlace_method) return rows(h.width, h.height);
-    static constexpr int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
-    static constexpr int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
-    std::uint64_t total = 0;
-    for (int k = 0; k < 7; ++k)
-      total += rows((h.width + std::uint64_t(dx[k] - x0[k]) - 1) / std::uint64_t(dx[k]),
-                    (h.height + std::uint64_t(dy[k] - y0[k]) - 1) / std::uint64_t(dy[k]));
-    return total;
   }
 
   void set_palette(const detail::png_layout& L, const location& where) {
@@ -10675,6 +10812,7 @@ class png_decoder {
     if (L.has_trns)
       for (std::size_t i = 0; i < L.trns.size() && i < 256; ++i) palette_[i][3] = std::uint8_t(L.trns[i]);
     has_palette_ = true;
+    palette_size_ = int(n);
   }
 
   // The stream libspng reads: signature, IHDR (Pillow ignores the compression
@@ -10784,6 +10922,8 @@ class png_decoder {
   std::optional<std::string> comment_;
   std::array<std::array<std::uint8_t, 4>, 256> palette_{};
   bool has_palette_ = false;
+  int palette_size_ = 0;
+  std::optional<color_key> key_;
   bool bilevel_ = false;
 };
 
@@ -10815,6 +10955,23 @@ std::vector<std::byte> encode_png_impl(image_view<const T> src, int bit_depth, c
   h.color_type = std::uint8_t(ch == 1 ? SPNG_COLOR_TYPE_GRAYSCALE : ch == 2 ? SPNG_COLOR_TYPE_GRAYSCALE_ALPHA
                               : ch == 3 ? SPNG_COLOR_TYPE_TRUECOLOR : SPNG_COLOR_TYPE_TRUECOLOR_ALPHA);
   int e = spng_set_ihdr(ctx.get(), &h);
+  if (!e && opt.transparency) {
+    const color_key& k = *opt.transparency;
+    const int top = (1 << bit_depth) - 1;
+    const auto fits = [&](int v) { return v >= 0 && v <= top; };
+    spng_trns t{};
+    bool write = false;
+    if (ch == 1 && k.k == color_key::kind::gray && fits(k.v[0])) {
+      t.gray = std::uint16_t(k.v[0]);
+      write = true;
+    } else if (ch == 3 && k.k == color_key::kind::rgb && fits(k.v[0]) && fits(k.v[1]) && fits(k.v[2])) {
+      t.red = std::uint16_t(k.v[0]);
+      t.green = std::uint16_t(k.v[1]);
+      t.blue = std::uint16_t(k.v[2]);
+      write = true;
+    }
+    if (write) e = spng_set_trns(ctx.get(), &t);
+  }
   if (!e) e = spng_encode_image(ctx.get(), scratch.data(), scratch.size(), SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
   if (e) throw decode_error(435, location{}, std::string("PNG encoding failed: ") + spng_strerror(e));
   std::size_t n = 0;
@@ -10915,19 +11072,25 @@ class image_decoder {
   any_image decode(const std::byte* data, std::size_t size,
                    std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
                    const location& where = {}) {
-    (void)mode;
     (void)lim;
+    // Tested once, here: GCC -O3 otherwise tests an empty optional's unset
+    // payload before its flag (harmless, but valgrind reports every call).
+    const bool has_mode = mode.has_value();
+    const pixel_mode m = has_mode ? *mode : pixel_mode{};
+    (void)m;
     comment_.reset();
+    key_.reset();
     palette_ = nullptr;
+    palette_size_ = 0;
     bilevel_ = false;
     switch (sniff_image_format(data, size)) {
       case image_format::jpeg: {
 #if WDS_HAS_JPEG
         comment_ = jpeg_comment(data, size);
         jpeg_decode_options opt;
-        if (mode && is_8bit_mode(*mode)) opt.mode = mode;
+        if (has_mode && is_8bit_mode(m)) opt.mode = m;
         any_image img = jpeg_.decode(data, size, opt, lim, where);
-        if (mode && !is_8bit_mode(*mode)) return convert(img, *mode);
+        if (has_mode && !is_8bit_mode(m)) return convert(img, m);
         return img;
 #else
         throw decode_error(461, where, "JPEG data, but this build has no JPEG codec (WDS_HAS_JPEG=0)");
@@ -10937,7 +11100,9 @@ class image_decoder {
 #if WDS_HAS_PNG
         any_image img = png_.decode(data, size, mode, lim, where);
         comment_ = png_.comment();
+        key_ = png_.transparency();
         if (!mode) palette_ = png_.palette();  // still a palette image in Pillow
+        if (palette_) palette_size_ = png_.palette_size();
         bilevel_ = !mode && png_.bilevel();
         return img;
 #else
@@ -10965,6 +11130,13 @@ class image_decoder {
   // uses NEAREST.
   bool bilevel() const noexcept { return bilevel_; }
 
+  // The PLTE length of a palette() image (Pillow writes it back with 1, 2 or
+  // 4-bit indices when it has at most 16 entries).
+  int palette_size() const noexcept { return palette_size_; }
+
+  // Pillow's info["transparency"] after the last decode (see color_key).
+  const std::optional<color_key>& transparency() const noexcept { return key_; }
+
 #if WDS_HAS_JPEG
   jpeg_decoder& jpeg() noexcept { return jpeg_; }
 #endif
@@ -10975,6 +11147,8 @@ class image_decoder {
  private:
   std::optional<std::string> comment_;
   const std::array<std::array<std::uint8_t, 4>, 256>* palette_ = nullptr;
+  int palette_size_ = 0;
+  std::optional<color_key> key_;
   bool bilevel_ = false;
 #if WDS_HAS_JPEG
   jpeg_decoder jpeg_;
@@ -13191,19 +13365,25 @@ class image_decoder {
   any_image decode(const std::byte* data, std::size_t size,
                    std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
                    const location& where = {}) {
-    (void)mode;
     (void)lim;
+    // Tested once, here: GCC -O3 otherwise tests an empty optional's unset
+    // payload before its flag (harmless, but valgrind reports every call).
+    const bool has_mode = mode.has_value();
+    const pixel_mode m = has_mode ? *mode : pixel_mode{};
+    (void)m;
     comment_.reset();
+    key_.reset();
     palette_ = nullptr;
+    palette_size_ = 0;
     bilevel_ = false;
     switch (sniff_image_format(data, size)) {
       case image_format::jpeg: {
 #if WDS_HAS_JPEG
         comment_ = jpeg_comment(data, size);
         jpeg_decode_options opt;
-        if (mode && is_8bit_mode(*mode)) opt.mode = mode;
+        if (has_mode && is_8bit_mode(m)) opt.mode = m;
         any_image img = jpeg_.decode(data, size, opt, lim, where);
-        if (mode && !is_8bit_mode(*mode)) return convert(img, *mode);
+        if (has_mode && !is_8bit_mode(m)) return convert(img, m);
         return img;
 #else
         throw decode_error(461, where, "JPEG data, but this build has no JPEG codec (WDS_HAS_JPEG=0)");
@@ -13213,7 +13393,9 @@ class image_decoder {
 #if WDS_HAS_PNG
         any_image img = png_.decode(data, size, mode, lim, where);
         comment_ = png_.comment();
+        key_ = png_.transparency();
         if (!mode) palette_ = png_.palette();  // still a palette image in Pillow
+        if (palette_) palette_size_ = png_.palette_size();
         bilevel_ = !mode && png_.bilevel();
         return img;
 #else
@@ -13241,6 +13423,13 @@ class image_decoder {
   // uses NEAREST.
   bool bilevel() const noexcept { return bilevel_; }
 
+  // The PLTE length of a palette() image (Pillow writes it back with 1, 2 or
+  // 4-bit indices when it has at most 16 entries).
+  int palette_size() const noexcept { return palette_size_; }
+
+  // Pillow's info["transparency"] after the last decode (see color_key).
+  const std::optional<color_key>& transparency() const noexcept { return key_; }
+
 #if WDS_HAS_JPEG
   jpeg_decoder& jpeg() noexcept { return jpeg_; }
 #endif
@@ -13251,6 +13440,8 @@ class image_decoder {
  private:
   std::optional<std::string> comment_;
   const std::array<std::array<std::uint8_t, 4>, 256>* palette_ = nullptr;
+  int palette_size_ = 0;
+  std::optional<color_key> key_;
   bool bilevel_ = false;
 #if WDS_HAS_JPEG
   jpeg_decoder jpeg_;
@@ -14575,6 +14766,7 @@ WDS_NAMESPACE_END
 // The same ops as wds::transforms run underneath; to_tensor|normalize|
 // to_pil_image is fused into one lookup table (bit-identical).
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstddef>
@@ -14786,7 +14978,21 @@ class compiled_pipeline {
     // of a palette PNG, until an op converts it): padding writes palette[fill].
     bool has_palette = false;
     std::array<std::array<std::uint8_t, 4>, 256> palette{};
+    int palette_size = 0;  // PLTE entries (see png_palette_as_saved)
     bool bilevel = false;  // Pillow's mode "1" (see image_decoder::bilevel)
+    // Pillow's info["transparency"]: kept and dropped with the comment,
+    // recomputed or made alpha by convert, written by png.
+    std::optional<color_key> key;
+
+    // The image is new in Pillow (padding, fromarray, tensors): no info.
+    void drop_info() {
+      comment.reset();
+      key.reset();
+    }
+    pil_mode pillow_mode() const {
+      const pixel_mode m = is_u8 ? u8.mode() : std::visit([](const auto& im) { return im.mode(); }, other);
+      return {m, bilevel, has_palette ? &palette : nullptr};
+    }
 
     void set_u8(image<std::uint8_t> img) {
       keep.push_back(std::move(img));
@@ -14865,6 +15071,44 @@ class compiled_pipeline {
     s.set_u8(std::move(rgb));
   }
 
+  // What Pillow's PNG writer and a reopen make of a palette image: with at
+  // most 16 PLTE entries it writes 1-, 2- or 4-bit indices (1-bit: index != 0,
+  // else the low bits), tRNS cut to the PLTE length, and entries past PLTE
+  // read back as its gray ramp. Each pixel's index is the first entry with
+  // its colour (pixels of a palette image hold palette colours only).
+  static image<std::uint8_t> png_palette_as_saved(image_view<const std::uint8_t> src,
+                                                  const std::array<std::array<std::uint8_t, 4>, 256>& pal, int n) {
+    const int colors = std::max(std::min(n, 256), 1);
+    const int bits = colors <= 2 ? 1 : colors <= 4 ? 2 : colors <= 16 ? 4 : 8;
+    const int ch = src.channels();
+    std::array<std::array<std::uint8_t, 4>, 256> saved{};
+    bool same = true;
+    for (int i = 0; i < 256; ++i) {
+      const int j = bits == 1 ? (i != 0) : bits == 8 ? i : i & ((1 << bits) - 1);
+      saved[std::size_t(i)] = j < n ? pal[std::size_t(j)] : std::array<std::uint8_t, 4>{std::uint8_t(j), std::uint8_t(j), std::uint8_t(j), 255};
+      same = same && std::memcmp(saved[std::size_t(i)].data(), pal[std::size_t(i)].data(), std::size_t(ch)) == 0;
+    }
+    image<std::uint8_t> out = materialize(src);
+    if (same) return out;
+    const auto code = [ch](const std::uint8_t* p) {
+      std::uint32_t v = 0;
+      for (int c = 0; c < ch; ++c) v = (v << 8) | p[c];
+      return v;
+    };
+    std::vector<std::pair<std::uint32_t, int>> first;  // colour -> lowest index, sorted by colour
+    for (int i = 0; i < 256; ++i) first.emplace_back(code(pal[std::size_t(i)].data()), i);
+    std::stable_sort(first.begin(), first.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (int y = 0; y < out.height(); ++y) {
+      std::uint8_t* p = out.row(y);
+      for (int x = 0; x < out.width(); ++x, p += ch) {
+        const std::uint32_t c = code(p);
+        auto it = std::lower_bound(first.begin(), first.end(), c, [](const auto& e, std::uint32_t v) { return e.first < v; });
+        if (it != first.end() && it->first == c) std::memcpy(p, saved[std::size_t(it->second)].data(), std::size_t(ch));
+      }
+    }
+    return out;
+  }
+
   [[noreturn]] void palette_tensor_fail(const detail::compose_step& st, const location& where) const {
     runtime_fail(st, where, "torchvision makes a tensor of palette indices from a palette image, wds decodes "
                             "palettes to colours: add convert(rgb) first");
@@ -14894,6 +15138,8 @@ class compiled_pipeline {
           s.has_palette = dec.palette() != nullptr;
           if (s.has_palette) s.palette = *dec.palette();
           s.bilevel = dec.bilevel();
+          s.palette_size = dec.palette_size();
+          s.key = dec.transparency();
           s.bytes.clear();
           s.bytes.shrink_to_fit();
           s.set_image(std::move(img));
@@ -14930,11 +15176,14 @@ class compiled_pipeline {
         case op_code::center_crop: {
           check_output(st, where, st.ints[1], st.ints[0]);
           const auto [w, h] = s.size();
-          if (center_crop_pads(w, h, st.ints[0], st.ints[1])) s.comment.reset();  // padded: a new image
           const bool pads = center_crop_pads(w, h, st.ints[0], st.ints[1]);
-          if (s.is_u8) s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1], u8_fill(s, 0)));
-          if (pads) padded_palette(s);
-          else map_other(s, [&](auto v) { return std::move(wds::center_crop(v, st.ints[0], st.ints[1])).take(); });
+          if (pads) s.drop_info();  // padded: a new image
+          if (s.is_u8) {
+            s.set_u8(wds::center_crop(s.u8, st.ints[0], st.ints[1], u8_fill(s, 0)));
+            if (pads) padded_palette(s);
+          } else {
+            map_other(s, [&](auto v) { return std::move(wds::center_crop(v, st.ints[0], st.ints[1])).take(); });
+          }
           break;
         }
         case op_code::crop:
@@ -14946,7 +15195,7 @@ class compiled_pipeline {
           const auto [w, h] = s.size();
           check_output(st, where, static_cast<long long>(w) + st.ints[0] + st.ints[2],
                        static_cast<long long>(h) + st.ints[1] + st.ints[3]);
-          s.comment.reset();  // ImageOps.expand / Image.fromarray: a new image without info
+          s.drop_info();  // ImageOps.expand / Image.fromarray: a new image without info
           if (s.is_u8) {
             const pixel_mode before = s.u8.mode();
             s.set_u8(wds::pad(s.u8, st.ints[0], st.ints[1], st.ints[2], st.ints[3], st.padding, u8_fill(s, st.ints[4])));
@@ -14976,14 +15225,18 @@ class compiled_pipeline {
           else map_other(s, [](auto v) { return materialize(wds::vflip(v)); });
           break;
         case op_code::grayscale:
+          if (s.key) s.key = converted_key(*s.key, s.pillow_mode(), pixel_mode::l);
           s.bilevel = false;
           // torchvision's Grayscale is convert("L") first, from any mode.
           if (!s.is_u8) s.set_image(wds::convert(s.take_image(), pixel_mode::l));
           s.set_u8(wds::grayscale(need_u8(s, st, where), st.ints[0]));
           s.has_palette = false;
-          if (st.ints[0] == 3) s.comment.reset();  // torchvision: Image.fromarray of the stacked L
+          if (st.ints[0] == 3) s.drop_info();  // torchvision: Image.fromarray of the stacked L
           break;
-        case op_code::convert:
+        case op_code::convert: {
+          const pil_mode from = s.pillow_mode();
+          if (s.key && s.key->k == color_key::kind::bytes && detail::key_becomes_alpha(from, *st.mode))
+            runtime_fail(st, where, "Pillow 9.4 cannot apply a palette's per-entry transparency after leaving mode P");
           s.has_palette = false;
           s.bilevel = false;
           if (s.is_u8 && is_8bit_mode(*st.mode)) {
@@ -14991,10 +15244,16 @@ class compiled_pipeline {
           } else {
             s.set_image(wds::convert(s.take_image(), *st.mode));
           }
+          if (s.key) {
+            // The alpha cases convert L/I/"1"/RGB to LA/RGBA: always a new u8 image.
+            if (detail::key_becomes_alpha(from, *st.mode)) apply_color_key(s.keep.back(), *s.key, from);
+            s.key = converted_key(*s.key, from, *st.mode);
+          }
           break;
+        }
         case op_code::to_tensor:
           if (s.has_palette) palette_tensor_fail(st, where);
-          s.comment.reset();
+          s.drop_info();
           s.t = wds::to_tensor(need_u8(s, st, where));
           s.kind = detail::value_kind::tensor;
           break;
@@ -15012,7 +15271,7 @@ class compiled_pipeline {
         }
         case op_code::normalize_u8: {
           if (s.has_palette) palette_tensor_fail(st, where);
-          s.comment.reset();  // ToTensor / ToPILImage drop info
+          s.drop_info();  // ToTensor / ToPILImage drop info
           const auto& v = need_u8(s, st, where);
           if (st.lut.channels() != 1 && st.lut.channels() != v.channels())
             runtime_fail(st, where, "mean/std count differs from the image's " + std::to_string(v.channels()) +
@@ -15035,8 +15294,10 @@ class compiled_pipeline {
 #if WDS_HAS_PNG
           png_options opt;
           if (!st.ints.empty()) opt.compression_level = st.ints[0];
+          if (!s.has_palette) opt.transparency = s.key;
           if (s.is_u8) {
             if (s.u8.mode() == pixel_mode::cmyk) runtime_fail(st, where, "cannot write mode CMYK as PNG (Pillow refuses too)");
+            if (s.has_palette) s.set_u8(png_palette_as_saved(s.u8, s.palette, s.palette_size));
             s.bytes = encode_png(s.u8, opt);
           } else if (auto* p16 = std::get_if<image<std::uint16_t>>(&s.other)) {
             s.bytes = encode_png(image_view<const std::uint16_t>(p16->view()), opt);

@@ -47,19 +47,25 @@ class image_decoder {
   any_image decode(const std::byte* data, std::size_t size,
                    std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
                    const location& where = {}) {
-    (void)mode;
     (void)lim;
+    // Tested once, here: GCC -O3 otherwise tests an empty optional's unset
+    // payload before its flag (harmless, but valgrind reports every call).
+    const bool has_mode = mode.has_value();
+    const pixel_mode m = has_mode ? *mode : pixel_mode{};
+    (void)m;
     comment_.reset();
+    key_.reset();
     palette_ = nullptr;
+    palette_size_ = 0;
     bilevel_ = false;
     switch (sniff_image_format(data, size)) {
       case image_format::jpeg: {
 #if WDS_HAS_JPEG
         comment_ = jpeg_comment(data, size);
         jpeg_decode_options opt;
-        if (mode && is_8bit_mode(*mode)) opt.mode = mode;
+        if (has_mode && is_8bit_mode(m)) opt.mode = m;
         any_image img = jpeg_.decode(data, size, opt, lim, where);
-        if (mode && !is_8bit_mode(*mode)) return convert(img, *mode);
+        if (has_mode && !is_8bit_mode(m)) return convert(img, m);
         return img;
 #else
         throw decode_error(461, where, "JPEG data, but this build has no JPEG codec (WDS_HAS_JPEG=0)");
@@ -69,7 +75,9 @@ class image_decoder {
 #if WDS_HAS_PNG
         any_image img = png_.decode(data, size, mode, lim, where);
         comment_ = png_.comment();
+        key_ = png_.transparency();
         if (!mode) palette_ = png_.palette();  // still a palette image in Pillow
+        if (palette_) palette_size_ = png_.palette_size();
         bilevel_ = !mode && png_.bilevel();
         return img;
 #else
@@ -97,6 +105,13 @@ class image_decoder {
   // uses NEAREST.
   bool bilevel() const noexcept { return bilevel_; }
 
+  // The PLTE length of a palette() image (Pillow writes it back with 1, 2 or
+  // 4-bit indices when it has at most 16 entries).
+  int palette_size() const noexcept { return palette_size_; }
+
+  // Pillow's info["transparency"] after the last decode (see color_key).
+  const std::optional<color_key>& transparency() const noexcept { return key_; }
+
 #if WDS_HAS_JPEG
   jpeg_decoder& jpeg() noexcept { return jpeg_; }
 #endif
@@ -107,6 +122,8 @@ class image_decoder {
  private:
   std::optional<std::string> comment_;
   const std::array<std::array<std::uint8_t, 4>, 256>* palette_ = nullptr;
+  int palette_size_ = 0;
+  std::optional<color_key> key_;
   bool bilevel_ = false;
 #if WDS_HAS_JPEG
   jpeg_decoder jpeg_;

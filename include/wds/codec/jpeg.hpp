@@ -105,7 +105,8 @@ struct jpeg_error_state {
   jpeg_error_mgr mgr;  // first member: libjpeg sees a jpeg_error_mgr*
   std::jmp_buf jump;
   bool strict;
-  int kind;         // 0 error, 1 truncated, 2 warning in strict mode
+  bool finishing;   // every output row is out; reading on to EOI
+  int kind;         // 0 error, 1 truncated, 2 warning in strict mode, 3 ended after the rows
   char message[JMSG_LENGTH_MAX];
 };
 
@@ -125,8 +126,15 @@ inline void wds_jpeg_emit_message(j_common_ptr cinfo, int level) {
   const bool eof = code >= 0 && code <= cinfo->err->last_jpeg_message &&
                    cinfo->err->jpeg_message_table[code] != nullptr &&
                    std::strcmp(cinfo->err->jpeg_message_table[code], "Premature end of JPEG file") == 0;
-  // Pillow's suspending reader raises "image file is truncated" whenever the
-  // data ends before EOI (even a missing EOI alone), libjpeg only warns.
+  // Pillow's suspending reader raises "image file is truncated" when the data
+  // ends while rows are still due (a missing EOI after entropy data is that),
+  // libjpeg only warns. Once every row is out, Pillow stops at the suspension
+  // and keeps the image (the data ends in a marker after the scan): so do we,
+  // before libjpeg parses the fake EOI it inserted.
+  if (eof && st->finishing && !st->strict) {
+    st->kind = 3;
+    std::longjmp(st->jump, 1);
+  }
   if (eof || st->strict) {
     (*cinfo->err->format_message)(cinfo, st->message);
     st->kind = eof ? 1 : 2;
@@ -143,6 +151,7 @@ inline void init_jpeg_errors(jpeg_error_state& st) {
   st.mgr.emit_message = wds_jpeg_emit_message;
   st.mgr.output_message = wds_jpeg_output_message;
   st.strict = false;
+  st.finishing = false;
   st.kind = 0;
   st.message[0] = '\0';
 }
@@ -184,7 +193,13 @@ inline bool jpeg_dimensions_step(jpeg_decompress_struct& ci, jpeg_error_state& s
 
 inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
                              const jpeg_decode_job& job) {
-  if (setjmp(st.jump)) return false;
+  st.finishing = false;
+  if (setjmp(st.jump)) {
+    st.finishing = false;
+    if (st.kind != 3) return false;
+    jpeg_abort_decompress(&ci);
+    return true;
+  }
   jpeg_start_decompress(&ci);
   const std::size_t comps = static_cast<std::size_t>(job.components);
   const std::size_t row_bytes = std::size_t(job.rw) * comps;
@@ -196,7 +211,9 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
       for (JDIMENSION i = 0; i < n; ++i) rows[i] = job.out + (y + i) * row_bytes;
       jpeg_read_scanlines(&ci, rows, n);
     }
+    st.finishing = true;
     jpeg_finish_decompress(&ci);
+    st.finishing = false;
     return true;
   }
   // libjpeg-turbo treats the edges of a cropped scanline as image edges, so
@@ -225,7 +242,9 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
       JSAMPROW row = job.scratch;
       jpeg_read_scanlines(&ci, &row, 1);
     }
+    st.finishing = true;
     jpeg_finish_decompress(&ci);
+    st.finishing = false;
   } else {
     jpeg_abort_decompress(&ci);
   }
@@ -604,9 +623,11 @@ inline std::optional<std::string> jpeg_comment(const std::byte* data, std::size_
     if (m < 0xC0) break;  // Pillow: "no marker found"
     if (i + 4 > size) break;
     const std::size_t len = (std::size_t(p[i + 2]) << 8) | p[i + 3];
-    if (len < 2 || i + 2 + len > size) break;
-    if (m == 0xFE) comment.assign(reinterpret_cast<const char*>(p + i + 4), len - 2);
-    i += 2 + len;
+    // Pillow reads nothing for a length below 2 and goes on after the length.
+    const std::size_t body = len < 2 ? 0 : len - 2;
+    if (i + 4 + body > size) break;
+    if (m == 0xFE) comment.assign(reinterpret_cast<const char*>(p + i + 4), body);
+    i += 4 + body;
   }
   if (comment.empty()) return std::nullopt;
   return comment;

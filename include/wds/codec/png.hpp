@@ -53,6 +53,10 @@ struct png_info {
 
 struct png_options {
   int compression_level = 6;  // zlib level 0..9 (Pillow's default is zlib's 6)
+  // Written as tRNS as Pillow's PNG writer does with info["transparency"]: a
+  // gray key for 1-channel images, an RGB key for 3-channel ones (a key
+  // outside the bit depth's range, which only a corrupt source gives, is left out).
+  std::optional<color_key> transparency;
 };
 
 namespace detail {
@@ -476,50 +480,82 @@ inline void png_strict_check(const std::uint8_t* p, std::size_t size, const png_
 }
 
 #if WDS_HAS_ZLIB
-// Whether Pillow's zip decoder accepts the IDAT stream: it inflates the run in
-// pieces of at most 64 KiB per chunk and stops once the last row is complete,
-// so zlib's errors (and its Adler-32 check) count only up to the piece where
-// that happens. `raw` is the filtered size (rows with their filter bytes).
-inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, const png_layout& L,
-                                    std::uint64_t raw, std::string& why) {
+// Whether Pillow's zip decoder (ZipDecode.c) accepts the IDAT stream. It is
+// fed at most 64 KiB of one chunk at a time and inflates one row (filter
+// byte included) per call while input is left; it is done when the last row
+// is out or a row ends together with the stream. A row zlib could finish
+// only after the input ran out (a match still being copied) never comes out,
+// so then the data ends first: "image file is truncated". zlib errors (and
+// its Adler-32 check) count only until done. On success, L.after_idat is
+// where Pillow's load_end goes on: after the chunk where it was done (a later
+// IDAT there must be whole).
+inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, png_layout& L,
+                                    std::string& why) {
+  static constexpr int offset[7] = {7, 3, 3, 1, 1, 0, 0}, row0[7] = {0, 0, 4, 0, 2, 0, 1};
+  static constexpr int col_inc[7] = {8, 8, 4, 4, 2, 2, 1}, row_inc[7] = {8, 8, 8, 4, 4, 2, 2};
+  const int samples = L.color_type == 2 ? 3 : L.color_type == 4 ? 2 : L.color_type == 6 ? 4 : 1;
+  const std::uint64_t bits = std::uint64_t(samples) * L.bit_depth;
+  struct run { std::uint64_t rows, row_len; };
+  std::vector<run> runs;  // (pass) row counts and lengths, empty passes left out
+  if (!L.interlaced) {
+    runs.push_back({L.height, (std::uint64_t(L.width) * bits + 7) / 8});
+  } else {
+    for (int k = 0; k < 7; ++k) {
+      const std::uint64_t cols = (std::uint64_t(L.width) + std::uint64_t(offset[k])) / std::uint64_t(col_inc[k]);
+      const std::uint64_t rows = L.height > std::uint32_t(row0[k])
+                                     ? (std::uint64_t(L.height) - std::uint64_t(row0[k]) + std::uint64_t(row_inc[k]) - 1) / std::uint64_t(row_inc[k])
+                                     : 0;
+      if (rows && (cols * bits + 7) / 8) runs.push_back({rows, (cols * bits + 7) / 8});
+    }
+  }
+  std::uint64_t longest = 0;
+  for (const run& r : runs) longest = std::max(longest, r.row_len);
+  std::vector<unsigned char> row(static_cast<std::size_t>(longest + 1));
   z_stream zs{};
   if (inflateInit(&zs) != Z_OK) throw std::bad_alloc();
-  unsigned char sink[16384];
-  std::uint64_t out = 0;
-  std::size_t pos = L.idat_begin;
-  bool ended = false;
-  while (pos + 8 <= L.idat_end) {
+  std::size_t k = 0;
+  std::uint64_t row_in_run = 0, last = 0;
+  const auto fail = [&](const char* reason) {
+    inflateEnd(&zs);
+    why = reason;
+    return false;
+  };
+  for (std::size_t pos = L.idat_begin; pos + 8 <= L.idat_end && k < runs.size();) {
     const std::size_t len = std::min<std::size_t>(png_be32(p + pos), size - pos - 8);
-    std::size_t at = pos + 8;
-    const std::size_t stop = at + len;
-    while (at < stop) {
+    const std::size_t stop = pos + 8 + len;
+    for (std::size_t at = pos + 8; at < stop;) {
       const std::size_t piece = std::min<std::size_t>(stop - at, 65536);
       zs.next_in = const_cast<Bytef*>(p + at);
       zs.avail_in = uInt(piece);
-      while (zs.avail_in > 0 && !ended) {
-        zs.next_out = sink;
-        zs.avail_out = sizeof sink;
+      while (zs.avail_in > 0) {
+        const std::uint64_t need = runs[k].row_len + 1;
+        zs.next_out = row.data() + last;
+        zs.avail_out = uInt(need - last);
         const int r = inflate(&zs, Z_NO_FLUSH);
-        out += sizeof sink - zs.avail_out;
-        if (r == Z_STREAM_END) ended = true;
-        else if (r != Z_OK && r != Z_BUF_ERROR) {
-          inflateEnd(&zs);
-          why = "broken data stream";
-          return false;
+        if (r == Z_DATA_ERROR) return fail("broken data stream");
+        if (r < 0) return fail("decoder error");
+        const std::uint64_t n = need - zs.avail_out;
+        if (n < need) {
+          last = n;
+          break;
         }
-        if (r == Z_BUF_ERROR) break;
+        if (row[0] > 4) return fail("unknown filter type");  // IMAGING_CODEC_UNKNOWN
+        last = 0;
+        if (++row_in_run == runs[k].rows) {
+          row_in_run = 0;
+          ++k;
+        }
+        if (k == runs.size() || r == Z_STREAM_END) {
+          inflateEnd(&zs);
+          L.after_idat = std::min(size, stop + 4);
+          return true;
+        }
       }
       at += piece;
-      if (out >= raw) {
-        inflateEnd(&zs);
-        return true;
-      }
     }
     pos = stop + 4;
   }
-  inflateEnd(&zs);
-  why = "image file is truncated";
-  return false;
+  return fail("image file is truncated");
 }
 #endif
 
@@ -548,7 +584,9 @@ class png_decoder {
                    std::optional<pixel_mode> mode = std::nullopt, const limits& lim = {},
                    const location& where = {}) {
     comment_.reset();
+    key_.reset();
     has_palette_ = false;
+    palette_size_ = 0;
     bilevel_ = false;
     detail::png_layout L = scan(data, size, where);
     if (lim.png_strict) detail::png_strict_check(bytes(data), size, L, where);
@@ -580,17 +618,26 @@ class png_decoder {
       // data error past that point (in a later IDAT piece) does not count.
 #if WDS_HAS_ZLIB
       std::string why;
-      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, raw_size(h), why))
-        throw decode_error(why == "broken data stream" ? 431 : 432, where,
-                           std::string(why == "broken data stream" ? "corrupt" : "truncated") + " PNG (data): " + why);
+      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, why)) refuse_idat(why, where);
       retry(pass::no_adler);
 #endif
     }
+#if WDS_HAS_ZLIB
+    // libspng takes a stream cut at the end of the file when it has every
+    // row; Pillow may not (see png_pillow_accepts_idat).
+    if (!e && L.idat_clipped && !lim.png_strict) {
+      std::string why;
+      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, why)) refuse_idat(why, where);
+    }
+#endif
     if (e) detail::throw_png(e, where, "data");
     detail::png_scan_end(L, bytes(data), size, where);
     comment_ = L.comment;
 
     const bool has_trns = info.has_trns;
+    const auto k16 = [&](int i) {
+      return (std::uint8_t(L.trns[std::size_t(i)]) << 8) | std::uint8_t(L.trns[std::size_t(i) + 1]);
+    };
     const int w = info.width, hgt = info.height;
     const int depth = h.bit_depth;
     const int samples = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2
@@ -600,12 +647,9 @@ class png_decoder {
 
     // Pillow's native image first.
     any_image native;
-    // The transparency key Pillow keeps in info["transparency"] (gray / RGB).
-    int key_gray = -1;
-    int key_r = -1, key_g = -1, key_b = -1;
     switch (h.color_type) {
       case SPNG_COLOR_TYPE_GRAYSCALE: {
-        if (has_trns) key_gray = std::uint8_t(L.trns[1]);  // Pillow compares key & 0xff
+        if (has_trns) key_ = color_key{color_key::kind::gray, {k16(0), 0, 0}};
         if (depth == 16) {
           image<std::int32_t> im(w, hgt, 1);
           im.set_mode(pixel_mode::i);
@@ -626,6 +670,12 @@ class png_decoder {
         break;
       }
       case SPNG_COLOR_TYPE_INDEXED: {
+        if (has_trns) {  // Pillow: the index when one entry is 0 and all others 255
+          const std::size_t zero = L.trns.find('\0');
+          const bool simple = zero != std::string::npos && L.trns.find_first_not_of('\xff', zero + 1) == std::string::npos &&
+                              L.trns.find_first_not_of('\xff') == zero;
+          key_ = simple ? color_key{color_key::kind::index, {int(zero), 0, 0}} : color_key{color_key::kind::bytes, {}};
+        }
         auto& lut = palette_;
         const int ch = has_trns ? 4 : 3;
         image<std::uint8_t> im(w, hgt, ch);
@@ -641,12 +691,7 @@ class png_decoder {
       }
       default: {  // RGB, LA, RGBA: 8-bit as is, 16-bit keeps the high byte
         const int ch = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 4;
-        if (has_trns && ch == 3) {
-          const auto k16 = [&](int i) { return (std::uint8_t(L.trns[std::size_t(i)]) << 8) | std::uint8_t(L.trns[std::size_t(i) + 1]); };
-          key_r = k16(0) & 0xff;  // as Pillow: the low byte of each 16-bit sample
-          key_g = k16(2) & 0xff;
-          key_b = k16(4) & 0xff;
-        }
+        if (has_trns && ch == 3) key_ = color_key{color_key::kind::rgb, {k16(0), k16(2), k16(4)}};
         if (ch == 2 && depth == 16) {  // LA;16B: L, L, L, A from the high bytes
           image<std::uint8_t> im(w, hgt, 4);
           im.set_mode(pixel_mode::rgba);
@@ -684,31 +729,17 @@ class png_decoder {
         break;
       }
     }
-    if (!mode || *mode == info.mode) return native;
+    const pil_mode from{info.mode, bilevel_, has_palette_ ? &palette_ : nullptr};
+    if (!mode || (*mode == info.mode && !from.palette && !bilevel_)) return native;
     const pixel_mode to = *mode;
-    // Pillow's convert_transparent: a gray / RGB key becomes alpha 0 when
-    // converting L, I or "1" to LA/RGBA, or RGB to RGBA (not RGB to LA).
-    if (key_gray >= 0 && (to == pixel_mode::la || to == pixel_mode::rgba)) {
-      any_image out = convert(native, to);
-      auto& im = std::get<image<std::uint8_t>>(out);
-      const int ch = im.channels();
-      std::uint8_t* p = im.data();
-      for (std::size_t i = 0, n = std::size_t(w) * std::size_t(hgt); i < n; ++i, p += ch)
-        if (p[0] == key_gray) p[ch - 1] = 0;
-      return out;
+    // Pillow's convert: a gray / RGB key becomes alpha 0 for L, I or "1" to
+    // LA/RGBA and RGB to RGBA; other conversions keep or recompute it.
+    any_image out = convert(native, to);
+    if (key_) {
+      if (detail::key_becomes_alpha(from, to)) apply_color_key(std::get<image<std::uint8_t>>(out), *key_, from);
+      key_ = converted_key(*key_, from, to);
     }
-    if (key_r >= 0 && to == pixel_mode::rgba) {
-      const auto& rgb = std::get<image<std::uint8_t>>(native);
-      any_image out = convert(native, to);
-      auto& im = std::get<image<std::uint8_t>>(out);
-      const int ch = im.channels();
-      const std::uint8_t* s = rgb.data();
-      std::uint8_t* p = im.data();
-      for (std::size_t i = 0, n = std::size_t(w) * std::size_t(hgt); i < n; ++i, p += ch, s += 3)
-        if (s[0] == key_r && s[1] == key_g && s[2] == key_b) p[ch - 1] = 0;
-      return out;
-    }
-    return convert(native, to);
+    return out;
   }
 
   // info["comment"] of the last decode() (tEXt/zTXt/iTXt "comment", before or
@@ -726,6 +757,14 @@ class png_decoder {
   // give as L 0/255).
   bool bilevel() const noexcept { return bilevel_; }
 
+  // The PLTE entries of the last palette decode (Pillow's palette length).
+  int palette_size() const noexcept { return palette_size_; }
+
+  // Pillow's info["transparency"] after the last decode() (and its mode
+  // conversion): a tRNS key that did not become alpha. Ops that keep info
+  // carry it; the PNG writer writes it back.
+  const std::optional<color_key>& transparency() const noexcept { return key_; }
+
  private:
   static const std::uint8_t* bytes(const std::byte* p) noexcept { return reinterpret_cast<const std::uint8_t*>(p); }
 
@@ -738,24 +777,14 @@ class png_decoder {
   // and with them Adler-32), with recomputed CRCs, or without Adler-32.
   enum class pass { as_is, fixed_crc, no_adler };
 
+  [[noreturn]] static void refuse_idat(const std::string& why, const location& where) {
+    const bool cut = why == "image file is truncated";
+    throw decode_error(cut ? 432 : 431, where, std::string(cut ? "truncated" : "corrupt") + " PNG (data): " + why);
+  }
+
   static bool stream_error(int e) noexcept {
     return e == SPNG_EZLIB || e == SPNG_EIDAT_TOO_SHORT || e == SPNG_EIDAT_STREAM || e == SPNG_IO_EOF ||
            e == SPNG_EOF || e == SPNG_IO_ERROR;
-  }
-
-  // Bytes of filtered rows (filter byte + packed samples) of all passes.
-  static std::uint64_t raw_size(const spng_ihdr& h) noexcept {
-    const int samples = h.color_type == 2 ? 3 : h.color_type == 4 ? 2 : h.color_type == 6 ? 4 : 1;
-    const std::uint64_t bits = std::uint64_t(samples) * h.bit_depth;
-    auto rows = [&](std::uint64_t w, std::uint64_t n) { return w && n ? n * (1 + (w * bits + 7) / 8) : 0; };
-    if (!h.interlace_method) return rows(h.width, h.height);
-    static constexpr int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
-    static constexpr int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
-    std::uint64_t total = 0;
-    for (int k = 0; k < 7; ++k)
-      total += rows((h.width + std::uint64_t(dx[k] - x0[k]) - 1) / std::uint64_t(dx[k]),
-                    (h.height + std::uint64_t(dy[k] - y0[k]) - 1) / std::uint64_t(dy[k]));
-    return total;
   }
 
   void set_palette(const detail::png_layout& L, const location& where) {
@@ -768,6 +797,7 @@ class png_decoder {
     if (L.has_trns)
       for (std::size_t i = 0; i < L.trns.size() && i < 256; ++i) palette_[i][3] = std::uint8_t(L.trns[i]);
     has_palette_ = true;
+    palette_size_ = int(n);
   }
 
   // The stream libspng reads: signature, IHDR (Pillow ignores the compression
@@ -877,6 +907,8 @@ class png_decoder {
   std::optional<std::string> comment_;
   std::array<std::array<std::uint8_t, 4>, 256> palette_{};
   bool has_palette_ = false;
+  int palette_size_ = 0;
+  std::optional<color_key> key_;
   bool bilevel_ = false;
 };
 
@@ -908,6 +940,23 @@ std::vector<std::byte> encode_png_impl(image_view<const T> src, int bit_depth, c
   h.color_type = std::uint8_t(ch == 1 ? SPNG_COLOR_TYPE_GRAYSCALE : ch == 2 ? SPNG_COLOR_TYPE_GRAYSCALE_ALPHA
                               : ch == 3 ? SPNG_COLOR_TYPE_TRUECOLOR : SPNG_COLOR_TYPE_TRUECOLOR_ALPHA);
   int e = spng_set_ihdr(ctx.get(), &h);
+  if (!e && opt.transparency) {
+    const color_key& k = *opt.transparency;
+    const int top = (1 << bit_depth) - 1;
+    const auto fits = [&](int v) { return v >= 0 && v <= top; };
+    spng_trns t{};
+    bool write = false;
+    if (ch == 1 && k.k == color_key::kind::gray && fits(k.v[0])) {
+      t.gray = std::uint16_t(k.v[0]);
+      write = true;
+    } else if (ch == 3 && k.k == color_key::kind::rgb && fits(k.v[0]) && fits(k.v[1]) && fits(k.v[2])) {
+      t.red = std::uint16_t(k.v[0]);
+      t.green = std::uint16_t(k.v[1]);
+      t.blue = std::uint16_t(k.v[2]);
+      write = true;
+    }
+    if (write) e = spng_set_trns(ctx.get(), &t);
+  }
   if (!e) e = spng_encode_image(ctx.get(), scratch.data(), scratch.size(), SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
   if (e) throw decode_error(435, location{}, std::string("PNG encoding failed: ") + spng_strerror(e));
   std::size_t n = 0;

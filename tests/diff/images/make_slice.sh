@@ -6,3 +6,4 @@ out=$root/tests/data/diff/images
 rm -rf "$out"
 /usr/bin/python3 "$root/tests/diff/images/gen.py" 400 7 "$out" small
 /usr/bin/python3 "$root/tests/diff/images/gen.py" curated "$out"
+/usr/bin/python3 "$root/tests/diff/images/gen.py" curated-keys "$out"
