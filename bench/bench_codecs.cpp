@@ -146,10 +146,31 @@ BENCHMARK(png_decode)->ArgName("rgb_photo")->Arg(0)->Arg(1);
 
 void png_encode(benchmark::State& st) {
   const auto& im = st.range(0) ? data().photo : data().trimap;
-  for (auto _ : st) benchmark::DoNotOptimize(wds::encode_png(im.view()));
+  std::size_t bytes = 0;
+  for (auto _ : st) {
+    const auto out = wds::encode_png(im.view());
+    bytes = out.size();
+    benchmark::DoNotOptimize(out.data());
+  }
   set_rate(st, kW * kH);
+  st.counters["bytes"] = double(bytes);
 }
 BENCHMARK(png_encode)->ArgName("rgb_photo")->Arg(0)->Arg(1);
+
+void png_encode_fast(benchmark::State& st) {
+  const auto& im = st.range(0) ? data().photo : data().trimap;
+  wds::png_options fast;
+  fast.fast = true;
+  std::size_t bytes = 0;
+  for (auto _ : st) {
+    const auto out = wds::encode_png(im.view(), fast);
+    bytes = out.size();
+    benchmark::DoNotOptimize(out.data());
+  }
+  set_rate(st, kW * kH);
+  st.counters["bytes"] = double(bytes);
+}
+BENCHMARK(png_encode_fast)->ArgName("rgb_photo")->Arg(0)->Arg(1);
 
 #if WDS_BENCH_HAS_OPENCV
 cv::Mat as_mat(const std::vector<std::byte>& b) {
@@ -198,6 +219,7 @@ void opencv_png_imencode(benchmark::State& st) {
     benchmark::DoNotOptimize(out.data());
   }
   set_rate(st, kW * kH);
+  st.counters["bytes"] = double(out.size());
 }
 BENCHMARK(opencv_png_imencode)->ArgName("rgb_photo")->Arg(0)->Arg(1);
 #endif

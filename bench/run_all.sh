@@ -19,6 +19,7 @@ run() {  # name binary filter [env...]
 run etl bench_etl 'one_shard|codec_floor' WDS_BENCH_ETL_SAMPLES=200
 run resize bench_transforms 'resize_plan/(down|up)_(bilinear|bicubic|lanczos|box)|cv_resize/(down|up)_INTER_AREA'
 run tar bench_tar 'read_file|gunzip' WDS_BENCH_SHARD_MB=256
+run codecs bench_codecs 'png_encode|png_imencode'
 /usr/bin/python3 "$here/bench/bench_pillow_resize.py" 1.0 > "$out/pillow.txt"
 # The loader: wds::dataset vs the same work by hand vs Python, on the same shards.
 run dataset bench_dataset 'by_hand|dataset/' WDS_BENCH_DATASET_DIR="$out/ds" WDS_BENCH_DATASET_COPIES=8
@@ -36,7 +37,7 @@ def medians(name):
         if b.get("aggregate_name") == "median":
             r[b["run_name"]] = b
     return r
-etl, rs, tar, ds = medians("etl"), medians("resize"), medians("tar"), medians("dataset")
+etl, rs, tar, ds, cod = medians("etl"), medians("resize"), medians("tar"), medians("dataset"), medians("codecs")
 rss = json.load(open(os.path.join(d, "rss.json")))["benchmarks"][0]
 pil = dict(l.split() for l in open(os.path.join(d, "pillow.txt")))
 m = open(os.path.join(d, "machine.txt")).read().split("\n")
@@ -64,8 +65,19 @@ for k, label in (("bm_samples_read_file/real_time", "tar + grouping (owned)"),
                  ("bm_tar_read_file/real_time", "tar members only")):
     v = tar[k]["bytes_per_second"]
     print(f"| {label} vs plain read() loop (GB/s) | {v/1e9:.2f} | {plain/1e9:.2f} | {v/plain:.2f}x |")
-z, c = tar["bm_gunzip_zlib/real_time"], tar["bm_gunzip_configured/real_time"]
-print(f"| gzip inflate, gzip_source ({c.get('label', '?')}) vs zlib (GB/s of output) | {c['bytes_per_second']/1e9:.2f} | {z['bytes_per_second']/1e9:.2f} | {c['bytes_per_second']/z['bytes_per_second']:.2f}x |")
+for what, zk, ck in (("photos", "bm_gunzip_zlib", "bm_gunzip_configured"),
+                     ("text", "bm_gunzip_text_zlib", "bm_gunzip_text_configured")):
+    z, c = tar[zk + "/real_time"], tar[ck + "/real_time"]
+    print(f"| gzip inflate of a {what} shard, gzip_source ({c.get('label', '?')}) vs zlib (GB/s of output) | {c['bytes_per_second']/1e9:.2f} | {z['bytes_per_second']/1e9:.2f} | {c['bytes_per_second']/z['bytes_per_second']:.2f}x |")
+if "bm_gunzip_isal_direct/real_time" in tar:
+    d, c = tar["bm_gunzip_isal_direct/real_time"], tar["bm_gunzip_configured/real_time"]
+    print(f"| gzip inflate of the photos shard, gzip_source vs igzip called directly (GB/s) | {c['bytes_per_second']/1e9:.2f} | {d['bytes_per_second']/1e9:.2f} | {c['bytes_per_second']/d['bytes_per_second']:.2f}x |")
+for arg, what in (("0", "500x375 mask (L)"), ("1", "500x375 photo (RGB)")):
+    cv = cod.get(f"opencv_png_imencode/rgb_photo:{arg}")
+    for k, label in ((f"png_encode/rgb_photo:{arg}", "default (level 6)"), (f"png_encode_fast/rgb_photo:{arg}", "png(fast)")):
+        if cv and k in cod:
+            w = cod[k]
+            print(f"| PNG encode {what}, {label} vs OpenCV imencode (MP/s; bytes) | {w['MP/s']:.1f}; {w['bytes']:.0f} B | {cv['MP/s']:.1f}; {cv['bytes']:.0f} B | {w['MP/s']/cv['MP/s']:.2f}x |")
 hand = ds["BM_by_hand/real_time"]["samples/s"]
 for th in (0, 1, 2):
     v = ds[f"BM_dataset/{th}/real_time"]["samples/s"]

@@ -107,6 +107,48 @@ TEST_CASE("png: encode round trips (8-bit L/LA/RGB/RGBA, 16-bit gray)", "[png]")
   CHECK_THROWS_AS(wds::encode_png(t8.view(), bad), wds::decode_error);
 }
 
+TEST_CASE("png: fast encoding keeps the pixels, and tRNS", "[png]") {
+  wds::png_decoder dec;
+  wds::png_options fast;
+  fast.fast = true;
+  for (int ch = 1; ch <= 4; ++ch) {
+    wds::image<std::uint8_t> im(37, 11, ch);
+    for (std::size_t i = 0; i < im.size(); ++i) im.data()[i] = std::uint8_t((i * 2654435761u) >> 13);
+    for (const auto& v : {im.view(), im.view().subview(3, 2, 30, 8).flipped_left_right().flipped_up_down()}) {
+      for (int level : {0, 1, 9}) {
+        fast.compression_level = level;
+        const auto png = wds::encode_png(v, fast);
+        const auto back = dec.decode(png.data(), png.size());
+        REQUIRE(back.index() == 0);
+        CHECK(same_image(std::get<wds::image<std::uint8_t>>(back), wds::materialize(v)));
+      }
+    }
+  }
+  fast.compression_level = 6;
+  wds::image<std::uint16_t> g(31, 7, 1);
+  for (std::size_t i = 0; i < g.size(); ++i) g.data()[i] = std::uint16_t(i * 2111);
+  const auto png16 = wds::encode_png(g.view(), fast);
+  const auto back16 = dec.decode(png16.data(), png16.size());
+  REQUIRE(back16.index() == 2);
+  for (std::size_t i = 0; i < g.size(); ++i) REQUIRE(std::get<wds::image<std::int32_t>>(back16).data()[i] == g.data()[i]);
+  // A gray key written as tRNS by both writers: Pillow's LA conversion makes it alpha 0.
+  wds::image<std::uint8_t> l(5, 2, 1, 7);
+  l(1, 0) = 60;
+  for (bool quick : {false, true}) {
+    wds::png_options o;
+    o.fast = quick;
+    o.transparency = wds::color_key{wds::color_key::kind::gray, {60, 0, 0}};
+    const auto png = wds::encode_png(l.view(), o);
+    const auto la = std::get<wds::image<std::uint8_t>>(dec.decode(png.data(), png.size(), wds::pixel_mode::la));
+    CHECK(la(1, 0, 1) == 0);
+    CHECK(la(0, 0, 1) == 255);
+    REQUIRE(dec.transparency() == std::nullopt);  // became alpha
+    (void)dec.decode(png.data(), png.size());
+    REQUIRE(dec.transparency().has_value());
+    CHECK(dec.transparency()->v[0] == 60);
+  }
+}
+
 TEST_CASE("png: bad input is a decode_error or limit_error, never a crash", "[png][bad]") {
   wds::png_decoder dec;
   auto expect_id = [&](const std::vector<std::byte>& b, int lo, int hi) {

@@ -195,6 +195,46 @@ TEST_CASE("tar reader: streaming a payload in chunks", "[tar]") {
   }
 }
 
+TEST_CASE("tar reader: payloads across the read buffer's end", "[tar]") {
+  // 700 KB, then 600 KB across the 1 MiB buffer's end (moved to its front
+  // and completed there), a small one, one larger than the buffer (copied).
+  const member_list members = {{"a.bin", pattern("a.bin", 700000)},
+                               {"b.bin", pattern("b.bin", 600000)},
+                               {"c.txt", pattern("c.txt", 5000)},
+                               {"d.bin", pattern("d.bin", (1 << 20) + 10)},
+                               {"e.bin", pattern("e.bin", 900000)}};
+  const auto a = write_all(members);
+  CHECK(read_all(a) == members);
+  SECTION("a source that returns little per read") {
+    struct dribble {
+      const std::vector<std::byte>* b;
+      std::size_t pos = 0;
+      std::size_t read(std::byte* dst, std::size_t n) {
+        n = std::min({n, std::size_t(99999), b->size() - pos});
+        std::memcpy(dst, b->data() + pos, n);
+        pos += n;
+        return n;
+      }
+    };
+    wds::tar_reader r(dribble{&a}, "d.tar");
+    member_list got;
+    while (const wds::tar_member* m = r.next()) got.emplace_back(m->name, r.payload().to_vector());
+    CHECK(got == members);
+  }
+  SECTION("cut inside the member across the buffer's end") {
+    // b.bin's data starts after a's header, data (padded to 700416) and b's header.
+    const std::size_t b_data = 512 + 700416 + 512, cut = b_data + 400000;
+    const std::vector<std::byte> cut_a(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(cut));
+    wds::tar_reader r(wds::memory_source(cut_a), "cut.tar");
+    REQUIRE(r.next());
+    (void)r.payload();
+    REQUIRE(r.next());
+    const auto e = expect_error<wds::tar_error>([&] { (void)r.payload(); }, "truncated payload: 200000 bytes missing");
+    CHECK(e.id() == 202);
+    CHECK(e.offset() == cut);
+  }
+}
+
 namespace {
 // Produces a header, then `size` virtual payload bytes, padding, end blocks.
 class synthetic_source {

@@ -540,7 +540,8 @@ class compiled_pipeline {
         case op_code::png: {
 #if WDS_HAS_PNG
           png_options opt;
-          if (!st.ints.empty()) opt.compression_level = st.ints[0];
+          if (!st.ints.empty() && st.ints[0] < 0) opt.fast = true;
+          else if (!st.ints.empty()) opt.compression_level = st.ints[0];
           if (!s.has_palette) opt.transparency = s.key;
           if (s.is_u8) {
             if (s.u8.mode() == pixel_mode::cmyk) runtime_fail(st, where, "cannot write mode CMYK as PNG (Pillow refuses too)");
@@ -854,7 +855,14 @@ inline compiled_pipeline compose(std::string_view spec, pipeline_input input, co
       needs(value_kind::image);
       need_codec(config::has_png, "the PNG codec (WDS_HAS_PNG)");
       st.op = op_code::png;
-      if (!args.empty()) st.ints = {int_arg(args[0], 0, 9, "compression level")};
+      // png(N): zlib level N; png(fast): png_options::fast
+      if (!args.empty()) {
+        int level = -1;
+        if (args[0].text != "fast" && !detail::parse_int(args[0].text, 0, 9, level))
+          spec_fail(604, args[0].offset, spec, "png: the argument must be a zlib level in [0, 9] or \"fast\", got \"" +
+                                                   args[0].text + "\"");
+        st.ints = {level};
+      }
       kind = value_kind::encoded;
     } else if (name == "npy") {
       nargs(0, 0);

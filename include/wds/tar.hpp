@@ -278,8 +278,9 @@ class tar_reader {
   }
 
   // The current member's (remaining) payload, valid until the next call on this
-  // reader. Zero-copy when the member lies inside the read buffer; otherwise
-  // copied into a scratch buffer reused across members.
+  // reader. Zero-copy when the member fits the read buffer (one that lies
+  // across its end is moved to its front and completed there); a larger one
+  // is copied into a scratch buffer reused across members.
   byte_view payload() {
     if (!have_member_) return {};
     check_member_limit();
@@ -290,6 +291,7 @@ class tar_reader {
       return {sparse_buf_.data() + (sparse_buf_.size() - n), n};
     }
     const std::size_t n = static_cast<std::size_t>(remaining_);
+    if (n > len_ - pos_ && n <= buffer_size) gather(n);
     if (n <= len_ - pos_) {
       const std::byte* p = buf_.get() + pos_;
       pos_ += n;
@@ -356,7 +358,9 @@ class tar_reader {
   // Payload bytes of the current member not yet read.
   std::uint64_t remaining() const noexcept { return remaining_; }
   // payload() would return a view into the read buffer (no copy).
-  bool payload_buffered() const noexcept { return have_member_ && remaining_ <= len_ - pos_; }
+  bool payload_buffered() const noexcept {
+    return have_member_ && !member_.is_sparse && remaining_ <= buffer_size;
+  }
   // Called just before the read buffer is overwritten, so that a caller
   // holding payload() views can copy them out first (nullptr: none).
   void set_refill_hook(void (*hook)(void*), void* context) noexcept {
@@ -398,6 +402,22 @@ class tar_reader {
     if (refill_hook_) refill_hook_(refill_context_);
     pos_ = 0;
     len_ = src_.read(buf_.get(), buffer_size);
+  }
+
+  // Makes the next n bytes (n <= buffer_size) contiguous in the buffer: what
+  // is left of it moves to the front and the rest is read after it. Costs a
+  // move of the part already read, where a copy out would move all n twice.
+  void gather(std::size_t n) {
+    if (refill_hook_) refill_hook_(refill_context_);
+    const std::size_t have = len_ - pos_;
+    std::memmove(buf_.get(), buf_.get() + pos_, have);
+    pos_ = 0;
+    len_ = have;
+    while (len_ < n) {
+      const std::size_t k = src_.read(buf_.get() + len_, buffer_size - len_);
+      if (k == 0) fail(202, offset_ + len_, "truncated payload: " + std::to_string(n - len_) + " bytes missing");
+      len_ += k;
+    }
   }
 
   // Copies from the buffer, refilling it; large reads bypass it.

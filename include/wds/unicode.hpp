@@ -52,8 +52,15 @@ inline void append_lower(std::string& out, std::uint32_t cp) {
 
 // Python's s.lower() where s is the UTF-8 (or surrogateescape) decoding of `bytes`.
 inline std::string lower(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size());
+  std::string out(bytes);
+  // ASCII only (nearly every ext): no decoding, no tables.
+  bool ascii = true;
+  for (char& c : out) {
+    ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  if (ascii) return out;
+  out.clear();
   // One entry per code point or invalid byte: its value, or -1 for an invalid byte
   // (a lone surrogate in Python: neither cased nor case-ignorable).
   auto next = [&](std::size_t i, std::int64_t& cp) -> std::size_t {
