@@ -149,6 +149,50 @@ TEST_CASE("jpeg: encoder input may be any view (cropped, flipped)", "[jpeg]") {
   CHECK(s.find(std::string("\xFF\xFE\x00\x07hello", 9)) != std::string::npos);
 }
 
+TEST_CASE("jpeg: a gray image written as RGB gives the bytes of its RGB copy", "[jpeg]") {
+  // encode_gray_as_rgb feeds libjpeg the planes (Y = v, Cb = Cr = 128) as
+  // raw data; the RGB encode is the one checked against Pillow above.
+  wds::jpeg_encoder enc;
+  std::uint32_t seed = 3;
+  const int sizes[][2] = {{350, 350}, {1, 1}, {17, 33}, {16, 16}, {15, 17}, {100, 1}, {1, 100}, {351, 349}};
+  for (const auto& sz : sizes) {
+    wds::image<std::uint8_t> g(sz[0], sz[1], 1);
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      seed = seed * 1103515245u + 12345u;
+      g.data()[i] = i % 3 ? std::uint8_t(seed >> 24) : std::uint8_t((seed >> 28) & 3);
+    }
+    const auto rgb_of = [](wds::image_view<const std::uint8_t> v) {
+      wds::image<std::uint8_t> rgb(v.width(), v.height(), 3);
+      for (int y = 0; y < v.height(); ++y)
+        for (int x = 0; x < v.width(); ++x) rgb(x, y, 0) = rgb(x, y, 1) = rgb(x, y, 2) = v(x, y);
+      return rgb;
+    };
+    for (int q : {75, 1, 95})
+      for (auto sub : {wds::jpeg_subsampling::s420, wds::jpeg_subsampling::s422, wds::jpeg_subsampling::s444}) {
+        wds::jpeg_options o;
+        o.quality = q;
+        o.subsampling = sub;
+        o.comment = q == 1 ? "Created with GIMP" : "";
+        INFO(sz[0] << "x" << sz[1] << " q" << q << " subsampling " << int(sub));
+        std::vector<std::byte> want, got;
+        enc.encode(rgb_of(g.view()).view(), o, want);
+        enc.encode_gray_as_rgb(g.view(), o, got);
+        CHECK(got == want);
+        if (sz[0] > 2 && sz[1] > 2) {
+          const auto v = g.view().subview(1, 1, sz[0] - 2, sz[1] - 2).flipped_left_right();
+          enc.encode(rgb_of(v).view(), o, want);
+          enc.encode_gray_as_rgb(v, o, got);
+          CHECK(got == want);
+        }
+      }
+  }
+  std::vector<std::byte> out;
+  wds::image<std::uint8_t> rgb(4, 4, 3, 0);
+  CHECK_THROWS_AS(enc.encode_gray_as_rgb(rgb.view(), {}, out), wds::decode_error);
+  wds::image<std::uint8_t> empty;
+  CHECK_THROWS_AS(enc.encode_gray_as_rgb(empty.view(), {}, out), wds::decode_error);
+}
+
 TEST_CASE("jpeg: region decode equals a crop of the full decode", "[jpeg][region]") {
   const char* files[] = {"photo_q75_420.jpg", "photo_q90_444.jpg", "photo_q85_422.jpg", "photo_prog.jpg",
                          "photo_prog_444.jpg", "coffee_q60_422.jpg", "gray_q75.jpg", "gray_prog.jpg",

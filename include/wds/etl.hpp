@@ -279,23 +279,25 @@ class reference_pipeline {
     const auto ax = detail::center_crop_axis(im.width(), crop_size);
     const auto ay = detail::center_crop_axis(im.height(), crop_size);
     if (ax.len < crop_size || ay.len < crop_size) comment.reset();
-    prepare_canvas(ax, ay, pad);
-    image_view<const std::uint8_t> window = im.view().subview(ax.src, ay.src, ax.len, ay.len);
-    if (im.channels() == 1) {
-      for (int y = 0; y < ay.len; ++y) {
-        const std::uint8_t* src = window.row(y);
-        std::uint8_t* d = canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3;
-        for (int x = 0; x < ax.len; ++x, d += 3) d[0] = d[1] = d[2] = src[x];
-      }
-    } else {
-      image<std::uint8_t> rgb = im.mode() == pixel_mode::rgb ? materialize(window)
-                                                              : convert(window, im.mode(), pixel_mode::rgb);
-      for (int y = 0; y < ay.len; ++y)
-        std::copy(rgb.row(y), rgb.row(y) + std::size_t(ax.len) * 3,
-                  canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3);
-    }
     jpeg_options jo;
     if (comment) jo.comment = std::move(*comment);
+    image_view<const std::uint8_t> window = im.view().subview(ax.src, ay.src, ax.len, ay.len);
+    if (im.channels() == 1) {
+      // convert("RGB") of a gray image is (v, v, v): written from the gray
+      // plane itself (the same bytes, half the encoder's work).
+      if (ax.len == crop_size && ay.len == crop_size) return enc_.encode_gray_as_rgb(window, jo, out);
+      if (gray_canvas_.width() != crop_size) gray_canvas_ = image<std::uint8_t>(crop_size, crop_size, 1);
+      std::fill(gray_canvas_.data(), gray_canvas_.data() + gray_canvas_.size(), pad[0]);  // pad is black here
+      for (int y = 0; y < ay.len; ++y)
+        std::copy(window.row(y), window.row(y) + ax.len, gray_canvas_.row(ay.dst + y) + ax.dst);
+      return enc_.encode_gray_as_rgb(gray_canvas_.view(), jo, out);
+    }
+    prepare_canvas(ax, ay, pad);
+    image<std::uint8_t> rgb = im.mode() == pixel_mode::rgb ? materialize(window)
+                                                            : convert(window, im.mode(), pixel_mode::rgb);
+    for (int y = 0; y < ay.len; ++y)
+      std::copy(rgb.row(y), rgb.row(y) + std::size_t(ax.len) * 3,
+                canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3);
     enc_.encode(canvas_.view(), jo, out);
   }
 #endif
@@ -368,6 +370,7 @@ class reference_pipeline {
   normalize_lut lut_;
   std::array<std::uint8_t, 3> pad_rgb_{};
   image<std::uint8_t> canvas_;
+  image<std::uint8_t> gray_canvas_;  // the trimap's padded crop when it is gray
   std::vector<std::byte> scratch_;
 #if WDS_HAS_JPEG && WDS_HAS_PNG
   jpeg_decoder dec_;

@@ -9855,17 +9855,42 @@ struct jpeg_encode_job {
   int width, height, channels;
   unsigned char* scratch;  // one packed row
   jpeg_options opt;
+  // Gray input written as the RGB image (v, v, v) would be: libjpeg's colour
+  // conversion gives Y = v and Cb = Cr = 128 exactly for such pixels, so the
+  // planes go in as raw data (jpeg_write_raw_data): the same coefficients,
+  // the same bytes, without converting and downsampling planes known ahead.
+  bool gray_as_rgb = false;
+  unsigned char* y_plane = nullptr;  // luma_rows rows of luma_width samples
+  unsigned char* c_plane = nullptr;  // 8 rows of chroma_width samples, all 128
+  int luma_rows = 0, luma_width = 0, chroma_width = 0;
 };
+
+// Fills the luma rows of iMCU row `y0` as libjpeg pads: the last column
+// repeated to the plane's width, the last row below the image.
+inline void jpeg_fill_luma(const jpeg_encode_job& job, int y0) {
+  for (int r = 0; r < job.luma_rows; ++r) {
+    const int y = std::min(y0 + r, job.height - 1);
+    const std::uint8_t* src = job.origin + y * job.y_step;
+    unsigned char* d = job.y_plane + std::size_t(r) * std::size_t(job.luma_width);
+    if (job.x_step == 1) {
+      std::memcpy(d, src, std::size_t(job.width));
+    } else {
+      for (int x = 0; x < job.width; ++x, src += job.x_step) d[x] = *src;
+    }
+    std::memset(d + job.width, d[job.width - 1], std::size_t(job.luma_width - job.width));
+  }
+}
 
 inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, const jpeg_encode_job& job) {
   if (setjmp(st.jump)) return false;
   ci.image_width = JDIMENSION(job.width);
   ci.image_height = JDIMENSION(job.height);
-  ci.input_components = job.channels;
-  ci.in_color_space = job.channels == 1 ? JCS_GRAYSCALE : job.channels == 3 ? JCS_RGB : JCS_CMYK;
+  const int channels = job.gray_as_rgb ? 3 : job.channels;
+  ci.input_components = channels;
+  ci.in_color_space = channels == 1 ? JCS_GRAYSCALE : channels == 3 ? JCS_RGB : JCS_CMYK;
   jpeg_set_defaults(&ci);
   jpeg_set_quality(&ci, job.opt.quality, TRUE);
-  if (job.channels == 3) {
+  if (channels == 3) {
     const int h = job.opt.subsampling == jpeg_subsampling::s444 ? 1 : 2;
     const int v = job.opt.subsampling == jpeg_subsampling::s420 ? 2 : 1;
     ci.comp_info[0].h_samp_factor = h;
@@ -9874,10 +9899,24 @@ inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, con
   }
   if (job.opt.progressive) jpeg_simple_progression(&ci);
   ci.optimize_coding = job.opt.optimize ? TRUE : FALSE;
+  ci.raw_data_in = job.gray_as_rgb ? TRUE : FALSE;
   jpeg_start_compress(&ci, TRUE);
   if (!job.opt.comment.empty())
     jpeg_write_marker(&ci, JPEG_COM, reinterpret_cast<const JOCTET*>(job.opt.comment.data()),
                       static_cast<unsigned>(job.opt.comment.size()));
+  if (job.gray_as_rgb) {
+    JSAMPROW yrows[16], crows[16];
+    for (int r = 0; r < job.luma_rows; ++r) yrows[r] = job.y_plane + std::size_t(r) * std::size_t(job.luma_width);
+    const int crow_count = ci.comp_info[1].v_samp_factor * DCTSIZE;
+    for (int r = 0; r < crow_count; ++r) crows[r] = job.c_plane;  // every chroma row is the same
+    JSAMPARRAY planes[3] = {yrows, crows, crows};
+    for (int y0 = 0; y0 < job.height; y0 += job.luma_rows) {
+      jpeg_fill_luma(job, y0);
+      jpeg_write_raw_data(&ci, planes, JDIMENSION(job.luma_rows));
+    }
+    jpeg_finish_compress(&ci);
+    return true;
+  }
   const bool packed = job.x_step == job.channels && job.channels != 4;
   for (int y = 0; y < job.height; ++y) {
     const std::uint8_t* src = job.origin + y * job.y_step;
@@ -9920,6 +9959,38 @@ class jpeg_encoder {
 
   // Appends nothing: `out` is replaced by the encoded file.
   void encode(image_view<const std::uint8_t> src, const jpeg_options& opt, std::vector<std::byte>& out) {
+    encode_as(src, opt, out, false);
+  }
+
+  std::vector<std::byte> encode(image_view<const std::uint8_t> src, const jpeg_options& opt = {}) {
+    std::vector<std::byte> out;
+    encode(src, opt, out);
+    return out;
+  }
+
+  // The bytes encode() writes for the RGB image whose pixels are (v, v, v)
+  // for each v of the 1-channel `gray`, without making that image: a gray
+  // mask converted to RGB, as the reference pipeline's trimap is.
+  void encode_gray_as_rgb(image_view<const std::uint8_t> gray, const jpeg_options& opt, std::vector<std::byte>& out) {
+    if (gray.channels() != 1) throw decode_error(406, location{}, "encode_gray_as_rgb needs a 1-channel image");
+    check_encodable(gray, opt);
+    const int h = opt.subsampling == jpeg_subsampling::s444 ? 1 : 2;
+    const int v = opt.subsampling == jpeg_subsampling::s420 ? 2 : 1;
+    gray_job_ = detail::jpeg_encode_job{};
+    gray_job_.gray_as_rgb = true;
+    gray_job_.luma_rows = v * DCTSIZE;
+    // The planes' widths as libjpeg computes them (width_in_blocks * 8),
+    // luma rounded up to whole MCUs.
+    const int w = gray.width();
+    gray_job_.luma_width = (w + h * DCTSIZE - 1) / (h * DCTSIZE) * (h * DCTSIZE);
+    gray_job_.chroma_width = ((w + h - 1) / h + DCTSIZE - 1) / DCTSIZE * DCTSIZE;
+    planes_.assign(std::size_t(gray_job_.luma_rows) * std::size_t(gray_job_.luma_width), 0);
+    chroma_.assign(std::size_t(gray_job_.chroma_width), 128);
+    encode_as(gray, opt, out, true);
+  }
+
+ private:
+  static void check_encodable(image_view<const std::uint8_t> src, const jpeg_options& opt) {
     const int ch = src.channels();
     if (ch != 1 && ch != 3 && ch != 4)
       throw decode_error(406, location{}, "cannot write a " + std::to_string(ch) + "-channel image as JPEG (1 = L, 3 = RGB, 4 = CMYK)");
@@ -9934,6 +10005,11 @@ class jpeg_encoder {
       throw decode_error(406, location{}, "JPEG comment longer than 65533 bytes");
     if (opt.quality < 0 || opt.quality > 100)
       throw decode_error(406, location{}, "JPEG quality must be 0..100, not " + std::to_string(opt.quality));
+  }
+
+  void encode_as(image_view<const std::uint8_t> src, const jpeg_options& opt, std::vector<std::byte>& out, bool gray) {
+    check_encodable(src, opt);
+    const int ch = src.channels();
     scratch_.resize(std::size_t(src.width()) * std::size_t(ch));
     const std::size_t want = std::max<std::size_t>(4096, std::size_t(src.width()) * std::size_t(src.height()) * std::size_t(ch) / 4);
     if (sink_.cap < want) {
@@ -9942,7 +10018,19 @@ class jpeg_encoder {
       sink_.cap = sink_.buf ? want : 0;
       if (!sink_.buf) throw std::bad_alloc();
     }
-    detail::jpeg_encode_job job{src.origin(), src.x_step(), src.y_step(), src.width(), src.height(), ch, scratch_.data(), opt};
+    detail::jpeg_encode_job job = gray ? gray_job_ : detail::jpeg_encode_job{};
+    job.origin = src.origin();
+    job.x_step = src.x_step();
+    job.y_step = src.y_step();
+    job.width = src.width();
+    job.height = src.height();
+    job.channels = ch;
+    job.scratch = scratch_.data();
+    job.opt = opt;
+    if (gray) {
+      job.y_plane = planes_.data();
+      job.c_plane = chroma_.data();
+    }
     sink_.len = 0;
     // Optimized Huffman tables overwrite libjpeg-turbo's standard ones in
     // place and jpeg_set_defaults does not restore them: start afresh.
@@ -9960,13 +10048,6 @@ class jpeg_encoder {
     out.assign(b, b + sink_.len);
   }
 
-  std::vector<std::byte> encode(image_view<const std::uint8_t> src, const jpeg_options& opt = {}) {
-    std::vector<std::byte> out;
-    encode(src, opt, out);
-    return out;
-  }
-
- private:
   void create() {
     ci_ = jpeg_compress_struct{};
     ci_.err = &err_.mgr;
@@ -9978,6 +10059,8 @@ class jpeg_encoder {
   jpeg_compress_struct ci_{};
   detail::jpeg_byte_sink sink_{};
   std::vector<unsigned char> scratch_;
+  detail::jpeg_encode_job gray_job_{};  // plane geometry for encode_gray_as_rgb
+  std::vector<unsigned char> planes_, chroma_;
   bool tables_dirty_ = false;
 };
 
@@ -16099,23 +16182,25 @@ class reference_pipeline {
     const auto ax = detail::center_crop_axis(im.width(), crop_size);
     const auto ay = detail::center_crop_axis(im.height(), crop_size);
     if (ax.len < crop_size || ay.len < crop_size) comment.reset();
-    prepare_canvas(ax, ay, pad);
-    image_view<const std::uint8_t> window = im.view().subview(ax.src, ay.src, ax.len, ay.len);
-    if (im.channels() == 1) {
-      for (int y = 0; y < ay.len; ++y) {
-        const std::uint8_t* src = window.row(y);
-        std::uint8_t* d = canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3;
-        for (int x = 0; x < ax.len; ++x, d += 3) d[0] = d[1] = d[2] = src[x];
-      }
-    } else {
-      image<std::uint8_t> rgb = im.mode() == pixel_mode::rgb ? materialize(window)
-                                                              : convert(window, im.mode(), pixel_mode::rgb);
-      for (int y = 0; y < ay.len; ++y)
-        std::copy(rgb.row(y), rgb.row(y) + std::size_t(ax.len) * 3,
-                  canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3);
-    }
     jpeg_options jo;
     if (comment) jo.comment = std::move(*comment);
+    image_view<const std::uint8_t> window = im.view().subview(ax.src, ay.src, ax.len, ay.len);
+    if (im.channels() == 1) {
+      // convert("RGB") of a gray image is (v, v, v): written from the gray
+      // plane itself (the same bytes, half the encoder's work).
+      if (ax.len == crop_size && ay.len == crop_size) return enc_.encode_gray_as_rgb(window, jo, out);
+      if (gray_canvas_.width() != crop_size) gray_canvas_ = image<std::uint8_t>(crop_size, crop_size, 1);
+      std::fill(gray_canvas_.data(), gray_canvas_.data() + gray_canvas_.size(), pad[0]);  // pad is black here
+      for (int y = 0; y < ay.len; ++y)
+        std::copy(window.row(y), window.row(y) + ax.len, gray_canvas_.row(ay.dst + y) + ax.dst);
+      return enc_.encode_gray_as_rgb(gray_canvas_.view(), jo, out);
+    }
+    prepare_canvas(ax, ay, pad);
+    image<std::uint8_t> rgb = im.mode() == pixel_mode::rgb ? materialize(window)
+                                                            : convert(window, im.mode(), pixel_mode::rgb);
+    for (int y = 0; y < ay.len; ++y)
+      std::copy(rgb.row(y), rgb.row(y) + std::size_t(ax.len) * 3,
+                canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3);
     enc_.encode(canvas_.view(), jo, out);
   }
 #endif
@@ -16188,6 +16273,7 @@ class reference_pipeline {
   normalize_lut lut_;
   std::array<std::uint8_t, 3> pad_rgb_{};
   image<std::uint8_t> canvas_;
+  image<std::uint8_t> gray_canvas_;  // the trimap's padded crop when it is gray
   std::vector<std::byte> scratch_;
 #if WDS_HAS_JPEG && WDS_HAS_PNG
   jpeg_decoder dec_;

@@ -40,7 +40,8 @@ HARNESS = [
     ("writer.begin(\"big.bin\", size)",
      dict(params="std::uint64_t size, const std::byte* chunk, std::size_t n")),
     ("wds::jpeg_decoder dec;",
-     dict(params="const std::vector<std::byte>& bytes, int x, int y, const wds::jpeg_info& info, int want_w, int want_h")),
+     dict(params="const std::vector<std::byte>& bytes, int x, int y, const wds::jpeg_info& info, int want_w, int want_h, "
+                 "const wds::image<std::uint8_t>& mask")),
     ("wds::png_decoder dec;",
      dict(params="const std::vector<std::byte>& bytes, const wds::image<std::uint8_t>& trimap, "
                  "const wds::image<std::uint16_t>& depth_map_u16")),
