@@ -472,7 +472,7 @@ class compiled_pipeline {
           else map_other(s, [](auto v) { return materialize(wds::vflip(v)); });
           break;
         case op_code::grayscale:
-          if (s.key) s.key = converted_key(*s.key, s.pillow_mode(), pixel_mode::l);
+          carry_color_key(s.key, s.pillow_mode(), pixel_mode::l, nullptr);  // to L: never alpha
           s.bilevel = false;
           // torchvision's Grayscale is convert("L") first, from any mode.
           if (!s.is_u8) s.set_image(wds::convert(s.take_image(), pixel_mode::l));
@@ -491,11 +491,8 @@ class compiled_pipeline {
           } else {
             s.set_image(wds::convert(s.take_image(), *st.mode));
           }
-          if (s.key) {
-            // The alpha cases convert L/I/"1"/RGB to LA/RGBA: always a new u8 image.
-            if (detail::key_becomes_alpha(from, *st.mode)) apply_color_key(s.keep.back(), *s.key, from);
-            s.key = converted_key(*s.key, from, *st.mode);
-          }
+          // The alpha cases convert L/I/"1"/RGB to LA/RGBA: always a new u8 image.
+          carry_color_key(s.key, from, *st.mode, s.keep.empty() ? nullptr : &s.keep.back());
           break;
         }
         case op_code::to_tensor:

@@ -327,10 +327,19 @@ inline void apply_color_key(image<std::uint8_t>& out, const color_key& key, cons
   for (int y = 0; y < out.height(); ++y) {
     std::uint8_t* p = out.row(y);
     for (int x = 0; x < out.width(); ++x, p += ch) {
-      const bool hit = ch == 2 ? (p[0] == r && r == g && g == b) : (p[0] == r && p[1] == g && p[2] == b);
+      const bool hit = ch == 2 ? p[0] == r : (p[0] == r && p[1] == g && p[2] == b);  // LA: from a gray source
       if (hit) p[ch - 1] = 0;
     }
   }
+}
+
+// Image.convert(to)'s whole treatment of `key` for an image converted from
+// `from` into `converted` (an LA/RGBA result when key_becomes_alpha holds).
+inline void carry_color_key(std::optional<color_key>& key, const pil_mode& from, pixel_mode to,
+                            image<std::uint8_t>* converted) {
+  if (!key) return;
+  if (detail::key_becomes_alpha(from, to)) apply_color_key(*converted, *key, from);
+  key = converted_key(*key, from, to);
 }
 
 WDS_NAMESPACE_END

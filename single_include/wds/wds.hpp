@@ -5951,10 +5951,19 @@ inline void apply_color_key(image<std::uint8_t>& out, const color_key& key, cons
   for (int y = 0; y < out.height(); ++y) {
     std::uint8_t* p = out.row(y);
     for (int x = 0; x < out.width(); ++x, p += ch) {
-      const bool hit = ch == 2 ? (p[0] == r && r == g && g == b) : (p[0] == r && p[1] == g && p[2] == b);
+      const bool hit = ch == 2 ? p[0] == r : (p[0] == r && p[1] == g && p[2] == b);  // LA: from a gray source
       if (hit) p[ch - 1] = 0;
     }
   }
+}
+
+// Image.convert(to)'s whole treatment of `key` for an image converted from
+// `from` into `converted` (an LA/RGBA result when key_becomes_alpha holds).
+inline void carry_color_key(std::optional<color_key>& key, const pil_mode& from, pixel_mode to,
+                            image<std::uint8_t>* converted) {
+  if (!key) return;
+  if (detail::key_becomes_alpha(from, to)) apply_color_key(*converted, *key, from);
+  key = converted_key(*key, from, to);
 }
 
 WDS_NAMESPACE_END
@@ -9399,6 +9408,7 @@ WDS_NAMESPACE_END
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <jpeglib.h>
@@ -9865,6 +9875,11 @@ struct jpeg_encode_job {
   int luma_rows = 0, luma_width = 0, chroma_width = 0;
 };
 
+// The luma sampling factors (h, v) of a 3-channel file; chroma is 1x1.
+inline std::pair<int, int> jpeg_luma_sampling(jpeg_subsampling s) noexcept {
+  return {s == jpeg_subsampling::s444 ? 1 : 2, s == jpeg_subsampling::s420 ? 2 : 1};
+}
+
 // Fills the luma rows of iMCU row `y0` as libjpeg pads: the last column
 // repeated to the plane's width, the last row below the image.
 inline void jpeg_fill_luma(const jpeg_encode_job& job, int y0) {
@@ -9891,8 +9906,7 @@ inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, con
   jpeg_set_defaults(&ci);
   jpeg_set_quality(&ci, job.opt.quality, TRUE);
   if (channels == 3) {
-    const int h = job.opt.subsampling == jpeg_subsampling::s444 ? 1 : 2;
-    const int v = job.opt.subsampling == jpeg_subsampling::s420 ? 2 : 1;
+    const auto [h, v] = jpeg_luma_sampling(job.opt.subsampling);
     ci.comp_info[0].h_samp_factor = h;
     ci.comp_info[0].v_samp_factor = v;
     for (int c = 1; c < 3; ++c) ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
@@ -9973,19 +9987,6 @@ class jpeg_encoder {
   // mask converted to RGB, as the reference pipeline's trimap is.
   void encode_gray_as_rgb(image_view<const std::uint8_t> gray, const jpeg_options& opt, std::vector<std::byte>& out) {
     if (gray.channels() != 1) throw decode_error(406, location{}, "encode_gray_as_rgb needs a 1-channel image");
-    check_encodable(gray, opt);
-    const int h = opt.subsampling == jpeg_subsampling::s444 ? 1 : 2;
-    const int v = opt.subsampling == jpeg_subsampling::s420 ? 2 : 1;
-    gray_job_ = detail::jpeg_encode_job{};
-    gray_job_.gray_as_rgb = true;
-    gray_job_.luma_rows = v * DCTSIZE;
-    // The planes' widths as libjpeg computes them (width_in_blocks * 8),
-    // luma rounded up to whole MCUs.
-    const int w = gray.width();
-    gray_job_.luma_width = (w + h * DCTSIZE - 1) / (h * DCTSIZE) * (h * DCTSIZE);
-    gray_job_.chroma_width = ((w + h - 1) / h + DCTSIZE - 1) / DCTSIZE * DCTSIZE;
-    planes_.assign(std::size_t(gray_job_.luma_rows) * std::size_t(gray_job_.luma_width), 0);
-    chroma_.assign(std::size_t(gray_job_.chroma_width), 128);
     encode_as(gray, opt, out, true);
   }
 
@@ -10018,7 +10019,7 @@ class jpeg_encoder {
       sink_.cap = sink_.buf ? want : 0;
       if (!sink_.buf) throw std::bad_alloc();
     }
-    detail::jpeg_encode_job job = gray ? gray_job_ : detail::jpeg_encode_job{};
+    detail::jpeg_encode_job job;
     job.origin = src.origin();
     job.x_step = src.x_step();
     job.y_step = src.y_step();
@@ -10028,6 +10029,16 @@ class jpeg_encoder {
     job.scratch = scratch_.data();
     job.opt = opt;
     if (gray) {
+      // The planes' widths as libjpeg computes them (width_in_blocks * 8),
+      // luma rounded up to whole MCUs.
+      const auto [h, v] = detail::jpeg_luma_sampling(opt.subsampling);
+      const int w = src.width();
+      job.gray_as_rgb = true;
+      job.luma_rows = v * DCTSIZE;
+      job.luma_width = (w + h * DCTSIZE - 1) / (h * DCTSIZE) * (h * DCTSIZE);
+      job.chroma_width = ((w + h - 1) / h + DCTSIZE - 1) / DCTSIZE * DCTSIZE;
+      planes_.assign(std::size_t(job.luma_rows) * std::size_t(job.luma_width), 0);
+      chroma_.assign(std::size_t(job.chroma_width), 128);
       job.y_plane = planes_.data();
       job.c_plane = chroma_.data();
     }
@@ -10059,8 +10070,7 @@ class jpeg_encoder {
   jpeg_compress_struct ci_{};
   detail::jpeg_byte_sink sink_{};
   std::vector<unsigned char> scratch_;
-  detail::jpeg_encode_job gray_job_{};  // plane geometry for encode_gray_as_rgb
-  std::vector<unsigned char> planes_, chroma_;
+  std::vector<unsigned char> planes_, chroma_;  // encode_gray_as_rgb's luma rows and chroma row
   bool tables_dirty_ = false;
 };
 
@@ -10208,6 +10218,15 @@ using spng_ctx_ptr = std::unique_ptr<spng_ctx, spng_ctx_deleter>;
   if (err == SPNG_ECHUNK_LIMITS || err == SPNG_EUSER_WIDTH || err == SPNG_EUSER_HEIGHT)
     throw limit_error(506, where, "PNG exceeds a limit (" + std::string(during) + "): " + spng_strerror(err));
   throw decode_error(id, where, reason);
+}
+
+// Samples per pixel of a PNG colour type (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA).
+inline constexpr int png_samples(int color_type) noexcept {
+  return color_type == 2 ? 3 : color_type == 4 ? 2 : color_type == 6 ? 4 : 1;
+}
+// The colour type written for an image of 1-4 channels.
+inline constexpr std::uint8_t png_color_type(int channels) noexcept {
+  return std::uint8_t(channels == 1 ? 0 : channels == 2 ? 4 : channels == 3 ? 2 : 6);
 }
 
 inline pixel_mode png_native_mode(const spng_ihdr& h, bool trns) noexcept {
@@ -10624,8 +10643,7 @@ inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, png
                                     std::string& why) {
   static constexpr int offset[7] = {7, 3, 3, 1, 1, 0, 0}, row0[7] = {0, 0, 4, 0, 2, 0, 1};
   static constexpr int col_inc[7] = {8, 8, 4, 4, 2, 2, 1}, row_inc[7] = {8, 8, 8, 4, 4, 2, 2};
-  const int samples = L.color_type == 2 ? 3 : L.color_type == 4 ? 2 : L.color_type == 6 ? 4 : 1;
-  const std::uint64_t bits = std::uint64_t(samples) * L.bit_depth;
+  const std::uint64_t bits = std::uint64_t(png_samples(L.color_type)) * L.bit_depth;
   struct run { std::uint64_t rows, row_len; };
   std::vector<run> runs;  // (pass) row counts and lengths, empty passes left out
   if (!L.interlaced) {
@@ -10636,7 +10654,8 @@ inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, png
       const std::uint64_t rows = L.height > std::uint32_t(row0[k])
                                      ? (std::uint64_t(L.height) - std::uint64_t(row0[k]) + std::uint64_t(row_inc[k]) - 1) / std::uint64_t(row_inc[k])
                                      : 0;
-      if (rows && (cols * bits + 7) / 8) runs.push_back({rows, (cols * bits + 7) / 8});
+      const std::uint64_t row_len = (cols * bits + 7) / 8;
+      if (rows && row_len) runs.push_back({rows, row_len});
     }
   }
   std::uint64_t longest = 0;
@@ -10744,21 +10763,16 @@ class png_decoder {
     };
     // Pillow never checks IDAT CRCs: decode again with the CRCs recomputed.
     if (e == SPNG_ECHUNK_CRC && !lim.png_strict) retry(pass::fixed_crc);
-    if (e && !lim.png_strict && stream_error(e)) {
-      // Pillow stops reading once the last row is complete: an Adler-32 or
-      // data error past that point (in a later IDAT piece) does not count.
 #if WDS_HAS_ZLIB
+    // Pillow's zip decoder decides where libspng errs on the stream (Pillow
+    // stops once the last row is complete: an Adler-32 or data error past it
+    // does not count) and where libspng takes a stream cut at the end of the
+    // file because it has every row (Pillow may not: png_pillow_accepts_idat).
+    const bool spng_stream_error = e && stream_error(e);
+    if (!lim.png_strict && (spng_stream_error || (!e && L.idat_clipped))) {
       std::string why;
       if (!detail::png_pillow_accepts_idat(bytes(data), size, L, why)) refuse_idat(why, where);
-      retry(pass::no_adler);
-#endif
-    }
-#if WDS_HAS_ZLIB
-    // libspng takes a stream cut at the end of the file when it has every
-    // row; Pillow may not (see png_pillow_accepts_idat).
-    if (!e && L.idat_clipped && !lim.png_strict) {
-      std::string why;
-      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, why)) refuse_idat(why, where);
+      if (spng_stream_error) retry(pass::no_adler);
     }
 #endif
     if (e) detail::throw_png(e, where, "data");
@@ -10771,8 +10785,7 @@ class png_decoder {
     };
     const int w = info.width, hgt = info.height;
     const int depth = h.bit_depth;
-    const int samples = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2
-                        : h.color_type == SPNG_COLOR_TYPE_TRUECOLOR_ALPHA ? 4 : 1;
+    const int samples = detail::png_samples(h.color_type);
     const std::size_t row_len = (std::size_t(w) * std::size_t(samples) * std::size_t(depth) + 7) / 8;
     if (len < row_len * std::size_t(hgt)) detail::throw_png(SPNG_EINTERNAL, where, "size");
 
@@ -10821,7 +10834,7 @@ class png_decoder {
         break;
       }
       default: {  // RGB, LA, RGBA: 8-bit as is, 16-bit keeps the high byte
-        const int ch = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 4;
+        const int ch = samples;
         if (has_trns && ch == 3) key_ = color_key{color_key::kind::rgb, {k16(0), k16(2), k16(4)}};
         if (ch == 2 && depth == 16) {  // LA;16B: L, L, L, A from the high bytes
           image<std::uint8_t> im(w, hgt, 4);
@@ -10866,10 +10879,7 @@ class png_decoder {
     // Pillow's convert: a gray / RGB key becomes alpha 0 for L, I or "1" to
     // LA/RGBA and RGB to RGBA; other conversions keep or recompute it.
     any_image out = convert(native, to);
-    if (key_) {
-      if (detail::key_becomes_alpha(from, to)) apply_color_key(std::get<image<std::uint8_t>>(out), *key_, from);
-      key_ = converted_key(*key_, from, to);
-    }
+    carry_color_key(key_, from, to, std::get_if<image<std::uint8_t>>(&out));
     return out;
   }
 
@@ -11140,7 +11150,7 @@ std::vector<std::byte> encode_png_fast(image_view<const T> src, int bit_depth, c
     ihdr[4 + i] = std::uint8_t(h >> (24 - 8 * i));
   }
   ihdr[8] = std::uint8_t(bit_depth);
-  ihdr[9] = std::uint8_t(ch == 1 ? 0 : ch == 2 ? 4 : ch == 3 ? 2 : 6);
+  ihdr[9] = png_color_type(ch);
   png_put_chunk(out, "IHDR", ihdr, 13);
   std::array<std::uint16_t, 3> tv{};
   if (const int k = png_trns_values(opt, ch, bit_depth, tv)) {
@@ -11201,8 +11211,7 @@ std::vector<std::byte> encode_png_impl(image_view<const T> src, int bit_depth, c
   h.width = std::uint32_t(src.width());
   h.height = std::uint32_t(src.height());
   h.bit_depth = std::uint8_t(bit_depth);
-  h.color_type = std::uint8_t(ch == 1 ? SPNG_COLOR_TYPE_GRAYSCALE : ch == 2 ? SPNG_COLOR_TYPE_GRAYSCALE_ALPHA
-                              : ch == 3 ? SPNG_COLOR_TYPE_TRUECOLOR : SPNG_COLOR_TYPE_TRUECOLOR_ALPHA);
+  h.color_type = png_color_type(ch);
   int e = spng_set_ihdr(ctx.get(), &h);
   std::array<std::uint16_t, 3> tv{};
   if (const int k = e ? 0 : png_trns_values(opt, ch, bit_depth, tv)) {
@@ -15468,7 +15477,7 @@ class compiled_pipeline {
           else map_other(s, [](auto v) { return materialize(wds::vflip(v)); });
           break;
         case op_code::grayscale:
-          if (s.key) s.key = converted_key(*s.key, s.pillow_mode(), pixel_mode::l);
+          carry_color_key(s.key, s.pillow_mode(), pixel_mode::l, nullptr);  // to L: never alpha
           s.bilevel = false;
           // torchvision's Grayscale is convert("L") first, from any mode.
           if (!s.is_u8) s.set_image(wds::convert(s.take_image(), pixel_mode::l));
@@ -15487,11 +15496,8 @@ class compiled_pipeline {
           } else {
             s.set_image(wds::convert(s.take_image(), *st.mode));
           }
-          if (s.key) {
-            // The alpha cases convert L/I/"1"/RGB to LA/RGBA: always a new u8 image.
-            if (detail::key_becomes_alpha(from, *st.mode)) apply_color_key(s.keep.back(), *s.key, from);
-            s.key = converted_key(*s.key, from, *st.mode);
-          }
+          // The alpha cases convert L/I/"1"/RGB to LA/RGBA: always a new u8 image.
+          carry_color_key(s.key, from, *st.mode, s.keep.empty() ? nullptr : &s.keep.back());
           break;
         }
         case op_code::to_tensor:

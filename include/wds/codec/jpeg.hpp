@@ -20,6 +20,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <jpeglib.h>
@@ -486,6 +487,11 @@ struct jpeg_encode_job {
   int luma_rows = 0, luma_width = 0, chroma_width = 0;
 };
 
+// The luma sampling factors (h, v) of a 3-channel file; chroma is 1x1.
+inline std::pair<int, int> jpeg_luma_sampling(jpeg_subsampling s) noexcept {
+  return {s == jpeg_subsampling::s444 ? 1 : 2, s == jpeg_subsampling::s420 ? 2 : 1};
+}
+
 // Fills the luma rows of iMCU row `y0` as libjpeg pads: the last column
 // repeated to the plane's width, the last row below the image.
 inline void jpeg_fill_luma(const jpeg_encode_job& job, int y0) {
@@ -512,8 +518,7 @@ inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, con
   jpeg_set_defaults(&ci);
   jpeg_set_quality(&ci, job.opt.quality, TRUE);
   if (channels == 3) {
-    const int h = job.opt.subsampling == jpeg_subsampling::s444 ? 1 : 2;
-    const int v = job.opt.subsampling == jpeg_subsampling::s420 ? 2 : 1;
+    const auto [h, v] = jpeg_luma_sampling(job.opt.subsampling);
     ci.comp_info[0].h_samp_factor = h;
     ci.comp_info[0].v_samp_factor = v;
     for (int c = 1; c < 3; ++c) ci.comp_info[c].h_samp_factor = ci.comp_info[c].v_samp_factor = 1;
@@ -594,19 +599,6 @@ class jpeg_encoder {
   // mask converted to RGB, as the reference pipeline's trimap is.
   void encode_gray_as_rgb(image_view<const std::uint8_t> gray, const jpeg_options& opt, std::vector<std::byte>& out) {
     if (gray.channels() != 1) throw decode_error(406, location{}, "encode_gray_as_rgb needs a 1-channel image");
-    check_encodable(gray, opt);
-    const int h = opt.subsampling == jpeg_subsampling::s444 ? 1 : 2;
-    const int v = opt.subsampling == jpeg_subsampling::s420 ? 2 : 1;
-    gray_job_ = detail::jpeg_encode_job{};
-    gray_job_.gray_as_rgb = true;
-    gray_job_.luma_rows = v * DCTSIZE;
-    // The planes' widths as libjpeg computes them (width_in_blocks * 8),
-    // luma rounded up to whole MCUs.
-    const int w = gray.width();
-    gray_job_.luma_width = (w + h * DCTSIZE - 1) / (h * DCTSIZE) * (h * DCTSIZE);
-    gray_job_.chroma_width = ((w + h - 1) / h + DCTSIZE - 1) / DCTSIZE * DCTSIZE;
-    planes_.assign(std::size_t(gray_job_.luma_rows) * std::size_t(gray_job_.luma_width), 0);
-    chroma_.assign(std::size_t(gray_job_.chroma_width), 128);
     encode_as(gray, opt, out, true);
   }
 
@@ -639,7 +631,7 @@ class jpeg_encoder {
       sink_.cap = sink_.buf ? want : 0;
       if (!sink_.buf) throw std::bad_alloc();
     }
-    detail::jpeg_encode_job job = gray ? gray_job_ : detail::jpeg_encode_job{};
+    detail::jpeg_encode_job job;
     job.origin = src.origin();
     job.x_step = src.x_step();
     job.y_step = src.y_step();
@@ -649,6 +641,16 @@ class jpeg_encoder {
     job.scratch = scratch_.data();
     job.opt = opt;
     if (gray) {
+      // The planes' widths as libjpeg computes them (width_in_blocks * 8),
+      // luma rounded up to whole MCUs.
+      const auto [h, v] = detail::jpeg_luma_sampling(opt.subsampling);
+      const int w = src.width();
+      job.gray_as_rgb = true;
+      job.luma_rows = v * DCTSIZE;
+      job.luma_width = (w + h * DCTSIZE - 1) / (h * DCTSIZE) * (h * DCTSIZE);
+      job.chroma_width = ((w + h - 1) / h + DCTSIZE - 1) / DCTSIZE * DCTSIZE;
+      planes_.assign(std::size_t(job.luma_rows) * std::size_t(job.luma_width), 0);
+      chroma_.assign(std::size_t(job.chroma_width), 128);
       job.y_plane = planes_.data();
       job.c_plane = chroma_.data();
     }
@@ -680,8 +682,7 @@ class jpeg_encoder {
   jpeg_compress_struct ci_{};
   detail::jpeg_byte_sink sink_{};
   std::vector<unsigned char> scratch_;
-  detail::jpeg_encode_job gray_job_{};  // plane geometry for encode_gray_as_rgb
-  std::vector<unsigned char> planes_, chroma_;
+  std::vector<unsigned char> planes_, chroma_;  // encode_gray_as_rgb's luma rows and chroma row
   bool tables_dirty_ = false;
 };
 

@@ -85,6 +85,15 @@ using spng_ctx_ptr = std::unique_ptr<spng_ctx, spng_ctx_deleter>;
   throw decode_error(id, where, reason);
 }
 
+// Samples per pixel of a PNG colour type (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA).
+inline constexpr int png_samples(int color_type) noexcept {
+  return color_type == 2 ? 3 : color_type == 4 ? 2 : color_type == 6 ? 4 : 1;
+}
+// The colour type written for an image of 1-4 channels.
+inline constexpr std::uint8_t png_color_type(int channels) noexcept {
+  return std::uint8_t(channels == 1 ? 0 : channels == 2 ? 4 : channels == 3 ? 2 : 6);
+}
+
 inline pixel_mode png_native_mode(const spng_ihdr& h, bool trns) noexcept {
   switch (h.color_type) {
     case SPNG_COLOR_TYPE_GRAYSCALE: return h.bit_depth == 16 ? pixel_mode::i : pixel_mode::l;
@@ -499,8 +508,7 @@ inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, png
                                     std::string& why) {
   static constexpr int offset[7] = {7, 3, 3, 1, 1, 0, 0}, row0[7] = {0, 0, 4, 0, 2, 0, 1};
   static constexpr int col_inc[7] = {8, 8, 4, 4, 2, 2, 1}, row_inc[7] = {8, 8, 8, 4, 4, 2, 2};
-  const int samples = L.color_type == 2 ? 3 : L.color_type == 4 ? 2 : L.color_type == 6 ? 4 : 1;
-  const std::uint64_t bits = std::uint64_t(samples) * L.bit_depth;
+  const std::uint64_t bits = std::uint64_t(png_samples(L.color_type)) * L.bit_depth;
   struct run { std::uint64_t rows, row_len; };
   std::vector<run> runs;  // (pass) row counts and lengths, empty passes left out
   if (!L.interlaced) {
@@ -511,7 +519,8 @@ inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, png
       const std::uint64_t rows = L.height > std::uint32_t(row0[k])
                                      ? (std::uint64_t(L.height) - std::uint64_t(row0[k]) + std::uint64_t(row_inc[k]) - 1) / std::uint64_t(row_inc[k])
                                      : 0;
-      if (rows && (cols * bits + 7) / 8) runs.push_back({rows, (cols * bits + 7) / 8});
+      const std::uint64_t row_len = (cols * bits + 7) / 8;
+      if (rows && row_len) runs.push_back({rows, row_len});
     }
   }
   std::uint64_t longest = 0;
@@ -619,21 +628,16 @@ class png_decoder {
     };
     // Pillow never checks IDAT CRCs: decode again with the CRCs recomputed.
     if (e == SPNG_ECHUNK_CRC && !lim.png_strict) retry(pass::fixed_crc);
-    if (e && !lim.png_strict && stream_error(e)) {
-      // Pillow stops reading once the last row is complete: an Adler-32 or
-      // data error past that point (in a later IDAT piece) does not count.
 #if WDS_HAS_ZLIB
+    // Pillow's zip decoder decides where libspng errs on the stream (Pillow
+    // stops once the last row is complete: an Adler-32 or data error past it
+    // does not count) and where libspng takes a stream cut at the end of the
+    // file because it has every row (Pillow may not: png_pillow_accepts_idat).
+    const bool spng_stream_error = e && stream_error(e);
+    if (!lim.png_strict && (spng_stream_error || (!e && L.idat_clipped))) {
       std::string why;
       if (!detail::png_pillow_accepts_idat(bytes(data), size, L, why)) refuse_idat(why, where);
-      retry(pass::no_adler);
-#endif
-    }
-#if WDS_HAS_ZLIB
-    // libspng takes a stream cut at the end of the file when it has every
-    // row; Pillow may not (see png_pillow_accepts_idat).
-    if (!e && L.idat_clipped && !lim.png_strict) {
-      std::string why;
-      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, why)) refuse_idat(why, where);
+      if (spng_stream_error) retry(pass::no_adler);
     }
 #endif
     if (e) detail::throw_png(e, where, "data");
@@ -646,8 +650,7 @@ class png_decoder {
     };
     const int w = info.width, hgt = info.height;
     const int depth = h.bit_depth;
-    const int samples = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2
-                        : h.color_type == SPNG_COLOR_TYPE_TRUECOLOR_ALPHA ? 4 : 1;
+    const int samples = detail::png_samples(h.color_type);
     const std::size_t row_len = (std::size_t(w) * std::size_t(samples) * std::size_t(depth) + 7) / 8;
     if (len < row_len * std::size_t(hgt)) detail::throw_png(SPNG_EINTERNAL, where, "size");
 
@@ -696,7 +699,7 @@ class png_decoder {
         break;
       }
       default: {  // RGB, LA, RGBA: 8-bit as is, 16-bit keeps the high byte
-        const int ch = h.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3 : h.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 4;
+        const int ch = samples;
         if (has_trns && ch == 3) key_ = color_key{color_key::kind::rgb, {k16(0), k16(2), k16(4)}};
         if (ch == 2 && depth == 16) {  // LA;16B: L, L, L, A from the high bytes
           image<std::uint8_t> im(w, hgt, 4);
@@ -741,10 +744,7 @@ class png_decoder {
     // Pillow's convert: a gray / RGB key becomes alpha 0 for L, I or "1" to
     // LA/RGBA and RGB to RGBA; other conversions keep or recompute it.
     any_image out = convert(native, to);
-    if (key_) {
-      if (detail::key_becomes_alpha(from, to)) apply_color_key(std::get<image<std::uint8_t>>(out), *key_, from);
-      key_ = converted_key(*key_, from, to);
-    }
+    carry_color_key(key_, from, to, std::get_if<image<std::uint8_t>>(&out));
     return out;
   }
 
@@ -1015,7 +1015,7 @@ std::vector<std::byte> encode_png_fast(image_view<const T> src, int bit_depth, c
     ihdr[4 + i] = std::uint8_t(h >> (24 - 8 * i));
   }
   ihdr[8] = std::uint8_t(bit_depth);
-  ihdr[9] = std::uint8_t(ch == 1 ? 0 : ch == 2 ? 4 : ch == 3 ? 2 : 6);
+  ihdr[9] = png_color_type(ch);
   png_put_chunk(out, "IHDR", ihdr, 13);
   std::array<std::uint16_t, 3> tv{};
   if (const int k = png_trns_values(opt, ch, bit_depth, tv)) {
@@ -1076,8 +1076,7 @@ std::vector<std::byte> encode_png_impl(image_view<const T> src, int bit_depth, c
   h.width = std::uint32_t(src.width());
   h.height = std::uint32_t(src.height());
   h.bit_depth = std::uint8_t(bit_depth);
-  h.color_type = std::uint8_t(ch == 1 ? SPNG_COLOR_TYPE_GRAYSCALE : ch == 2 ? SPNG_COLOR_TYPE_GRAYSCALE_ALPHA
-                              : ch == 3 ? SPNG_COLOR_TYPE_TRUECOLOR : SPNG_COLOR_TYPE_TRUECOLOR_ALPHA);
+  h.color_type = png_color_type(ch);
   int e = spng_set_ihdr(ctx.get(), &h);
   std::array<std::uint16_t, 3> tv{};
   if (const int k = e ? 0 : png_trns_values(opt, ch, bit_depth, tv)) {
