@@ -7,6 +7,8 @@
 // test photos, synthetic PNG trimaps, cls, json).
 //   build/bench/bench_etl
 //   WDS_BENCH_ETL_SAMPLES=1000 build/bench/bench_etl --benchmark_filter=reference
+// WDS_BENCH_ETL_SHARD_OUT=path also writes the shard there, for
+// bench/bench_python_etl.py (bench/run_all.sh puts the two side by side).
 #include <benchmark/benchmark.h>
 
 #include <wds/config.hpp>
@@ -104,7 +106,14 @@ const std::vector<std::byte>& shard() {
       w.write(k + ".json", s.json);
     }
     w.finish();
-    return w.sink().take();
+    auto out = w.sink().take();
+    // For bench/bench_python_etl.py: the same shard for the Python reference.
+    if (const char* path = std::getenv("WDS_BENCH_ETL_SHARD_OUT")) {
+      wds::file_sink f(path);
+      f.write(out.data(), out.size());
+      f.close();
+    }
+    return out;
   }();
   return bytes;
 }

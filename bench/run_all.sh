@@ -16,7 +16,8 @@ run() {  # name binary filter [env...]
     --benchmark_report_aggregates_only=true --benchmark_out="$out/$name.json" --benchmark_out_format=json \
     > /dev/null 2>&1)
 }
-run etl bench_etl 'one_shard|codec_floor' WDS_BENCH_ETL_SAMPLES=200
+run etl bench_etl 'one_shard|codec_floor|reference_pipeline/threads:1$' WDS_BENCH_ETL_SAMPLES=200 WDS_BENCH_ETL_SHARD_OUT="$out/etl.tar"
+/usr/bin/python3 "$here/bench/bench_python_etl.py" "$out/etl.tar" "$rounds" > "$out/python_etl.txt"
 run resize bench_transforms 'resize_plan/(down|up)_(bilinear|bicubic|lanczos|box)|cv_resize/(down|up)_INTER_AREA'
 run tar bench_tar 'read_file|gunzip' WDS_BENCH_SHARD_MB=256
 run codecs bench_codecs 'png_encode|png_imencode'
@@ -47,6 +48,10 @@ print("|---|---|---|---|")
 def t(b): return b["real_time"]
 one, two = etl["BM_one_shard_threads/1/real_time"], etl["BM_one_shard_threads/2/real_time"]
 print(f"| ETL one shard, 2 threads vs 1 (samples/s) | {one['samples/s']*t(one)/t(two):.0f} | {one['samples/s']:.0f} | {t(one)/t(two):.2f}x |")
+ref = etl["BM_reference_pipeline/threads:1"]
+py = dict(l.split() for l in open(os.path.join(d, "python_etl.txt")))
+ref_cpu = ref["samples/s"]  # no UseRealTime: the rate is per CPU second already
+print(f"| ETL reference pipeline, 1 thread vs the Python reference on the same shard (samples/s, CPU time) | {ref_cpu:.0f} | {float(py['python_etl']):.0f} | {ref_cpu/float(py['python_etl']):.2f}x |")
 fl = etl["BM_codec_floor"]
 one_cpu = one["samples/s"] * t(one) / one["cpu_time"]  # both on CPU time: robust to other load
 print(f"| ETL 1 thread vs codec floor (samples/s, CPU time) | {one_cpu:.0f} | {fl['samples/s']:.0f} | {one_cpu/fl['samples/s']:.2f}x |")

@@ -10164,6 +10164,12 @@ WDS_NAMESPACE_END
 #include <spng.h>
 #if WDS_HAS_ZLIB
 #include <zlib.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+#endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 // #include <wds/convert.hpp> (inlined above)
@@ -10707,6 +10713,193 @@ inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, png
   }
   return fail("image file is truncated");
 }
+
+// ---- The whole-stream path (png_decoder::decode): one inflate call per IDAT
+// chunk into the whole filtered image instead of libspng's one call per row
+// (zlib's fast loop needs 258 bytes of room, which a ~500-byte row rarely
+// leaves), Adler-32 with SIMD, and our own unfilter. It only ever says "done"
+// for a stream libspng decodes without error to the same bytes; anything else
+// goes to the libspng path, which decides as before. ----
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+inline bool png_cpu_avx2() noexcept {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+
+__attribute__((target("avx2"))) inline std::uint32_t png_hsum_avx2(__m256i v) noexcept {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return std::uint32_t(_mm_cvtsi128_si32(s));
+}
+
+// zlib's adler32(adler, p, n). Blocks of 173 x 32 bytes keep every 32-bit sum
+// below 2^32 (zlib's NMAX bound, 5552), so one modulo per block is enough.
+__attribute__((target("avx2"))) inline std::uint32_t png_adler32_avx2(std::uint32_t adler, const std::uint8_t* p,
+                                                                       std::size_t n) noexcept {
+  constexpr std::uint32_t base = 65521;
+  std::uint32_t s1 = adler & 0xFFFF, s2 = adler >> 16;
+  const __m256i weights = _mm256_setr_epi8(32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15,
+                                           14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+  const __m256i ones = _mm256_set1_epi16(1), zero = _mm256_setzero_si256();
+  while (n >= 32) {
+    const std::size_t blocks = std::min<std::size_t>(n / 32, 173);
+    n -= blocks * 32;
+    s2 += s1 * std::uint32_t(blocks * 32);
+    __m256i v1 = zero, before = zero, v2 = zero;  // byte sums, their running sum, weighted sums
+    for (std::size_t b = 0; b < blocks; ++b, p += 32) {
+      const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      before = _mm256_add_epi32(before, v1);
+      v1 = _mm256_add_epi32(v1, _mm256_sad_epu8(d, zero));
+      v2 = _mm256_add_epi32(v2, _mm256_madd_epi16(_mm256_maddubs_epi16(d, weights), ones));
+    }
+    s1 += png_hsum_avx2(v1);
+    s2 += 32 * png_hsum_avx2(before) + png_hsum_avx2(v2);
+    s1 %= base;
+    s2 %= base;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    s1 += p[i];
+    s2 += s1;
+  }
+  return ((s2 % base) << 16) | (s1 % base);
+}
+#endif
+
+inline std::uint32_t png_adler32(const std::uint8_t* p, std::size_t n, bool simd) noexcept {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (simd && png_cpu_avx2()) return png_adler32_avx2(1, p, n);
+#endif
+  (void)simd;
+  std::uint32_t a = 1;
+  while (n > 0) {  // zlib takes uInt lengths
+    const std::size_t piece = std::min<std::size_t>(n, 1u << 30);
+    a = std::uint32_t(adler32(a, p, uInt(piece)));
+    p += piece;
+    n -= piece;
+  }
+  return a;
+}
+
+// Inflates the IDAT run into exactly out_len bytes. True only when the zlib
+// header is one zlib accepts (deflate, window <= 32K, no preset dictionary),
+// the deflate data ends after exactly out_len bytes and the Adler-32 after it
+// matches: then libspng, which inflates the same bytes (and stops after the
+// last row), decodes them without error. Raw inflate with a 32K window finds
+// exactly the errors zlib's wrapped inflate does (its window is wbits = 15
+// whatever the header says).
+inline bool png_inflate_whole(const std::uint8_t* p, const png_layout& L, std::uint8_t* out, std::size_t out_len,
+                              bool simd) {
+  struct piece { const std::uint8_t* at; std::size_t n; };
+  std::size_t pos = L.idat_begin, k = 0;
+  piece cur{nullptr, 0};
+  const auto next = [&]() {  // the next IDAT chunk's data; false at the end of the run
+    while (pos + 12 <= L.idat_end) {
+      const std::size_t n = png_be32(p + pos);
+      if (n > 0x7FFFFFFFu) return false;  // libspng: SPNG_ECHUNK_STDLEN
+      cur = {p + pos + 8, n};
+      pos += 12 + n;
+      if (n) return true;
+    }
+    return false;
+  };
+  std::uint8_t head[2];
+  for (k = 0; k < 2; ++k) {
+    if (cur.n == 0 && !next()) return false;
+    head[k] = *cur.at++;
+    --cur.n;
+  }
+  if ((head[0] & 0x0F) != 8 || (head[0] >> 4) > 7 || (head[1] & 0x20) || ((head[0] << 8) | head[1]) % 31) return false;
+  z_stream zs{};
+  if (inflateInit2(&zs, -15) != Z_OK) throw std::bad_alloc();
+  zs.next_out = out;
+  zs.avail_out = uInt(out_len);
+  int r = Z_OK;
+  while (true) {
+    if (cur.n == 0 && !next()) break;
+    zs.next_in = const_cast<Bytef*>(cur.at);
+    zs.avail_in = uInt(cur.n);
+    r = inflate(&zs, Z_NO_FLUSH);
+    cur.at = zs.next_in;
+    cur.n = zs.avail_in;
+    if (r == Z_STREAM_END || (r != Z_OK && r != Z_BUF_ERROR) || (r == Z_BUF_ERROR && cur.n > 0)) break;
+  }
+  const bool ended = r == Z_STREAM_END && zs.avail_out == 0;
+  inflateEnd(&zs);
+  if (!ended) return false;
+  std::uint32_t want = 0;
+  for (k = 0; k < 4; ++k) {
+    if (cur.n == 0 && !next()) return false;
+    want = (want << 8) | *cur.at++;
+    --cur.n;
+  }
+  return want == png_adler32(out, out_len, simd);
+}
+
+// The "sub" filter with one byte per pixel: a running sum along the row,
+// 16 bytes per step (log-step prefix sum) where SSE2 is there.
+inline void png_unfilter_sub1(const std::uint8_t* src, std::uint8_t* out, std::size_t n) noexcept {
+  std::size_t i = 0;
+  std::uint8_t acc = 0;
+#if defined(__SSE2__)
+  __m128i carry = _mm_setzero_si128();  // the last output byte, in every lane
+  for (; i + 16 <= n; i += 16) {
+    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    x = _mm_add_epi8(x, _mm_slli_si128(x, 1));
+    x = _mm_add_epi8(x, _mm_slli_si128(x, 2));
+    x = _mm_add_epi8(x, _mm_slli_si128(x, 4));
+    x = _mm_add_epi8(x, _mm_slli_si128(x, 8));
+    x = _mm_add_epi8(x, carry);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), x);
+    const __m128i hi = _mm_unpackhi_epi8(x, x);
+    carry = _mm_shuffle_epi32(_mm_unpackhi_epi16(hi, hi), 0xFF);
+  }
+  if (i) acc = out[i - 1];
+#endif
+  for (; i < n; ++i) out[i] = acc = std::uint8_t(acc + src[i]);
+}
+
+// PNG's row filters undone: `in` holds rows of 1 + row_len bytes (filter type
+// first), `out` gets rows of row_len. False on a filter type above 4.
+inline bool png_unfilter(const std::uint8_t* in, std::size_t rows, std::size_t row_len, std::size_t bpp,
+                         std::uint8_t* out, std::vector<std::uint8_t>& zero_row) {
+  zero_row.assign(row_len, 0);
+  const std::uint8_t* prev = zero_row.data();
+  for (std::size_t y = 0; y < rows; ++y, in += row_len + 1, prev = out, out += row_len) {
+    const std::uint8_t* src = in + 1;
+    const std::size_t lead = std::min(bpp, row_len);
+    switch (in[0]) {
+      case 0: std::memcpy(out, src, row_len); break;
+      case 1:
+        if (bpp == 1) {
+          png_unfilter_sub1(src, out, row_len);
+          break;
+        }
+        std::memcpy(out, src, lead);
+        for (std::size_t i = lead; i < row_len; ++i) out[i] = std::uint8_t(src[i] + out[i - bpp]);
+        break;
+      case 2:
+        for (std::size_t i = 0; i < row_len; ++i) out[i] = std::uint8_t(src[i] + prev[i]);
+        break;
+      case 3:
+        for (std::size_t i = 0; i < lead; ++i) out[i] = std::uint8_t(src[i] + (prev[i] >> 1));
+        for (std::size_t i = lead; i < row_len; ++i) out[i] = std::uint8_t(src[i] + ((out[i - bpp] + prev[i]) >> 1));
+        break;
+      case 4:
+        for (std::size_t i = 0; i < lead; ++i) out[i] = std::uint8_t(src[i] + prev[i]);  // a = c = 0: b
+        for (std::size_t i = lead; i < row_len; ++i) {
+          const int a = out[i - bpp], b = prev[i], c = prev[i - bpp];
+          const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);
+          const int pred = (pa <= pb && pa <= pc) ? a : pb <= pc ? b : c;
+          out[i] = std::uint8_t(src[i] + pred);
+        }
+        break;
+      default: return false;
+    }
+  }
+  return true;
+}
 #endif
 
 }  // namespace detail
@@ -10735,6 +10928,7 @@ class png_decoder {
                    const location& where = {}) {
     comment_.reset();
     key_.reset();
+    whole_used_ = false;
     has_palette_ = false;
     palette_size_ = 0;
     bilevel_ = false;
@@ -10752,29 +10946,32 @@ class png_decoder {
     int e = spng_decoded_image_size(ctx.get(), SPNG_FMT_PNG, &len);
     if (e) detail::throw_png(e, where, "size");  // len is bounded by the pixel check above
     raw_.resize(len);
-    // spng ORs deinterlaced sub-byte pixels into the buffer: it must start zeroed.
-    if (info.interlaced && h.bit_depth < 8) std::fill(raw_.begin(), raw_.end(), std::uint8_t{0});
-    e = spng_decode_image(ctx.get(), raw_.data(), len, SPNG_FMT_PNG, 0);
-    auto retry = [&](pass how) {
-      ctx = open(data, size, L, lim, how, where);
-      spng_get_ihdr(ctx.get(), &h);
+    whole_used_ = decode_whole(data, L, h, lim, len);
+    if (!whole_used_) {
+      // spng ORs deinterlaced sub-byte pixels into the buffer: it must start zeroed.
       if (info.interlaced && h.bit_depth < 8) std::fill(raw_.begin(), raw_.end(), std::uint8_t{0});
       e = spng_decode_image(ctx.get(), raw_.data(), len, SPNG_FMT_PNG, 0);
-    };
-    // Pillow never checks IDAT CRCs: decode again with the CRCs recomputed.
-    if (e == SPNG_ECHUNK_CRC && !lim.png_strict) retry(pass::fixed_crc);
+      auto retry = [&](pass how) {
+        ctx = open(data, size, L, lim, how, where);
+        spng_get_ihdr(ctx.get(), &h);
+        if (info.interlaced && h.bit_depth < 8) std::fill(raw_.begin(), raw_.end(), std::uint8_t{0});
+        e = spng_decode_image(ctx.get(), raw_.data(), len, SPNG_FMT_PNG, 0);
+      };
+      // Pillow never checks IDAT CRCs: decode again with the CRCs recomputed.
+      if (e == SPNG_ECHUNK_CRC && !lim.png_strict) retry(pass::fixed_crc);
 #if WDS_HAS_ZLIB
-    // Pillow's zip decoder decides where libspng errs on the stream (Pillow
-    // stops once the last row is complete: an Adler-32 or data error past it
-    // does not count) and where libspng takes a stream cut at the end of the
-    // file because it has every row (Pillow may not: png_pillow_accepts_idat).
-    const bool spng_stream_error = e && stream_error(e);
-    if (!lim.png_strict && (spng_stream_error || (!e && L.idat_clipped))) {
-      std::string why;
-      if (!detail::png_pillow_accepts_idat(bytes(data), size, L, why)) refuse_idat(why, where);
-      if (spng_stream_error) retry(pass::no_adler);
-    }
+      // Pillow's zip decoder decides where libspng errs on the stream (Pillow
+      // stops once the last row is complete: an Adler-32 or data error past it
+      // does not count) and where libspng takes a stream cut at the end of the
+      // file because it has every row (Pillow may not: png_pillow_accepts_idat).
+      const bool spng_stream_error = e && stream_error(e);
+      if (!lim.png_strict && (spng_stream_error || (!e && L.idat_clipped))) {
+        std::string why;
+        if (!detail::png_pillow_accepts_idat(bytes(data), size, L, why)) refuse_idat(why, where);
+        if (spng_stream_error) retry(pass::no_adler);
+      }
 #endif
+    }
     if (e) detail::throw_png(e, where, "data");
     detail::png_scan_end(L, bytes(data), size, where);
     comment_ = L.comment;
@@ -10906,6 +11103,16 @@ class png_decoder {
   // carry it; the PNG writer writes it back.
   const std::optional<color_key>& transparency() const noexcept { return key_; }
 
+  // How the pixels are inflated (the results are the same; the tests compare
+  // them): `whole_stream` off sends every image through libspng's row-at-a-
+  // time decode, `simd` off computes Adler-32 with zlib instead of AVX2.
+  void set_inflate(bool whole_stream, bool simd = true) noexcept {
+    whole_stream_ = whole_stream;
+    simd_ = simd;
+  }
+  // The last decode() took the whole-stream path.
+  bool whole_stream_used() const noexcept { return whole_used_; }
+
  private:
   static const std::uint8_t* bytes(const std::byte* p) noexcept { return reinterpret_cast<const std::uint8_t*>(p); }
 
@@ -10921,6 +11128,26 @@ class png_decoder {
   [[noreturn]] static void refuse_idat(const std::string& why, const location& where) {
     const bool cut = why == "image file is truncated";
     throw decode_error(cut ? 432 : 431, where, std::string(cut ? "truncated" : "corrupt") + " PNG (data): " + why);
+  }
+
+  // The whole-stream path for non-interlaced images up to 8 bits (16-bit
+  // rows would need libspng's host byte order). False: nothing decided, the
+  // libspng path runs.
+  bool decode_whole(const std::byte* data, const detail::png_layout& L, const spng_ihdr& h, const limits& lim,
+                    std::size_t len) {
+#if WDS_HAS_ZLIB
+    if (!whole_stream_ || lim.png_strict || L.interlaced || L.idat_clipped || h.bit_depth > 8) return false;
+    const std::size_t row_len =
+        (std::size_t(h.width) * std::size_t(detail::png_samples(h.color_type)) * h.bit_depth + 7) / 8;
+    if (row_len == 0 || len != row_len * std::size_t(h.height)) return false;
+    const std::size_t bpp = std::max<std::size_t>(1, std::size_t(detail::png_samples(h.color_type)) * h.bit_depth / 8);
+    filtered_.resize((row_len + 1) * std::size_t(h.height));
+    return detail::png_inflate_whole(bytes(data), L, filtered_.data(), filtered_.size(), simd_) &&
+           detail::png_unfilter(filtered_.data(), h.height, row_len, bpp, raw_.data(), zero_row_);
+#else
+    (void)data, (void)L, (void)h, (void)lim, (void)len;
+    return false;
+#endif
   }
 
   static bool stream_error(int e) noexcept {
@@ -11042,6 +11269,8 @@ class png_decoder {
   }
 
   std::vector<std::uint8_t> raw_;
+  std::vector<std::uint8_t> filtered_, zero_row_;  // whole-stream path
+  bool whole_stream_ = true, simd_ = true, whole_used_ = false;
   std::vector<std::uint8_t> idx_;
   std::vector<std::uint8_t> head_, mid_;
   detail::png_stream stream_{};
