@@ -10861,7 +10861,9 @@ inline void png_unfilter_sub1(const std::uint8_t* src, std::uint8_t* out, std::s
 }
 
 // PNG's row filters undone: `in` holds rows of 1 + row_len bytes (filter type
-// first), `out` gets rows of row_len. False on a filter type above 4.
+// first), `out` gets rows of row_len. False on a filter type above 4. `out`
+// may be `in`: each row then moves left by its row number + 1, and every
+// byte is read before the write that could cover it.
 inline bool png_unfilter(const std::uint8_t* in, std::size_t rows, std::size_t row_len, std::size_t bpp,
                          std::uint8_t* out, std::vector<std::uint8_t>& zero_row) {
   zero_row.assign(row_len, 0);
@@ -10870,13 +10872,13 @@ inline bool png_unfilter(const std::uint8_t* in, std::size_t rows, std::size_t r
     const std::uint8_t* src = in + 1;
     const std::size_t lead = std::min(bpp, row_len);
     switch (in[0]) {
-      case 0: std::memcpy(out, src, row_len); break;
+      case 0: std::memmove(out, src, row_len); break;
       case 1:
         if (bpp == 1) {
           png_unfilter_sub1(src, out, row_len);
           break;
         }
-        std::memcpy(out, src, lead);
+        std::memmove(out, src, lead);
         for (std::size_t i = lead; i < row_len; ++i) out[i] = std::uint8_t(src[i] + out[i - bpp]);
         break;
       case 2:
@@ -11141,9 +11143,11 @@ class png_decoder {
         (std::size_t(h.width) * std::size_t(detail::png_samples(h.color_type)) * h.bit_depth + 7) / 8;
     if (row_len == 0 || len != row_len * std::size_t(h.height)) return false;
     const std::size_t bpp = std::max<std::size_t>(1, std::size_t(detail::png_samples(h.color_type)) * h.bit_depth / 8);
-    filtered_.resize((row_len + 1) * std::size_t(h.height));
-    return detail::png_inflate_whole(bytes(data), L, filtered_.data(), filtered_.size(), simd_) &&
-           detail::png_unfilter(filtered_.data(), h.height, row_len, bpp, raw_.data(), zero_row_);
+    const std::size_t filtered = (row_len + 1) * std::size_t(h.height);
+    if (filtered > std::numeric_limits<uInt>::max()) return false;  // zlib counts in uInt
+    raw_.resize(filtered);  // unfiltered in place: one filter byte per row more than the pixels
+    return detail::png_inflate_whole(bytes(data), L, raw_.data(), filtered, simd_) &&
+           detail::png_unfilter(raw_.data(), h.height, row_len, bpp, raw_.data(), zero_row_);
 #else
     (void)data, (void)L, (void)h, (void)lim, (void)len;
     return false;
@@ -11269,7 +11273,7 @@ class png_decoder {
   }
 
   std::vector<std::uint8_t> raw_;
-  std::vector<std::uint8_t> filtered_, zero_row_;  // whole-stream path
+  std::vector<std::uint8_t> zero_row_;  // whole-stream path
   bool whole_stream_ = true, simd_ = true, whole_used_ = false;
   std::vector<std::uint8_t> idx_;
   std::vector<std::uint8_t> head_, mid_;
