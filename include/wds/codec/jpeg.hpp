@@ -166,11 +166,23 @@ struct jpeg_decode_job {
   J_COLOR_SPACE out_space;
   bool region;
   bool check_rest;
+  bool avoid_nt_rows;         // see jpeg_nt_row
   JDIMENSION rx, ry, rw, rh;  // region inside the output, clipped, non-empty
   unsigned char* out;         // packed rows of rw * components bytes
-  unsigned char* scratch;     // one row of the cropped scanline width
+  unsigned char* scratch;     // 4 rows of the (cropped) scanline width, each 8 mod 16
+  std::size_t scratch_stride; // bytes from one scratch row to the next, a multiple of 16
   int components;
 };
+
+// libjpeg-turbo's SIMD YCbCr->RGB conversion (simd/x86_64/jdcolext-sse2.asm,
+// -avx2.asm) writes a row with non-temporal stores (movntdq/vmovntdq) when
+// the row starts 16- resp. 32-byte aligned (`test rdi, SIZEOF_XMMWORD-1` /
+// `SIZEOF_YMMWORD-1`; a 16/32-pixel step is 48/96 bytes, so one row is all
+// one or all the other). Such a row bypasses the cache and reading it back
+// misses: those rows go to a scratch row at 8 mod 16 and are copied from there.
+inline bool jpeg_nt_row(const unsigned char* p) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
+}
 
 // Header + output size. Returns false after a libjpeg error (see st.kind).
 inline bool jpeg_header_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
@@ -209,8 +221,15 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
     while (ci.output_scanline < ci.output_height) {
       const JDIMENSION y = ci.output_scanline;
       const JDIMENSION n = std::min<JDIMENSION>(4, ci.output_height - y);
-      for (JDIMENSION i = 0; i < n; ++i) rows[i] = job.out + (y + i) * row_bytes;
-      jpeg_read_scanlines(&ci, rows, n);
+      for (JDIMENSION i = 0; i < n; ++i) {
+        unsigned char* dst = job.out + (y + i) * row_bytes;
+        rows[i] = job.avoid_nt_rows && jpeg_nt_row(dst) ? job.scratch + i * job.scratch_stride : dst;
+      }
+      const JDIMENSION got = jpeg_read_scanlines(&ci, rows, n);
+      for (JDIMENSION i = 0; i < got; ++i) {
+        unsigned char* dst = job.out + (y + i) * row_bytes;
+        if (rows[i] != dst) std::memcpy(dst, rows[i], row_bytes);
+      }
     }
     st.finishing = true;
     jpeg_finish_decompress(&ci);
@@ -230,9 +249,10 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
   const bool direct = xoff == job.rx && width == job.rw;
   for (JDIMENSION y = 0; y < job.rh; ++y) {
     unsigned char* dst = job.out + std::size_t(y) * row_bytes;
-    JSAMPROW row = direct ? dst : job.scratch;
+    const bool into_dst = direct && !(job.avoid_nt_rows && jpeg_nt_row(dst));
+    JSAMPROW row = into_dst ? dst : job.scratch;
     jpeg_read_scanlines(&ci, &row, 1);
-    if (!direct) std::memcpy(dst, job.scratch + skip_left, row_bytes);
+    if (!into_dst) std::memcpy(dst, job.scratch + skip_left, row_bytes);
   }
   if (job.check_rest) {
     // Skipping to the very end would only mark EOI as seen: skip all but the
@@ -395,6 +415,7 @@ class jpeg_decoder {
     }
     job.region = region != nullptr;
     job.check_rest = opt.check_rest;
+    job.avoid_nt_rows = job.out_space == JCS_RGB && ci_.jpeg_color_space == JCS_YCbCr;
     job.rx = JDIMENSION(x0);
     job.ry = JDIMENSION(y0);
     job.rw = JDIMENSION(x1 - x0);
@@ -402,14 +423,16 @@ class jpeg_decoder {
     image<std::uint8_t> px;
     try {
       px = image<std::uint8_t>(int(job.rw), int(job.rh), info.components);
-      scratch_.resize(std::size_t(ow + 64) * std::size_t(info.components));
+      job.scratch_stride = (std::size_t(ow + 64) * std::size_t(info.components) + 15) / 16 * 16;
+      scratch_.resize(4 * job.scratch_stride + 16);
     } catch (...) {
       jpeg_abort_decompress(&ci_);
       throw;
     }
     px.set_mode(native);
     job.out = px.data();
-    job.scratch = scratch_.data();
+    const auto base = reinterpret_cast<std::uintptr_t>(scratch_.data());
+    job.scratch = scratch_.data() + ((8 - (base & 15u)) & 15u);  // 8 mod 16: see jpeg_nt_row
     err_.strict = opt.strict;
     const bool ok = detail::jpeg_pixels_step(ci_, err_, job);
     err_.strict = false;
