@@ -166,11 +166,76 @@ struct jpeg_decode_job {
   J_COLOR_SPACE out_space;
   bool region;
   bool check_rest;
+  bool rest_scan;             // check_rest may end with jpeg_rest_is_clean
+  bool rest_scanned;          // out: it did (tests count it)
+  bool avoid_nt_rows;         // see jpeg_nt_row
   JDIMENSION rx, ry, rw, rh;  // region inside the output, clipped, non-empty
   unsigned char* out;         // packed rows of rw * components bytes
-  unsigned char* scratch;     // one row of the cropped scanline width
+  unsigned char* scratch;     // 4 rows of the (cropped) scanline width, each 8 mod 16
+  std::size_t scratch_stride; // bytes from one scratch row to the next, a multiple of 16
   int components;
 };
+
+// libjpeg-turbo's SIMD YCbCr->RGB conversion (simd/x86_64/jdcolext-sse2.asm,
+// -avx2.asm) writes a row with non-temporal stores (movntdq/vmovntdq) when
+// the row starts 16- resp. 32-byte aligned (`test rdi, SIZEOF_XMMWORD-1` /
+// `SIZEOF_YMMWORD-1`; a 16/32-pixel step is 48/96 bytes, so one row is all
+// one or all the other). Such a row bypasses the cache and reading it back
+// misses: those rows go to a scratch row at 8 mod 16 and are copied from there.
+inline bool jpeg_nt_row(const unsigned char* p) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
+}
+
+// True when, from p, the first marker that is not RSTn is a whole EOI, with
+// markers found as libjpeg finds them: FF, any fill FFs, then a code byte;
+// FF 00 is a data byte.
+inline bool jpeg_eoi_is_next(const unsigned char* p, const unsigned char* end) noexcept {
+  while (p < end) {
+    p = static_cast<const unsigned char*>(std::memchr(p, 0xFF, std::size_t(end - p)));
+    if (p == nullptr) return false;
+    do ++p; while (p < end && *p == 0xFF);
+    if (p == end) return false;
+    const unsigned c = *p++;
+    if (c == 0xD9) return true;
+    if (c != 0x00 && (c < 0xD0 || c > 0xD7)) return false;
+  }
+  return false;
+}
+
+// check_rest without decoding the rest, where that provably ends as the
+// full check would. After the region's rows the full check decodes the rest
+// and reads on to EOI; without strict mode (warnings ignored) it fails only
+// (a) when the data runs out before EOI (the source's "Premature end of JPEG
+// file": error 402) or (b) on an ERREXIT. In libjpeg-turbo 2.x decoding a
+// single-scan Huffman file ERREXITs on nothing the entropy data holds: bad
+// codes (JWRN_HUFF_BAD_CODE), a marker inside the data (JWRN_HIT_MARKER, zeros
+// from there on), restart markers missing or out of order (JWRN_MUST_RESYNC)
+// and junk before a marker (JWRN_EXTRANEOUS_DATA) are warnings. What can
+// ERREXIT is a marker after the scan that read_markers parses: SOS (a second
+// scan: JERR_EOI_EXPECTED), SOFn, DHT/DQT/DRI/DAC contents, reserved codes;
+// and APPn/COM/DNL lengths past the data are (a). Every reader of the rest
+// (jdhuff's bit buffer, its fast path, read_restart_marker and its resync,
+// next_marker, read_markers) reads forward from the source position in whole
+// tokens split as above, and goes past a marker only when it is RSTn: jdhuff
+// stops at any marker; resync keeps EOI and skips only RSTn; read_markers
+// ignores RSTn and stops at EOI. So if the pending marker is none, RSTn or EOI
+// and, from the source position, the first marker but RSTn is a complete EOI,
+// neither (a) nor (b) can happen: the full check would succeed, and the
+// region's rows are already written. Anything else runs the full check:
+// multi-scan files (jpeg_start_decompress read those to EOI already, their
+// check is cheap), arithmetic coding, and strict mode (corrupt data below the
+// region must still be error 403).
+inline bool jpeg_rest_is_clean(jpeg_decompress_struct& ci, const jpeg_decode_job& job) {
+  if (ci.progressive_mode || ci.arith_code || ci.buffered_image || jpeg_has_multiple_scans(&ci)) return false;
+  const int m = ci.unread_marker;
+  if (m == 0xD9) return true;  // libjpeg reads nothing more
+  if (m != 0 && (m < 0xD0 || m > 0xD7)) return false;
+  // Still inside our data (not the fake EOI the source adds when it ran out).
+  const unsigned char* p = ci.src->next_input_byte;
+  const unsigned char* end = job.data + job.size;
+  if (p < job.data || p > end || ci.src->bytes_in_buffer != std::size_t(end - p)) return false;
+  return jpeg_eoi_is_next(p, end);
+}
 
 // Header + output size. Returns false after a libjpeg error (see st.kind).
 inline bool jpeg_header_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
@@ -193,7 +258,7 @@ inline bool jpeg_dimensions_step(jpeg_decompress_struct& ci, jpeg_error_state& s
 }
 
 inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
-                             const jpeg_decode_job& job) {
+                             jpeg_decode_job& job) {
   st.finishing = false;
   if (setjmp(st.jump)) {
     st.finishing = false;
@@ -209,8 +274,15 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
     while (ci.output_scanline < ci.output_height) {
       const JDIMENSION y = ci.output_scanline;
       const JDIMENSION n = std::min<JDIMENSION>(4, ci.output_height - y);
-      for (JDIMENSION i = 0; i < n; ++i) rows[i] = job.out + (y + i) * row_bytes;
-      jpeg_read_scanlines(&ci, rows, n);
+      for (JDIMENSION i = 0; i < n; ++i) {
+        unsigned char* dst = job.out + (y + i) * row_bytes;
+        rows[i] = job.avoid_nt_rows && jpeg_nt_row(dst) ? job.scratch + i * job.scratch_stride : dst;
+      }
+      const JDIMENSION got = jpeg_read_scanlines(&ci, rows, n);
+      for (JDIMENSION i = 0; i < got; ++i) {
+        unsigned char* dst = job.out + (y + i) * row_bytes;
+        if (rows[i] != dst) std::memcpy(dst, rows[i], row_bytes);
+      }
     }
     st.finishing = true;
     jpeg_finish_decompress(&ci);
@@ -230,11 +302,15 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
   const bool direct = xoff == job.rx && width == job.rw;
   for (JDIMENSION y = 0; y < job.rh; ++y) {
     unsigned char* dst = job.out + std::size_t(y) * row_bytes;
-    JSAMPROW row = direct ? dst : job.scratch;
+    const bool into_dst = direct && !(job.avoid_nt_rows && jpeg_nt_row(dst));
+    JSAMPROW row = into_dst ? dst : job.scratch;
     jpeg_read_scanlines(&ci, &row, 1);
-    if (!direct) std::memcpy(dst, job.scratch + skip_left, row_bytes);
+    if (!into_dst) std::memcpy(dst, job.scratch + skip_left, row_bytes);
   }
-  if (job.check_rest) {
+  if (job.check_rest && job.rest_scan && jpeg_rest_is_clean(ci, job)) {
+    job.rest_scanned = true;
+    jpeg_abort_decompress(&ci);
+  } else if (job.check_rest) {
     // Skipping to the very end would only mark EOI as seen: skip all but the
     // last row and read that one, so every byte up to EOI is consumed.
     if (ci.output_scanline + 1 < ci.output_height)
@@ -275,6 +351,8 @@ inline bool jpeg_defines_tables(const unsigned char* p, std::size_t n) noexcept 
 inline pixel_mode jpeg_native_mode(int components) noexcept {
   return components == 1 ? pixel_mode::l : components == 3 ? pixel_mode::rgb : pixel_mode::cmyk;
 }
+
+struct jpeg_decoder_testing;
 
 }  // namespace detail
 
@@ -357,6 +435,7 @@ class jpeg_decoder {
   jpeg_region_image run(const std::byte* data, std::size_t size, const jpeg_decode_options& opt,
                         const limits& lim, const location& where, const jpeg_region* region,
                         jpeg_region want) {
+    rest_scanned_ = false;
     if (opt.scale_denom != 1 && opt.scale_denom != 2 && opt.scale_denom != 4 && opt.scale_denom != 8)
       throw decode_error(405, where, "JPEG scale_denom must be 1, 2, 4 or 8, not " + std::to_string(opt.scale_denom));
     if (opt.mode && !is_8bit_mode(*opt.mode))
@@ -395,6 +474,8 @@ class jpeg_decoder {
     }
     job.region = region != nullptr;
     job.check_rest = opt.check_rest;
+    job.rest_scan = !opt.strict && !full_rest_check_;
+    job.avoid_nt_rows = job.out_space == JCS_RGB && ci_.jpeg_color_space == JCS_YCbCr;
     job.rx = JDIMENSION(x0);
     job.ry = JDIMENSION(y0);
     job.rw = JDIMENSION(x1 - x0);
@@ -402,17 +483,20 @@ class jpeg_decoder {
     image<std::uint8_t> px;
     try {
       px = image<std::uint8_t>(int(job.rw), int(job.rh), info.components);
-      scratch_.resize(std::size_t(ow + 64) * std::size_t(info.components));
+      job.scratch_stride = (std::size_t(ow + 64) * std::size_t(info.components) + 15) / 16 * 16;
+      scratch_.resize(4 * job.scratch_stride + 16);
     } catch (...) {
       jpeg_abort_decompress(&ci_);
       throw;
     }
     px.set_mode(native);
     job.out = px.data();
-    job.scratch = scratch_.data();
+    const auto base = reinterpret_cast<std::uintptr_t>(scratch_.data());
+    job.scratch = scratch_.data() + ((8 - (base & 15u)) & 15u);  // 8 mod 16: see jpeg_nt_row
     err_.strict = opt.strict;
     const bool ok = detail::jpeg_pixels_step(ci_, err_, job);
     err_.strict = false;
+    rest_scanned_ = ok && job.rest_scanned;
     if (!ok) fail(where, "data");
     if (native == pixel_mode::cmyk) {  // Pillow reads CMYK as Adobe-inverted ("CMYK;I")
       std::uint8_t* p = px.data();
@@ -425,11 +509,24 @@ class jpeg_decoder {
     return result;
   }
 
+  friend struct detail::jpeg_decoder_testing;
+
   detail::jpeg_error_state err_{};
   jpeg_decompress_struct ci_{};
   std::vector<unsigned char> scratch_;
   bool used_ = false;
+  bool full_rest_check_ = false;  // tests: check_rest always decodes the rest
+  bool rest_scanned_ = false;     // the last decode ended with the EOI scan
 };
+
+namespace detail {
+// For tests only: force check_rest's full decode of the rest, so that the
+// EOI scan (jpeg_rest_is_clean) can be compared with it.
+struct jpeg_decoder_testing {
+  static void force_full_rest_check(jpeg_decoder& d, bool on) noexcept { d.full_rest_check_ = on; }
+  static bool rest_scanned(const jpeg_decoder& d) noexcept { return d.rest_scanned_; }
+};
+}  // namespace detail
 
 namespace detail {
 
