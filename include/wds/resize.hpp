@@ -157,18 +157,78 @@ struct resample_axis {
   // coeffs with rows padded with zeros to a multiple of 8 taps (SIMD loads).
   int taps_padded = 0;
   std::vector<std::int32_t> coeffs_padded;
-  // For 3- and 4-channel rows: per output index, groups of 2 taps as 8 lanes
-  // (w[t] x4, w[t+1] x4), an even number of groups, zeros past count.
-  int groups4 = 0;
-  std::vector<std::int32_t> coeffs_x4;
-  void build_x4() {
-    groups4 = (taps + 3) / 4 * 2;
-    coeffs_x4.assign(std::size_t(out_size) * std::size_t(groups4) * 8, 0);
-    for (int xx = 0; xx < out_size; ++xx)
-      for (int t = 0; t < count[std::size_t(xx)]; ++t)
-        for (int l = 0; l < 4; ++l)
-          coeffs_x4[(std::size_t(xx) * std::size_t(groups4) + std::size_t(t / 2)) * 8 + std::size_t(t % 2) * 4 +
-                    std::size_t(l)] = coeffs[std::size_t(xx) * std::size_t(taps) + std::size_t(t)];
+  // AVX2 tables for _mm256_madd_epi16, which multiplies 16-bit pairs: each
+  // 22-bit coefficient k is split as k = hi * 2^15 + lo (lo in [0, 2^15)),
+  // and the 32-bit sums of both halves recombine modulo 2^32 into exactly the
+  // scalar sum.
+  // Horizontal, 3 and 4 channels: output pixels in pairs (2p in the low
+  // 128-bit lane, 2p + 1 in the high one), 4 taps per step; a step is the
+  // vectors hi(t, t+1), hi(t+2, t+3), lo(t, t+1), lo(t+2, t+3), each tap pair
+  // repeated for 4 channels. An odd last pixel has a zero-weight partner.
+  struct output_pair {
+    int first0, first1;  // first input pixel of each lane
+    int steps;           // the longer of the two, in steps of 4 taps
+  };
+  std::vector<output_pair> pairs;
+  std::vector<std::int16_t> coeffs_pairs;  // 64 per step, in pair order
+  // Vertical: per output row, tap pairs (t, t+1) as two int16 in one int32:
+  // hi halves, then lo halves; a missing odd tap has weight 0.
+  int vtap_pairs = 0;
+  std::vector<std::int32_t> vcoeffs_hi, vcoeffs_lo;  // out_size * vtap_pairs
+
+  static void split_coeff(std::int32_t k, std::int16_t& hi, std::int16_t& lo) noexcept {
+    const std::int32_t l = k & 0x7fff;
+    hi = std::int16_t((k - l) / 0x8000);
+    lo = std::int16_t(l);
+  }
+  // Every coefficient is within +-2^22 by a small margin; the split needs
+  // |hi| < 2^15, checked rather than assumed.
+  bool splittable() const noexcept {
+    for (const std::int32_t k : coeffs)
+      if (k <= -(std::int32_t{1} << 29) || k >= (std::int32_t{1} << 29)) return false;
+    return true;
+  }
+  void build_pairs() {
+    if (!splittable()) return;
+    pairs.resize(std::size_t(out_size + 1) / 2);
+    std::size_t total = 0;
+    std::vector<std::size_t> begin(pairs.size());
+    for (std::size_t p = 0; p < pairs.size(); ++p) {
+      const std::size_t a = 2 * p, b = std::min(2 * p + 1, std::size_t(out_size) - 1);
+      const int n = std::max(count[a], b == a ? 0 : count[b]);
+      pairs[p] = output_pair{first[a], first[b], (n + 3) / 4};
+      begin[p] = total;
+      total += std::size_t(pairs[p].steps);
+    }
+    coeffs_pairs.assign(total * 64, 0);
+    for (int xx = 0; xx < out_size; ++xx) {
+      const std::size_t p = std::size_t(xx) / 2, lane = std::size_t(xx) % 2;
+      for (int t = 0; t < count[std::size_t(xx)]; ++t) {
+        std::int16_t hi, lo;
+        split_coeff(coeffs[std::size_t(xx) * std::size_t(taps) + std::size_t(t)], hi, lo);
+        const std::size_t half = std::size_t(t % 4) / 2;
+        std::int16_t* v = &coeffs_pairs[(begin[p] + std::size_t(t / 4)) * 64 + lane * 8 + std::size_t(t % 2)];
+        for (std::size_t c = 0; c < 4; ++c) {
+          v[half * 16 + 2 * c] = hi;
+          v[(2 + half) * 16 + 2 * c] = lo;
+        }
+      }
+    }
+  }
+  void build_vertical_pairs() {
+    if (!splittable()) return;
+    vtap_pairs = (taps + 1) / 2;
+    vcoeffs_hi.assign(std::size_t(out_size) * std::size_t(vtap_pairs), 0);
+    vcoeffs_lo.assign(std::size_t(out_size) * std::size_t(vtap_pairs), 0);
+    for (int yy = 0; yy < out_size; ++yy)
+      for (int t = 0; t < count[std::size_t(yy)]; ++t) {
+        std::int16_t hi, lo;
+        split_coeff(coeffs[std::size_t(yy) * std::size_t(taps) + std::size_t(t)], hi, lo);
+        const std::size_t i = std::size_t(yy) * std::size_t(vtap_pairs) + std::size_t(t / 2);
+        const int shift = 16 * (t % 2);
+        vcoeffs_hi[i] = std::int32_t(std::uint32_t(vcoeffs_hi[i]) | (std::uint32_t(std::uint16_t(hi)) << shift));
+        vcoeffs_lo[i] = std::int32_t(std::uint32_t(vcoeffs_lo[i]) | (std::uint32_t(std::uint16_t(lo)) << shift));
+      }
   }
 
   resample_axis() = default;
@@ -407,133 +467,206 @@ __attribute__((target("avx2"))) void resample_rows_avx2(image_view<const std::ui
   }
 }
 
-// Sum over the taps of output index xx of one row, as [even taps | odd taps].
-template <int C>
-__attribute__((target("avx2"))) inline __m256i accumulate_x4(const std::uint8_t* in, const resample_axis& ax, int xx,
-                                                              __m256i lo3, __m256i hi3) {
-  const int pairs = (ax.count[std::size_t(xx)] + 3) / 4;
-  const std::uint8_t* p = in + std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
-  const __m256i* k = reinterpret_cast<const __m256i*>(&ax.coeffs_x4[std::size_t(xx) * std::size_t(ax.groups4) * 8]);
-  __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
-  for (int j = 0; j < pairs; ++j, p += 4 * C, k += 2) {
-    __m256i px0, px1;
-    if constexpr (C == 3) {
-      const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-      px0 = _mm256_shuffle_epi8(b, lo3);
-      px1 = _mm256_shuffle_epi8(b, hi3);
-    } else {
-      px0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-      px1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8)));
-    }
-    a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(px0, _mm256_loadu_si256(k)));
-    a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(px1, _mm256_loadu_si256(k + 1)));
-  }
-  return _mm256_add_epi32(a0, a1);
+// The 32-bit sum from the hi and lo partial sums (see resample_axis), then
+// >> 22 and the clip, all modulo 2^32 as the scalar int32 sum.
+__attribute__((target("avx2"))) inline __m256i combine_split(__m256i hi, __m256i lo) {
+  return _mm256_srai_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi, 15), lo), resample_precision_bits);
 }
 
-// 3 and 4 channels: a vector is 2 taps of one pixel (RGBx | RGBx), with the
-// weights from coeffs_x4; C = 3 takes 4 taps from one 16-byte load. Two
-// output pixels are finished together (one pack for both).
-template <int C>
-__attribute__((target("avx2"))) void resample_rows_avx2_x4(image_view<const std::uint8_t> src, int y0, int rows,
-                                                            const resample_axis& ax, std::uint8_t* dst,
-                                                            std::ptrdiff_t dst_stride) {
-  static_assert(C == 3 || C == 4, "3 or 4 channels");
-  const int in_w = ax.in_size, out_w = ax.out_size;
-  const std::ptrdiff_t row_bytes = std::ptrdiff_t(in_w) * C;
-  // Pixels 0,1 (and 2,3) of a 12-byte RGB run widened to dwords.
-  const __m256i lo3 = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1,  //
-                                       3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1, -1);
-  const __m256i hi3 = _mm256_setr_epi8(6, -1, -1, -1, 7, -1, -1, -1, 8, -1, -1, -1, -1, -1, -1, -1,  //
-                                       9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1, -1, -1, -1, -1);
+// Horizontal pass, 3 and 4 channels, with _mm256_madd_epi16: two output
+// pixels per vector (one per 128-bit lane), 4 taps per step from one 16-byte
+// load per lane, shuffled to 16-bit (tap t, tap t + 1) pairs per channel; R
+// rows at a time share the weight loads. Pixel x of row r is at
+// in[r] + x * C - shift; out[r] is the output row.
+template <int C, int R>
+__attribute__((target("avx2"))) inline void rows_pairs_avx2(const std::uint8_t* const* in, std::ptrdiff_t shift,
+                                                            std::uint8_t* const* out, int out_w,
+                                                            const resample_axis::output_pair* pr, int p_begin,
+                                                            int p_end, const __m256i* k) {
+  constexpr char z = -1;
+  // Words (channel c of tap t, of tap t + 1) for taps 0,1 and for taps 2,3.
+  const __m256i taps01 = C == 3 ? _mm256_setr_epi8(0, z, 3, z, 1, z, 4, z, 2, z, 5, z, z, z, z, z,  //
+                                                   0, z, 3, z, 1, z, 4, z, 2, z, 5, z, z, z, z, z)
+                                : _mm256_setr_epi8(0, z, 4, z, 1, z, 5, z, 2, z, 6, z, 3, z, 7, z,  //
+                                                   0, z, 4, z, 1, z, 5, z, 2, z, 6, z, 3, z, 7, z);
+  const __m256i taps23 = C == 3 ? _mm256_setr_epi8(6, z, 9, z, 7, z, 10, z, 8, z, 11, z, z, z, z, z,  //
+                                                   6, z, 9, z, 7, z, 10, z, 8, z, 11, z, z, z, z, z)
+                                : _mm256_setr_epi8(8, z, 12, z, 9, z, 13, z, 10, z, 14, z, 11, z, 15, z,  //
+                                                   8, z, 12, z, 9, z, 13, z, 10, z, 14, z, 11, z, 15, z);
+  // Dwords (pixel 2p, 2p, 2p + 1, 2p + 1) after the packs -> the 2C bytes.
+  const __m128i gather = C == 3 ? _mm_setr_epi8(0, 1, 2, 8, 9, 10, z, z, z, z, z, z, z, z, z, z)
+                                : _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, z, z, z, z, z, z, z, z);
   const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
-  (void)lo3;
-  (void)hi3;
-  // Bytes read for output index xx, from its first pixel.
-  auto reach = [&](int xx) {
-    const int pairs = (ax.count[std::size_t(xx)] + 3) / 4;
-    return std::ptrdiff_t(ax.first[std::size_t(xx)]) * C + std::ptrdiff_t(pairs - 1) * 4 * C + 16;
-  };
-  // The first output index from which loads could pass the end of a row.
-  int simd_end = out_w;
-  while (simd_end > 0 && reach(simd_end - 1) > row_bytes) --simd_end;
-  for (int xx = 0; xx < simd_end; ++xx)
-    if (reach(xx) > row_bytes) {  // first[] is monotonic, but be safe
-      simd_end = xx;
-      break;
+  for (int p = p_begin; p < p_end; ++p) {
+    const std::ptrdiff_t a = std::ptrdiff_t(pr[p].first0) * C - shift, b = std::ptrdiff_t(pr[p].first1) * C - shift;
+    __m256i hi[R], lo[R];
+    for (int r = 0; r < R; ++r) {
+      hi[r] = _mm256_setzero_si256();
+      lo[r] = round;
     }
-  for (int y = 0; y < rows; ++y) {
-    const std::uint8_t* in = src.row(y0 + y);
-    std::uint8_t* out = dst + y * dst_stride;
-    int xx = 0;
-    for (; xx + 1 < simd_end; xx += 2) {
-      const __m256i a = accumulate_x4<C>(in, ax, xx, lo3, hi3), b = accumulate_x4<C>(in, ax, xx + 1, lo3, hi3);
-      // [a taps even | a taps odd], [b ...] -> [a | b] summed.
-      __m256i m = _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-      m = _mm256_srai_epi32(_mm256_add_epi32(m, round), resample_precision_bits);
-      m = _mm256_packs_epi32(m, m);
-      m = _mm256_packus_epi16(m, m);
-      const std::uint32_t pa = std::uint32_t(_mm_cvtsi128_si32(_mm256_castsi256_si128(m)));
-      const std::uint32_t pb = std::uint32_t(_mm_cvtsi128_si32(_mm256_extracti128_si256(m, 1)));
-      std::memcpy(out + xx * C, &pa, C);
-      std::memcpy(out + (xx + 1) * C, &pb, C);
+    for (int s = 0; s < pr[p].steps; ++s, k += 4) {
+      const __m256i kh01 = _mm256_loadu_si256(k), kh23 = _mm256_loadu_si256(k + 1);
+      const __m256i kl01 = _mm256_loadu_si256(k + 2), kl23 = _mm256_loadu_si256(k + 3);
+      for (int r = 0; r < R; ++r) {
+        const std::uint8_t* q = in[r] + s * 4 * C;
+        const __m256i px = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + a))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + b)), 1);
+        const __m256i t01 = _mm256_shuffle_epi8(px, taps01), t23 = _mm256_shuffle_epi8(px, taps23);
+        hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(t01, kh01));
+        lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(t01, kl01));
+        hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(t23, kh23));
+        lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(t23, kl23));
+      }
     }
-    for (; xx < out_w; ++xx) {
-      const int n = ax.count[std::size_t(xx)];
-      const std::uint8_t* p = in + std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
-      const std::int32_t* k = &ax.coeffs[std::size_t(xx) * std::size_t(ax.taps)];
-      for (int c = 0; c < C; ++c) {
-        std::int32_t v = std::int32_t{1} << (resample_precision_bits - 1);
-        for (int t = 0; t < n; ++t) v += std::int32_t(p[t * C + c]) * k[t];
-        out[xx * C + c] = clip_fixed(v);
+    const int x = 2 * p;
+    for (int r = 0; r < R; ++r) {
+      const __m256i w = _mm256_packs_epi32(combine_split(hi[r], lo[r]), _mm256_setzero_si256());
+      const __m128i v =
+          _mm_shuffle_epi8(_mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)), gather);
+      std::uint8_t* o = out[r] + x * C;
+      if (x + 2 < out_w || (C == 4 && x + 2 == out_w)) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(o), v);  // C = 3: the next pair rewrites bytes 6, 7
+      } else {
+        alignas(16) std::uint8_t bytes[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(bytes), v);
+        std::memcpy(o, bytes, std::size_t(std::min(2, out_w - x)) * C);
       }
     }
   }
 }
 
-// Vertical pass over packed rows: 32 bytes (4 x 8 lanes) per step, then 8,
-// then scalar for the last few.
-__attribute__((target("avx2"))) inline void resample_columns_avx2(const std::uint8_t* src,
-                                                                  std::ptrdiff_t src_stride, std::size_t n,
-                                                                  int row0, const resample_axis& ax,
-                                                                  image_view<std::uint8_t> dst) {
+// The horizontal pass of rows [y0, y0 + rows) of packed src into dst, 3 or 4
+// channels, two rows at a time. The pairs whose loads could pass the end of
+// the row read a zero-padded copy of the row's end.
+template <int C>
+__attribute__((target("avx2"))) void resample_rows_avx2_pairs(image_view<const std::uint8_t> src, int y0, int rows,
+                                                               const resample_axis& ax, std::uint8_t* dst,
+                                                               std::ptrdiff_t dst_stride) {
+  static_assert(C == 3 || C == 4, "3 or 4 channels");
+  const int out_w = ax.out_size;
+  const int pairs = int(ax.pairs.size());
+  const resample_axis::output_pair* pr = ax.pairs.data();
+  const __m256i* k0 = reinterpret_cast<const __m256i*>(ax.coeffs_pairs.data());
+  const std::ptrdiff_t row_bytes = std::ptrdiff_t(ax.in_size) * C;
+  // Pairs [0, direct) read only inside the row; the weights of pair
+  // `direct` start at k_tail.
+  int direct = 0;
+  const __m256i* k_tail = k0;
+  for (; direct < pairs; ++direct) {
+    const auto& q = pr[direct];
+    if (std::ptrdiff_t(std::max(q.first0, q.first1)) * C + std::ptrdiff_t(q.steps - 1) * 4 * C + 16 > row_bytes)
+      break;
+    k_tail += 4 * q.steps;
+  }
+  // The tail reads bytes [tail_begin, tail_end) of the row, past its end
+  // where a lane has fewer taps than its partner (zero weights there).
+  std::ptrdiff_t tail_begin = row_bytes, tail_end = row_bytes;
+  for (int p = direct; p < pairs; ++p) {
+    tail_begin = std::min(tail_begin, std::ptrdiff_t(std::min(pr[p].first0, pr[p].first1)) * C);
+    tail_end = std::max(tail_end, std::ptrdiff_t(std::max(pr[p].first0, pr[p].first1)) * C +
+                                      std::ptrdiff_t(pr[p].steps - 1) * 4 * C + 16);
+  }
+  const std::size_t tail_len = std::size_t(row_bytes - tail_begin);
+  const std::size_t tail_size = std::size_t(tail_end - tail_begin);
+  std::vector<std::uint8_t> tail(direct < pairs ? 2 * tail_size : 0);
+  std::uint8_t* tail_row[2] = {tail.data(), tail.data() + tail_size};
+  auto run = [&](auto rows_at_once, int y) {
+    constexpr int n = decltype(rows_at_once)::value;
+    const std::uint8_t* in[n];
+    std::uint8_t* out[n];
+    for (int r = 0; r < n; ++r) {
+      in[r] = src.row(y0 + y + r);
+      out[r] = dst + (y + r) * dst_stride;
+    }
+    rows_pairs_avx2<C, n>(in, 0, out, out_w, pr, 0, direct, k0);
+    if (direct < pairs) {
+      for (int r = 0; r < n; ++r) {
+        std::memcpy(tail_row[r], in[r] + tail_begin, tail_len);
+        in[r] = tail_row[r];
+      }
+      rows_pairs_avx2<C, n>(in, tail_begin, out, out_w, pr, direct, pairs, k_tail);
+    }
+  };
+  int y = 0;
+  for (; y + 2 <= rows; y += 2) run(std::integral_constant<int, 2>{}, y);
+  if (y < rows) run(std::integral_constant<int, 1>{}, y);
+}
+
+// Vertical pass over packed rows with _mm256_madd_epi16: two source rows at a
+// time, interleaved byte by byte and widened to (row t, row t + 1) word
+// pairs. One output row yy, columns [i, i + 32): in at column i of the first
+// tap's row; khi/klo the tap pairs' weights (resample_axis::vcoeffs_*).
+__attribute__((target("avx2"))) inline void columns_block32_avx2(const std::uint8_t* in, std::ptrdiff_t stride,
+                                                                 int taps, const std::int32_t* khi,
+                                                                 const std::int32_t* klo, std::uint8_t* out) {
+  const __m256i zero = _mm256_setzero_si256();
   const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  __m256i h0 = zero, h1 = zero, h2 = zero, h3 = zero, l0 = round, l1 = round, l2 = round, l3 = round;
+  for (int t = 0; t < taps; t += 2, in += 2 * stride) {
+    const __m256i ra = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+    const __m256i rb = t + 1 < taps ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + stride)) : zero;
+    const __m256i ilo = _mm256_unpacklo_epi8(ra, rb), ihi = _mm256_unpackhi_epi8(ra, rb);
+    // Columns 0-3 | 16-19, 4-7 | 20-23, 8-11 | 24-27, 12-15 | 28-31.
+    const __m256i x0 = _mm256_unpacklo_epi8(ilo, zero), x1 = _mm256_unpackhi_epi8(ilo, zero);
+    const __m256i x2 = _mm256_unpacklo_epi8(ihi, zero), x3 = _mm256_unpackhi_epi8(ihi, zero);
+    const __m256i wh = _mm256_set1_epi32(khi[t / 2]), wl = _mm256_set1_epi32(klo[t / 2]);
+    h0 = _mm256_add_epi32(h0, _mm256_madd_epi16(x0, wh));
+    h1 = _mm256_add_epi32(h1, _mm256_madd_epi16(x1, wh));
+    h2 = _mm256_add_epi32(h2, _mm256_madd_epi16(x2, wh));
+    h3 = _mm256_add_epi32(h3, _mm256_madd_epi16(x3, wh));
+    l0 = _mm256_add_epi32(l0, _mm256_madd_epi16(x0, wl));
+    l1 = _mm256_add_epi32(l1, _mm256_madd_epi16(x1, wl));
+    l2 = _mm256_add_epi32(l2, _mm256_madd_epi16(x2, wl));
+    l3 = _mm256_add_epi32(l3, _mm256_madd_epi16(x3, wl));
+  }
+  // packs(0-3|16-19, 4-7|20-23) = 0-7|16-23; with 8-15|24-31, packus gives
+  // 0-15 | 16-31: in order.
+  const __m256i w01 = _mm256_packs_epi32(combine_split(h0, l0), combine_split(h1, l1));
+  const __m256i w23 = _mm256_packs_epi32(combine_split(h2, l2), combine_split(h3, l3));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_packus_epi16(w01, w23));
+}
+
+// The same for 8 columns.
+__attribute__((target("avx2"))) inline void columns_block8_avx2(const std::uint8_t* in, std::ptrdiff_t stride,
+                                                                int taps, const std::int32_t* khi,
+                                                                const std::int32_t* klo, std::uint8_t* out) {
+  __m256i h = _mm256_setzero_si256(), l = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  for (int t = 0; t < taps; t += 2, in += 2 * stride) {
+    const __m128i ra = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(in));
+    const __m128i rb =
+        t + 1 < taps ? _mm_loadl_epi64(reinterpret_cast<const __m128i*>(in + stride)) : _mm_setzero_si128();
+    const __m256i x = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(ra, rb));  // columns 0-3 | 4-7
+    h = _mm256_add_epi32(h, _mm256_madd_epi16(x, _mm256_set1_epi32(khi[t / 2])));
+    l = _mm256_add_epi32(l, _mm256_madd_epi16(x, _mm256_set1_epi32(klo[t / 2])));
+  }
+  const __m256i s = combine_split(h, l);
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(w, w));
+}
+
+// Vertical pass: 32 columns per step, then 8, and a last 8 that overlaps the
+// step before it (it rewrites the same bytes); under 8 columns is scalar.
+inline void resample_columns_avx2(const std::uint8_t* src, std::ptrdiff_t src_stride, std::size_t n, int row0,
+                                  const resample_axis& ax, image_view<std::uint8_t> dst) {
   for (int yy = 0; yy < ax.out_size; ++yy) {
-    const std::int32_t* k = &ax.coeffs[std::size_t(yy) * std::size_t(ax.taps)];
+    const std::int32_t* khi = &ax.vcoeffs_hi[std::size_t(yy) * std::size_t(ax.vtap_pairs)];
+    const std::int32_t* klo = &ax.vcoeffs_lo[std::size_t(yy) * std::size_t(ax.vtap_pairs)];
     const std::uint8_t* base = src + std::ptrdiff_t(ax.first[std::size_t(yy)] - row0) * src_stride;
     const int taps = ax.count[std::size_t(yy)];
     std::uint8_t* out = dst.row(yy);
     std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-      __m256i a0 = round, a1 = round, a2 = round, a3 = round;
-      const std::uint8_t* in = base + i;
-      for (int t = 0; t < taps; ++t, in += src_stride) {
-        const __m256i w = _mm256_set1_epi32(k[t]);
-        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
-        const __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
-        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(lo), w));
-        a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)), w));
-        a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(hi), w));
-        a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)), w));
+    for (; i + 32 <= n; i += 32) columns_block32_avx2(base + i, src_stride, taps, khi, klo, out + i);
+    for (; i + 8 <= n; i += 8) columns_block8_avx2(base + i, src_stride, taps, khi, klo, out + i);
+    if (i < n && n >= 8) {
+      columns_block8_avx2(base + n - 8, src_stride, taps, khi, klo, out + n - 8);
+    } else {
+      const std::int32_t* k = &ax.coeffs[std::size_t(yy) * std::size_t(ax.taps)];
+      for (; i < n; ++i) {
+        std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
+        for (int t = 0; t < taps; ++t) a += std::int32_t(base[t * src_stride + std::ptrdiff_t(i)]) * k[t];
+        out[i] = clip_fixed(a);
       }
-      const __m128i r0 = _mm_unpacklo_epi64(clip8_avx2(a0), clip8_avx2(a1));
-      const __m128i r1 = _mm_unpacklo_epi64(clip8_avx2(a2), clip8_avx2(a3));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), r0);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + 16), r1);
-    }
-    for (; i + 8 <= n; i += 8) {
-      __m256i a0 = round;
-      const std::uint8_t* in = base + i;
-      for (int t = 0; t < taps; ++t, in += src_stride)
-        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(
-                                      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in))),
-                                      _mm256_set1_epi32(k[t])));
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), clip8_avx2(a0));
-    }
-    for (; i < n; ++i) {
-      std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
-      for (int t = 0; t < taps; ++t) a += std::int32_t(base[t * src_stride + std::ptrdiff_t(i)]) * k[t];
-      out[i] = clip_fixed(a);
     }
   }
 }
@@ -545,7 +678,7 @@ void resample_rows(image_view<const std::uint8_t> src, int y0, int rows, const r
 #if WDS_RESIZE_AVX2
   if (simd && src.x_step() == C && cpu_has_avx2()) {
     if constexpr (C >= 3) {
-      if (!ax.coeffs_x4.empty()) return resample_rows_avx2_x4<C>(src, y0, rows, ax, dst, dst_stride);
+      if (!ax.pairs.empty()) return resample_rows_avx2_pairs<C>(src, y0, rows, ax, dst, dst_stride);
     }
     return resample_rows_avx2<C>(src, y0, rows, ax, dst, dst_stride);
   }
@@ -570,7 +703,8 @@ inline void resample_columns(const std::uint8_t* src, std::ptrdiff_t src_stride,
   const std::size_t n = std::size_t(width) * std::size_t(channels);
   const bool packed = src_x_step == channels;
 #if WDS_RESIZE_AVX2
-  if (simd && packed && cpu_has_avx2()) return resample_columns_avx2(src, src_stride, n, row0, ax, dst);
+  if (simd && packed && ax.vtap_pairs > 0 && cpu_has_avx2())
+    return resample_columns_avx2(src, src_stride, n, row0, ax, dst);
 #else
   (void)simd;
 #endif
@@ -717,10 +851,15 @@ class resize_plan {
       if (out_width != in_width) {
         horizontal_ = resample_axis(in_width, out_width, f);
 #if WDS_RESIZE_AVX2
-        if (detail::cpu_has_avx2()) horizontal_.build_x4();
+        if (detail::cpu_has_avx2()) horizontal_.build_pairs();
 #endif
       }
-      if (out_height != in_height) vertical_ = resample_axis(in_height, out_height, f);
+      if (out_height != in_height) {
+        vertical_ = resample_axis(in_height, out_height, f);
+#if WDS_RESIZE_AVX2
+        if (detail::cpu_has_avx2()) vertical_.build_vertical_pairs();
+#endif
+      }
     }
   }
 
