@@ -473,14 +473,35 @@ __attribute__((target("avx2"))) inline __m256i combine_split(__m256i hi, __m256i
   return _mm256_srai_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi, 15), lo), resample_precision_bits);
 }
 
+// One step of rows_pairs_avx2: taps [4s, 4s + 4) of both lanes, R rows; q is
+// the step's byte offset from a, b.
+template <int C, int R>
+__attribute__((target("avx2"), always_inline)) inline void pair_step_avx2(const std::uint8_t* const* in, std::ptrdiff_t a,
+                                                                         std::ptrdiff_t b, const __m256i* k,
+                                                                         std::ptrdiff_t q, __m256i taps01,
+                                                                         __m256i taps23, __m256i* hi, __m256i* lo) {
+  const __m256i kh01 = _mm256_loadu_si256(k), kh23 = _mm256_loadu_si256(k + 1);
+  const __m256i kl01 = _mm256_loadu_si256(k + 2), kl23 = _mm256_loadu_si256(k + 3);
+  for (int r = 0; r < R; ++r) {
+    const __m256i px = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in[r] + q + a))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(in[r] + q + b)), 1);
+    const __m256i t01 = _mm256_shuffle_epi8(px, taps01), t23 = _mm256_shuffle_epi8(px, taps23);
+    hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(t01, kh01));
+    lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(t01, kl01));
+    hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(t23, kh23));
+    lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(t23, kl23));
+  }
+}
+
 // Horizontal pass, 3 and 4 channels, with _mm256_madd_epi16: two output
 // pixels per vector (one per 128-bit lane), 4 taps per step from one 16-byte
 // load per lane, shuffled to 16-bit (tap t, tap t + 1) pairs per channel; R
 // rows at a time share the weight loads. Pixel x of row r is at
 // in[r] + x * C - shift; out[r] is the output row.
 template <int C, int R>
-__attribute__((target("avx2"))) inline void rows_pairs_avx2(const std::uint8_t* const* in, std::ptrdiff_t shift,
-                                                            std::uint8_t* const* out, int out_w,
+__attribute__((target("avx2"))) inline void rows_pairs_avx2(const std::uint8_t* const* rows_in, std::ptrdiff_t shift,
+                                                            std::uint8_t* const* rows_out, int out_w,
                                                             const resample_axis::output_pair* pr, int p_begin,
                                                             int p_end, const __m256i* k) {
   constexpr char z = -1;
@@ -497,6 +518,13 @@ __attribute__((target("avx2"))) inline void rows_pairs_avx2(const std::uint8_t* 
   const __m128i gather = C == 3 ? _mm_setr_epi8(0, 1, 2, 8, 9, 10, z, z, z, z, z, z, z, z, z, z)
                                 : _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, z, z, z, z, z, z, z, z);
   const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  // Local copies: the byte stores below could alias the callers' arrays.
+  const std::uint8_t* in[R];
+  std::uint8_t* out[R];
+  for (int r = 0; r < R; ++r) {
+    in[r] = rows_in[r];
+    out[r] = rows_out[r];
+  }
   for (int p = p_begin; p < p_end; ++p) {
     const std::ptrdiff_t a = std::ptrdiff_t(pr[p].first0) * C - shift, b = std::ptrdiff_t(pr[p].first1) * C - shift;
     __m256i hi[R], lo[R];
@@ -504,28 +532,24 @@ __attribute__((target("avx2"))) inline void rows_pairs_avx2(const std::uint8_t* 
       hi[r] = _mm256_setzero_si256();
       lo[r] = round;
     }
-    for (int s = 0; s < pr[p].steps; ++s, k += 4) {
-      const __m256i kh01 = _mm256_loadu_si256(k), kh23 = _mm256_loadu_si256(k + 1);
-      const __m256i kl01 = _mm256_loadu_si256(k + 2), kl23 = _mm256_loadu_si256(k + 3);
-      for (int r = 0; r < R; ++r) {
-        const std::uint8_t* q = in[r] + s * 4 * C;
-        const __m256i px = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + a))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + b)), 1);
-        const __m256i t01 = _mm256_shuffle_epi8(px, taps01), t23 = _mm256_shuffle_epi8(px, taps23);
-        hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(t01, kh01));
-        lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(t01, kl01));
-        hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(t23, kh23));
-        lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(t23, kl23));
-      }
+    // Straight-line code for the short filters (a loop-carried accumulator
+    // costs GCC a register copy per step).
+    const int steps = pr[p].steps;
+    if (steps <= 3) {
+      pair_step_avx2<C, R>(in, a, b, k, 0, taps01, taps23, hi, lo);
+      if (steps >= 2) pair_step_avx2<C, R>(in, a, b, k + 4, 4 * C, taps01, taps23, hi, lo);
+      if (steps == 3) pair_step_avx2<C, R>(in, a, b, k + 8, 8 * C, taps01, taps23, hi, lo);
+    } else {
+      for (int s = 0; s < steps; ++s) pair_step_avx2<C, R>(in, a, b, k + 4 * s, s * 4 * C, taps01, taps23, hi, lo);
     }
+    k += 4 * steps;
     const int x = 2 * p;
     for (int r = 0; r < R; ++r) {
       const __m256i w = _mm256_packs_epi32(combine_split(hi[r], lo[r]), _mm256_setzero_si256());
       const __m128i v =
           _mm_shuffle_epi8(_mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)), gather);
       std::uint8_t* o = out[r] + x * C;
-      if (x + 2 < out_w || (C == 4 && x + 2 == out_w)) {
+      if (__builtin_expect(x + 2 < out_w || (C == 4 && x + 2 == out_w), 1)) {
         _mm_storel_epi64(reinterpret_cast<__m128i*>(o), v);  // C = 3: the next pair rewrites bytes 6, 7
       } else {
         alignas(16) std::uint8_t bytes[16];
