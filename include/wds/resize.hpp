@@ -154,23 +154,25 @@ struct resample_axis {
   std::vector<int> count;            // used taps per output index
   std::vector<std::int32_t> coeffs;  // out_size * taps, 22-bit fixed point (8-bit images)
   std::vector<double> weights;       // out_size * taps, normalized (I and F images)
-  // coeffs with rows padded with zeros to a multiple of 8 taps (SIMD loads).
-  int taps_padded = 0;
-  std::vector<std::int32_t> coeffs_padded;
   // AVX2 tables for _mm256_madd_epi16, which multiplies 16-bit pairs: each
   // 22-bit coefficient k is split as k = hi * 2^15 + lo (lo in [0, 2^15)),
   // and the 32-bit sums of both halves recombine modulo 2^32 into exactly the
   // scalar sum.
-  // Horizontal, 3 and 4 channels: output pixels in pairs (2p in the low
-  // 128-bit lane, 2p + 1 in the high one), 4 taps per step; a step is the
-  // vectors hi(t, t+1), hi(t+2, t+3), lo(t, t+1), lo(t+2, t+3), each tap pair
-  // repeated for 4 channels. An odd last pixel has a zero-weight partner.
+  // Horizontal: output pixels in pairs (2p in the low 128-bit lane, 2p + 1
+  // in the high one); a lane holds 8 words, (tap t, tap t + 1) pairs for each
+  // of P = 1, 2 or 4 channels (layouts for 1, 2 and 3-4 channel rows). A
+  // step covers T = 16 / P taps as the vectors hi(first half), hi(second
+  // half), lo(first), lo(second). An odd last pixel has a zero-weight partner.
   struct output_pair {
     int first0, first1;  // first input pixel of each lane
-    int steps;           // the longer of the two, in steps of 4 taps
+    int steps;           // the longer of the two
   };
-  std::vector<output_pair> pairs;
-  std::vector<std::int16_t> coeffs_pairs;  // 64 per step, in pair order
+  struct pair_table {
+    std::vector<output_pair> pairs;
+    std::vector<std::int16_t> coeffs;  // 64 per step, in pair order
+  };
+  pair_table pair_tables[3];  // P = 1, 2, 4
+  static constexpr int pair_layout(int channels) noexcept { return channels == 1 ? 0 : channels == 2 ? 1 : 2; }
   // Vertical: per output row, tap pairs (t, t+1) as two int16 in one int32:
   // hi halves, then lo halves; a missing odd tap has weight 0.
   int vtap_pairs = 0;
@@ -190,27 +192,32 @@ struct resample_axis {
   }
   void build_pairs() {
     if (!splittable()) return;
-    pairs.resize(std::size_t(out_size + 1) / 2);
-    std::size_t total = 0;
-    std::vector<std::size_t> begin(pairs.size());
-    for (std::size_t p = 0; p < pairs.size(); ++p) {
-      const std::size_t a = 2 * p, b = std::min(2 * p + 1, std::size_t(out_size) - 1);
-      const int n = std::max(count[a], b == a ? 0 : count[b]);
-      pairs[p] = output_pair{first[a], first[b], (n + 3) / 4};
-      begin[p] = total;
-      total += std::size_t(pairs[p].steps);
-    }
-    coeffs_pairs.assign(total * 64, 0);
-    for (int xx = 0; xx < out_size; ++xx) {
-      const std::size_t p = std::size_t(xx) / 2, lane = std::size_t(xx) % 2;
-      for (int t = 0; t < count[std::size_t(xx)]; ++t) {
-        std::int16_t hi, lo;
-        split_coeff(coeffs[std::size_t(xx) * std::size_t(taps) + std::size_t(t)], hi, lo);
-        const std::size_t half = std::size_t(t % 4) / 2;
-        std::int16_t* v = &coeffs_pairs[(begin[p] + std::size_t(t / 4)) * 64 + lane * 8 + std::size_t(t % 2)];
-        for (std::size_t c = 0; c < 4; ++c) {
-          v[half * 16 + 2 * c] = hi;
-          v[(2 + half) * 16 + 2 * c] = lo;
+    for (int layout = 0; layout < 3; ++layout) {
+      const int P = 1 << layout, T = 16 / P;
+      pair_table& table = pair_tables[layout];
+      table.pairs.resize(std::size_t(out_size + 1) / 2);
+      std::size_t total = 0;
+      std::vector<std::size_t> begin(table.pairs.size());
+      for (std::size_t p = 0; p < table.pairs.size(); ++p) {
+        const std::size_t a = 2 * p, b = std::min(2 * p + 1, std::size_t(out_size) - 1);
+        const int n = std::max(count[a], b == a ? 0 : count[b]);
+        table.pairs[p] = output_pair{first[a], first[b], (n + T - 1) / T};
+        begin[p] = total;
+        total += std::size_t(table.pairs[p].steps);
+      }
+      table.coeffs.assign(total * 64, 0);
+      for (int xx = 0; xx < out_size; ++xx) {
+        const std::size_t p = std::size_t(xx) / 2, lane = std::size_t(xx) % 2;
+        for (int t = 0; t < count[std::size_t(xx)]; ++t) {
+          std::int16_t hi, lo;
+          split_coeff(coeffs[std::size_t(xx) * std::size_t(taps) + std::size_t(t)], hi, lo);
+          const int u = t % T, half = u / (T / 2), g = (u % (T / 2)) / 2, j = u % 2;
+          std::int16_t* v = &table.coeffs[(begin[p] + std::size_t(t / T)) * 64 + lane * 8];
+          for (int c = 0; c < P; ++c) {
+            const int word = g * 2 * P + c * 2 + j;
+            v[half * 16 + word] = hi;
+            v[(2 + half) * 16 + word] = lo;
+          }
         }
       }
     }
@@ -274,12 +281,6 @@ struct resample_axis {
       first[std::size_t(xx)] = xmin;
       count[std::size_t(xx)] = xmax;
     }
-    taps_padded = (taps + 7) / 8 * 8;
-    // + 8: a 4-tap load of the last pixel's last group may pass its row.
-    coeffs_padded.assign(std::size_t(out) * std::size_t(taps_padded) + 8, 0);
-    for (int xx = 0; xx < out; ++xx)
-      std::copy_n(&coeffs[std::size_t(xx) * std::size_t(taps)], taps,
-                  &coeffs_padded[std::size_t(xx) * std::size_t(taps_padded)]);
   }
 };
 
@@ -394,87 +395,14 @@ __attribute__((target("avx2"))) inline __m128i clip8_avx2(__m256i v) {
   return _mm_packus_epi16(w, w);
 }
 
-// Horizontal pass of rows [y0, y0 + rows) of packed src into dst. One output
-// pixel at a time: a vector holds 8/Cp taps of Cp = (C == 3 ? 4 : C) lanes
-// each (C = 3 pixels are widened to 4 lanes by a shuffle); its coefficient
-// vector repeats each tap's weight Cp times. A load that would pass the end
-// of the row falls back to the scalar sum for that pixel.
-template <int C>
-__attribute__((target("avx2"))) void resample_rows_avx2(image_view<const std::uint8_t> src, int y0, int rows,
-                                                         const resample_axis& ax, std::uint8_t* dst,
-                                                         std::ptrdiff_t dst_stride) {
-  constexpr int Cp = C == 3 ? 4 : C;
-  constexpr int G = 8 / Cp;                 // taps per vector
-  constexpr int load = C == 3 ? 16 : 8;     // bytes read per vector
-  const int in_w = ax.in_size, out_w = ax.out_size;
-  const std::size_t tp = std::size_t(ax.taps_padded);
-  const std::ptrdiff_t row_bytes = std::ptrdiff_t(in_w) * C;
-  // Lane i takes the weight of tap i / Cp.
-  const __m256i spread = C == 1   ? _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
-                         : C == 2 ? _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)
-                                  : _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-  // C = 3: bytes of pixel 0 to dwords 0..2 of lane 0, pixel 1 to lane 1.
-  const __m256i widen3 = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1,  //
-                                          3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1, -1);
-  const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
-  (void)spread;
-  (void)widen3;
-  for (int y = 0; y < rows; ++y) {
-    const std::uint8_t* in = src.row(y0 + y);
-    std::uint8_t* out = dst + y * dst_stride;
-    for (int xx = 0; xx < out_w; ++xx) {
-      const int n = ax.count[std::size_t(xx)];
-      const std::ptrdiff_t start = std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
-      const int groups = (n + G - 1) / G;
-      const std::int32_t* k = &ax.coeffs_padded[std::size_t(xx) * tp];
-      if (start + std::ptrdiff_t(groups - 1) * G * C + load > row_bytes) {
-        const std::uint8_t* p = in + start;
-        for (int c = 0; c < C; ++c) {
-          std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
-          for (int t = 0; t < n; ++t) a += std::int32_t(p[t * C + c]) * k[t];
-          out[xx * C + c] = clip_fixed(a);
-        }
-        continue;
-      }
-      __m256i acc = _mm256_setzero_si256();
-      const std::uint8_t* p = in + start;
-      for (int g = 0; g < groups; ++g, p += G * C, k += G) {
-        __m256i px;
-        if constexpr (C == 3) {
-          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-          px = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(b), widen3);
-        } else {
-          px = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-        }
-        __m256i w;
-        if constexpr (C == 1) {
-          w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k));
-        } else {
-          w = _mm256_permutevar8x32_epi32(
-              _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k))), spread);
-        }
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, w));
-      }
-      // Sum the taps sharing a channel: lanes i, i + Cp, ...
-      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-      if constexpr (Cp <= 2) s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
-      if constexpr (Cp == 1) s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
-      s4 = _mm_srai_epi32(_mm_add_epi32(s4, _mm256_castsi256_si128(round)), resample_precision_bits);
-      s4 = _mm_packs_epi32(s4, s4);
-      const std::uint32_t bytes = std::uint32_t(_mm_cvtsi128_si32(_mm_packus_epi16(s4, s4)));
-      std::memcpy(out + xx * C, &bytes, C);
-    }
-  }
-}
-
 // The 32-bit sum from the hi and lo partial sums (see resample_axis), then
 // >> 22 and the clip, all modulo 2^32 as the scalar int32 sum.
 __attribute__((target("avx2"))) inline __m256i combine_split(__m256i hi, __m256i lo) {
   return _mm256_srai_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi, 15), lo), resample_precision_bits);
 }
 
-// One step of rows_pairs_avx2: taps [4s, 4s + 4) of both lanes, R rows; q is
-// the step's byte offset from a, b.
+// One step of rows_pairs_avx2 for R rows: the step's taps of both lanes; q
+// is the step's byte offset from a, b.
 template <int C, int R>
 __attribute__((target("avx2"), always_inline)) inline void pair_step_avx2(const std::uint8_t* const* in, std::ptrdiff_t a,
                                                                          std::ptrdiff_t b, const __m256i* k,
@@ -494,30 +422,43 @@ __attribute__((target("avx2"), always_inline)) inline void pair_step_avx2(const 
   }
 }
 
-// Horizontal pass, 3 and 4 channels, with _mm256_madd_epi16: two output
-// pixels per vector (one per 128-bit lane), 4 taps per step from one 16-byte
-// load per lane, shuffled to 16-bit (tap t, tap t + 1) pairs per channel; R
-// rows at a time share the weight loads. Pixel x of row r is at
-// in[r] + x * C - shift; out[r] is the output row.
+// The byte shuffle of one step's 16 loaded bytes to the words of half h of
+// resample_axis::pair_tables (word g * 2P + 2c + j: tap 2g + j of the half,
+// channel c), the same in both 128-bit lanes; zero for the 4th channel of RGB.
+template <int C>
+__attribute__((target("avx2"))) inline __m256i pair_taps_mask(int h) {
+  constexpr int P = C == 3 ? 4 : C, T = 16 / P;
+  alignas(32) std::int8_t m[32];
+  for (int w = 0; w < 8; ++w) {
+    const int g = w / (2 * P), c = (w / 2) % P, j = w % 2;
+    const int byte = (h * T / 2 + 2 * g + j) * C + c;
+    m[2 * w] = m[2 * w + 16] = std::int8_t(c < C ? byte : -1);
+    m[2 * w + 1] = m[2 * w + 17] = -1;
+  }
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(m));
+}
+
+// Horizontal pass with _mm256_madd_epi16: two output pixels per vector (one
+// per 128-bit lane), 16 / P taps per step from one 16-byte load per lane
+// (12 bytes used for RGB); R rows at a time share the weight loads. Pixel x
+// of row r is at in[r] + x * C - shift; out[r] is the output row.
 template <int C, int R>
 __attribute__((target("avx2"))) inline void rows_pairs_avx2(const std::uint8_t* const* rows_in, std::ptrdiff_t shift,
                                                             std::uint8_t* const* rows_out, int out_w,
                                                             const resample_axis::output_pair* pr, int p_begin,
                                                             int p_end, const __m256i* k) {
+  constexpr int P = C == 3 ? 4 : C, T = 16 / P;
   constexpr char z = -1;
-  // Words (channel c of tap t, of tap t + 1) for taps 0,1 and for taps 2,3.
-  const __m256i taps01 = C == 3 ? _mm256_setr_epi8(0, z, 3, z, 1, z, 4, z, 2, z, 5, z, z, z, z, z,  //
-                                                   0, z, 3, z, 1, z, 4, z, 2, z, 5, z, z, z, z, z)
-                                : _mm256_setr_epi8(0, z, 4, z, 1, z, 5, z, 2, z, 6, z, 3, z, 7, z,  //
-                                                   0, z, 4, z, 1, z, 5, z, 2, z, 6, z, 3, z, 7, z);
-  const __m256i taps23 = C == 3 ? _mm256_setr_epi8(6, z, 9, z, 7, z, 10, z, 8, z, 11, z, z, z, z, z,  //
-                                                   6, z, 9, z, 7, z, 10, z, 8, z, 11, z, z, z, z, z)
-                                : _mm256_setr_epi8(8, z, 12, z, 9, z, 13, z, 10, z, 14, z, 11, z, 15, z,  //
-                                                   8, z, 12, z, 9, z, 13, z, 10, z, 14, z, 11, z, 15, z);
-  // Dwords (pixel 2p, 2p, 2p + 1, 2p + 1) after the packs -> the 2C bytes.
-  const __m128i gather = C == 3 ? _mm_setr_epi8(0, 1, 2, 8, 9, 10, z, z, z, z, z, z, z, z, z, z)
-                                : _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, z, z, z, z, z, z, z, z);
-  const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  const __m256i taps01 = pair_taps_mask<C>(0), taps23 = pair_taps_mask<C>(1);
+  // After the packs: pixel 2p at bytes 0.., pixel 2p + 1 at bytes 8.. .
+  const __m128i gather = C == 1   ? _mm_setr_epi8(0, 8, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+                         : C == 2 ? _mm_setr_epi8(0, 1, 8, 9, z, z, z, z, z, z, z, z, z, z, z, z)
+                         : C == 3 ? _mm_setr_epi8(0, 1, 2, 8, 9, 10, z, z, z, z, z, z, z, z, z, z)
+                                  : _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, z, z, z, z, z, z, z, z);
+  // The rounding term once per channel: in the first P dwords of each lane.
+  constexpr std::int32_t h = std::int32_t{1} << (resample_precision_bits - 1);
+  const __m256i round = _mm256_setr_epi32(h, P > 1 ? h : 0, P > 2 ? h : 0, P > 2 ? h : 0,  //
+                                          h, P > 1 ? h : 0, P > 2 ? h : 0, P > 2 ? h : 0);
   // Local copies: the byte stores below could alias the callers' arrays.
   const std::uint8_t* in[R];
   std::uint8_t* out[R];
@@ -537,20 +478,25 @@ __attribute__((target("avx2"))) inline void rows_pairs_avx2(const std::uint8_t* 
     const int steps = pr[p].steps;
     if (steps <= 3) {
       pair_step_avx2<C, R>(in, a, b, k, 0, taps01, taps23, hi, lo);
-      if (steps >= 2) pair_step_avx2<C, R>(in, a, b, k + 4, 4 * C, taps01, taps23, hi, lo);
-      if (steps == 3) pair_step_avx2<C, R>(in, a, b, k + 8, 8 * C, taps01, taps23, hi, lo);
+      if (steps >= 2) pair_step_avx2<C, R>(in, a, b, k + 4, T * C, taps01, taps23, hi, lo);
+      if (steps == 3) pair_step_avx2<C, R>(in, a, b, k + 8, 2 * T * C, taps01, taps23, hi, lo);
     } else {
-      for (int s = 0; s < steps; ++s) pair_step_avx2<C, R>(in, a, b, k + 4 * s, s * 4 * C, taps01, taps23, hi, lo);
+      for (int s = 0; s < steps; ++s) pair_step_avx2<C, R>(in, a, b, k + 4 * s, s * T * C, taps01, taps23, hi, lo);
     }
     k += 4 * steps;
     const int x = 2 * p;
     for (int r = 0; r < R; ++r) {
-      const __m256i w = _mm256_packs_epi32(combine_split(hi[r], lo[r]), _mm256_setzero_si256());
+      // The 32-bit sums modulo 2^32, then the dwords of one channel (4 / P
+      // of them per lane) added.
+      __m256i sum = _mm256_add_epi32(_mm256_slli_epi32(hi[r], 15), lo[r]);
+      if constexpr (P <= 2) sum = _mm256_add_epi32(sum, _mm256_shuffle_epi32(sum, _MM_SHUFFLE(1, 0, 3, 2)));
+      if constexpr (P == 1) sum = _mm256_add_epi32(sum, _mm256_shuffle_epi32(sum, _MM_SHUFFLE(2, 3, 0, 1)));
+      const __m256i w = _mm256_packs_epi32(_mm256_srai_epi32(sum, resample_precision_bits), _mm256_setzero_si256());
       const __m128i v =
           _mm_shuffle_epi8(_mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)), gather);
       std::uint8_t* o = out[r] + x * C;
-      if (__builtin_expect(x + 2 < out_w || (C == 4 && x + 2 == out_w), 1)) {
-        _mm_storel_epi64(reinterpret_cast<__m128i*>(o), v);  // C = 3: the next pair rewrites bytes 6, 7
+      if (__builtin_expect(x * C + 8 <= out_w * C, 1)) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(o), v);  // bytes past 2C: rewritten by the next pairs
       } else {
         alignas(16) std::uint8_t bytes[16];
         _mm_store_si128(reinterpret_cast<__m128i*>(bytes), v);
@@ -560,36 +506,34 @@ __attribute__((target("avx2"))) inline void rows_pairs_avx2(const std::uint8_t* 
   }
 }
 
-// The horizontal pass of rows [y0, y0 + rows) of packed src into dst, 3 or 4
-// channels, two rows at a time. The pairs whose loads could pass the end of
-// the row read a zero-padded copy of the row's end.
+// The horizontal pass of rows [y0, y0 + rows) of packed src into dst, two
+// rows at a time. The pairs whose loads could pass the end of the row read a
+// zero-padded copy of the row's end.
 template <int C>
 __attribute__((target("avx2"))) void resample_rows_avx2_pairs(image_view<const std::uint8_t> src, int y0, int rows,
                                                                const resample_axis& ax, std::uint8_t* dst,
                                                                std::ptrdiff_t dst_stride) {
-  static_assert(C == 3 || C == 4, "3 or 4 channels");
+  constexpr int P = C == 3 ? 4 : C, T = 16 / P;
+  const resample_axis::pair_table& table = ax.pair_tables[resample_axis::pair_layout(C)];
   const int out_w = ax.out_size;
-  const int pairs = int(ax.pairs.size());
-  const resample_axis::output_pair* pr = ax.pairs.data();
-  const __m256i* k0 = reinterpret_cast<const __m256i*>(ax.coeffs_pairs.data());
+  const int pairs = int(table.pairs.size());
+  const resample_axis::output_pair* pr = table.pairs.data();
+  const __m256i* k0 = reinterpret_cast<const __m256i*>(table.coeffs.data());
   const std::ptrdiff_t row_bytes = std::ptrdiff_t(ax.in_size) * C;
+  auto reach = [&](const resample_axis::output_pair& q) {  // end of the last load
+    return std::ptrdiff_t(std::max(q.first0, q.first1)) * C + std::ptrdiff_t(q.steps - 1) * T * C + 16;
+  };
   // Pairs [0, direct) read only inside the row; the weights of pair
   // `direct` start at k_tail.
   int direct = 0;
   const __m256i* k_tail = k0;
-  for (; direct < pairs; ++direct) {
-    const auto& q = pr[direct];
-    if (std::ptrdiff_t(std::max(q.first0, q.first1)) * C + std::ptrdiff_t(q.steps - 1) * 4 * C + 16 > row_bytes)
-      break;
-    k_tail += 4 * q.steps;
-  }
+  for (; direct < pairs && reach(pr[direct]) <= row_bytes; ++direct) k_tail += 4 * pr[direct].steps;
   // The tail reads bytes [tail_begin, tail_end) of the row, past its end
   // where a lane has fewer taps than its partner (zero weights there).
   std::ptrdiff_t tail_begin = row_bytes, tail_end = row_bytes;
   for (int p = direct; p < pairs; ++p) {
     tail_begin = std::min(tail_begin, std::ptrdiff_t(std::min(pr[p].first0, pr[p].first1)) * C);
-    tail_end = std::max(tail_end, std::ptrdiff_t(std::max(pr[p].first0, pr[p].first1)) * C +
-                                      std::ptrdiff_t(pr[p].steps - 1) * 4 * C + 16);
+    tail_end = std::max(tail_end, reach(pr[p]));
   }
   const std::size_t tail_len = std::size_t(row_bytes - tail_begin);
   const std::size_t tail_size = std::size_t(tail_end - tail_begin);
@@ -700,12 +644,8 @@ template <int C>
 void resample_rows(image_view<const std::uint8_t> src, int y0, int rows, const resample_axis& ax,
                    std::uint8_t* dst, std::ptrdiff_t dst_stride, std::vector<std::uint8_t>& tile, bool simd) {
 #if WDS_RESIZE_AVX2
-  if (simd && src.x_step() == C && cpu_has_avx2()) {
-    if constexpr (C >= 3) {
-      if (!ax.pairs.empty()) return resample_rows_avx2_pairs<C>(src, y0, rows, ax, dst, dst_stride);
-    }
-    return resample_rows_avx2<C>(src, y0, rows, ax, dst, dst_stride);
-  }
+  if (simd && src.x_step() == C && !ax.pair_tables[0].pairs.empty() && cpu_has_avx2())
+    return resample_rows_avx2_pairs<C>(src, y0, rows, ax, dst, dst_stride);
 #else
   (void)simd;
 #endif
