@@ -380,19 +380,13 @@ void resample_rows_tiled(image_view<const std::uint8_t> src, int y0, int rows, c
 
 
 #if WDS_RESIZE_AVX2
-// ---- AVX2 kernels: the same integer sums as the scalar code, so the same
-// bytes (32-bit products and adds; the clip is the same saturation). ----
+// ---- AVX2 kernels: the same integer sums as the scalar code modulo 2^32,
+// so the same bytes (_mm256_madd_epi16 on the 16-bit halves of each weight,
+// see resample_axis; the clip is the same saturation). ----
 
 inline bool cpu_has_avx2() noexcept {
   static const bool yes = __builtin_cpu_supports("avx2");
   return yes;
-}
-
-// v >> 22 clipped to 0..255, 8 lanes -> 8 bytes in lane order.
-__attribute__((target("avx2"))) inline __m128i clip8_avx2(__m256i v) {
-  const __m256i s = _mm256_srai_epi32(v, resample_precision_bits);
-  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-  return _mm_packus_epi16(w, w);
 }
 
 // The 32-bit sum from the hi and lo partial sums (see resample_axis), then
@@ -495,7 +489,7 @@ __attribute__((target("avx2"))) inline void rows_pairs_avx2(const std::uint8_t* 
       const __m128i v =
           _mm_shuffle_epi8(_mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)), gather);
       std::uint8_t* o = out[r] + x * C;
-      if (__builtin_expect(x * C + 8 <= out_w * C, 1)) {
+      if (__builtin_expect(std::ptrdiff_t(out_w - x) * C >= 8, 1)) {
         _mm_storel_epi64(reinterpret_cast<__m128i*>(o), v);  // bytes past 2C: rewritten by the next pairs
       } else {
         alignas(16) std::uint8_t bytes[16];
