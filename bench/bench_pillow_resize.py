@@ -14,6 +14,8 @@ SHAPES = {"down": ((1000, 750), (341, 256)), "up": ((180, 240), (256, 341))}
 FILTERS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS, "box": Image.BOX}
 CASES = [("down", "bilinear"), ("down", "bicubic"), ("down", "lanczos"), ("down", "box"),
          ("up", "bilinear"), ("up", "bicubic"), ("up", "lanczos")]
+# (case, mode, channels) for the down_bilinear_rgba / _gray benchmarks
+MODE_CASES = [("down_bilinear_rgba", "RGBA", 4), ("down_bilinear_gray", "L", 1)]
 
 
 def rate(img, size, flt, min_time):
@@ -38,6 +40,11 @@ def main():
         (iw, ih), out = SHAPES[shape]
         img = Image.fromarray(rng.integers(0, 256, (ih, iw, 3), dtype=np.uint8), "RGB")
         print(f"pillow/{shape}_{flt} {rate(img, out, FILTERS[flt], min_time):.1f}")
+    (iw, ih), out = SHAPES["down"]
+    for name, mode, channels in MODE_CASES:
+        pixels = rng.integers(0, 256, (ih, iw, channels), dtype=np.uint8)
+        img = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels, mode)
+        print(f"pillow/{name} {rate(img, out, Image.BILINEAR, min_time):.1f}")
 
 
 if __name__ == "__main__":

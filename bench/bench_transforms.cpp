@@ -18,12 +18,14 @@
 
 namespace {
 
-wds::image<std::uint8_t> photo_like(int w, int h) {
-  wds::image<std::uint8_t> img(w, h, 3);
+wds::image<std::uint8_t> photo_like(int w, int h, int channels = 3) {
+  wds::image<std::uint8_t> img(w, h, channels);
   std::mt19937 g(1);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c) img(x, y, c) = std::uint8_t((x * 3 + y * 5 + c * 70 + (g() & 15)) & 255);
+      for (int c = 0; c < channels; ++c) img(x, y, c) = std::uint8_t((x * 3 + y * 5 + c * 70 + (g() & 15)) & 255);
+  if (channels == 4) img.set_mode(wds::pixel_mode::rgba);  // premultiplied, as Pillow
+  if (channels == 1) img.set_mode(wds::pixel_mode::l);
   return img;
 }
 
@@ -38,12 +40,12 @@ void set_rate(benchmark::State& st, int out_w, int out_h) {
                                            benchmark::Counter::kIsRate);
 }
 
-void bm_resize_plan(benchmark::State& st, shape s, wds::resample_filter f, bool simd = true) {
-  const auto img = photo_like(s.in_w, s.in_h);
+void bm_resize_plan(benchmark::State& st, shape s, wds::resample_filter f, bool simd = true, int channels = 3) {
+  const auto img = photo_like(s.in_w, s.in_h, channels);
   const wds::resize_plan plan(s.in_w, s.in_h, s.out_w, s.out_h, f);
   wds::resize_plan::scratch scratch;
   scratch.simd = simd;  // false: the portable kernels (the same bytes)
-  wds::image<std::uint8_t> out(s.out_w, s.out_h, 3);
+  wds::image<std::uint8_t> out(s.out_w, s.out_h, channels);
   for (auto _ : st) {
     plan.run(img.view(), out.view(), scratch);
     benchmark::DoNotOptimize(out.data());
@@ -61,9 +63,9 @@ void bm_resize_oneshot(benchmark::State& st, shape s, wds::resample_filter f) {
 }
 
 #if WDS_BENCH_HAS_OPENCV
-void bm_cv_resize(benchmark::State& st, shape s, int interp) {
-  const auto img = photo_like(s.in_w, s.in_h);
-  const cv::Mat in(s.in_h, s.in_w, CV_8UC3, const_cast<std::uint8_t*>(img.data()));
+void bm_cv_resize(benchmark::State& st, shape s, int interp, int channels = 3) {
+  const auto img = photo_like(s.in_w, s.in_h, channels);
+  const cv::Mat in(s.in_h, s.in_w, CV_8UC(channels), const_cast<std::uint8_t*>(img.data()));
   cv::Mat out;
   cv::setNumThreads(1);
   for (auto _ : st) {
@@ -142,6 +144,10 @@ BENCHMARK_CAPTURE(bm_resize_plan, down_box, down, F::box);
 BENCHMARK_CAPTURE(bm_resize_plan, down_nearest, down, F::nearest);
 BENCHMARK_CAPTURE(bm_resize_oneshot, down_bilinear, down, F::bilinear);
 BENCHMARK_CAPTURE(bm_resize_plan, down_bilinear_scalar, down, F::bilinear, false);
+BENCHMARK_CAPTURE(bm_resize_plan, down_bilinear_rgba, down, F::bilinear, true, 4);
+BENCHMARK_CAPTURE(bm_resize_plan, down_bilinear_rgba_scalar, down, F::bilinear, false, 4);
+BENCHMARK_CAPTURE(bm_resize_plan, down_bilinear_gray, down, F::bilinear, true, 1);
+BENCHMARK_CAPTURE(bm_resize_plan, down_bilinear_gray_scalar, down, F::bilinear, false, 1);
 BENCHMARK_CAPTURE(bm_resize_plan, down_bicubic_scalar, down, F::bicubic, false);
 BENCHMARK_CAPTURE(bm_resize_plan, up_bilinear_scalar, up, F::bilinear, false);
 BENCHMARK_CAPTURE(bm_resize_plan, up_bilinear, up, F::bilinear);
@@ -151,6 +157,8 @@ BENCHMARK_CAPTURE(bm_resize_oneshot, up_bilinear, up, F::bilinear);
 #if WDS_BENCH_HAS_OPENCV
 BENCHMARK_CAPTURE(bm_cv_resize, down_INTER_LINEAR, down, cv::INTER_LINEAR);
 BENCHMARK_CAPTURE(bm_cv_resize, down_INTER_AREA, down, cv::INTER_AREA);
+BENCHMARK_CAPTURE(bm_cv_resize, down_INTER_AREA_rgba, down, cv::INTER_AREA, 4);
+BENCHMARK_CAPTURE(bm_cv_resize, down_INTER_AREA_gray, down, cv::INTER_AREA, 1);
 BENCHMARK_CAPTURE(bm_cv_resize, down_INTER_CUBIC, down, cv::INTER_CUBIC);
 BENCHMARK_CAPTURE(bm_cv_resize, up_INTER_LINEAR, up, cv::INTER_LINEAR);
 BENCHMARK_CAPTURE(bm_cv_resize, up_INTER_AREA, up, cv::INTER_AREA);

@@ -162,9 +162,15 @@ TEST_CASE("resize: the SIMD and the scalar kernels give the same bytes", "[resiz
   struct size_case {
     int in_w, in_h, out_w, out_h;
   };
-  const size_case sizes[] = {{1000, 75, 341, 26}, {18, 24, 256, 341}, {1, 1, 7, 5},   {7, 5, 1, 1},
-                             {37, 29, 37, 11},    {37, 29, 13, 29},   {3, 40, 61, 3}, {65, 3, 17, 9},
-                             {2, 2, 3, 3},        {401, 9, 399, 10}};
+  // Also: large reductions, where the last output pixels have far fewer taps
+  // than their neighbours (clipped at the edge), and widths from 1 to 40
+  // output pixels, so that every tail of the 2-pixel, 8- and 32-column steps
+  // and both row parities are taken.
+  std::vector<size_case> sizes = {{1000, 75, 341, 26}, {18, 24, 256, 341}, {1, 1, 7, 5},   {7, 5, 1, 1},
+                                  {37, 29, 37, 11},    {37, 29, 13, 29},   {3, 40, 61, 3}, {65, 3, 17, 9},
+                                  {2, 2, 3, 3},        {401, 9, 399, 10},  {1000, 7, 10, 3}, {997, 3, 3, 997},
+                                  {640, 33, 7, 2},     {5, 600, 4, 9}};
+  for (int w = 1; w <= 40; ++w) sizes.push_back({w < 20 ? 3 * w + 1 : 2 * w - 7, 4 + w % 3, w, 3 + w % 2});
   const wds::resample_filter filters[] = {wds::resample_filter::box,     wds::resample_filter::bilinear,
                                           wds::resample_filter::hamming, wds::resample_filter::bicubic,
                                           wds::resample_filter::lanczos, wds::resample_filter::nearest};
@@ -203,5 +209,5 @@ TEST_CASE("resize: the SIMD and the scalar kernels give the same bytes", "[resiz
         ++compared;
       }
     }
-  CHECK(compared == 10 * 5 * 6);
+  CHECK(compared == int(sizes.size()) * 5 * 6);
 }
