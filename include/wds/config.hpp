@@ -114,7 +114,26 @@
   }                       \
   }
 
+// AVX2 kernels (resize, PNG's Adler-32) are compiled with a target attribute
+// and chosen at run time (detail::cpu_has_avx2), so the build flags stay
+// baseline x86-64.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define WDS_X86_AVX2 1
+#else
+#define WDS_X86_AVX2 0
+#endif
+
 WDS_NAMESPACE_BEGIN
+namespace detail {
+inline bool cpu_has_avx2() noexcept {
+#if WDS_X86_AVX2
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+#else
+  return false;
+#endif
+}
+}  // namespace detail
 namespace config {
 inline constexpr int version_major = WDS_VERSION_MAJOR;
 inline constexpr int version_minor = WDS_VERSION_MINOR;

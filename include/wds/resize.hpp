@@ -24,13 +24,8 @@
 #include "wds/error.hpp"
 #include "wds/image.hpp"
 
-// AVX2 kernels are compiled with a target attribute and chosen at run time,
-// so the build flags stay baseline x86-64.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define WDS_RESIZE_AVX2 1
+#if WDS_X86_AVX2
 #include <immintrin.h>
-#else
-#define WDS_RESIZE_AVX2 0
 #endif
 
 WDS_NAMESPACE_BEGIN
@@ -379,15 +374,10 @@ void resample_rows_tiled(image_view<const std::uint8_t> src, int y0, int rows, c
 }
 
 
-#if WDS_RESIZE_AVX2
+#if WDS_X86_AVX2
 // ---- AVX2 kernels: the same integer sums as the scalar code modulo 2^32,
 // so the same bytes (_mm256_madd_epi16 on the 16-bit halves of each weight,
 // see resample_axis; the clip is the same saturation). ----
-
-inline bool cpu_has_avx2() noexcept {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
 
 // The 32-bit sum from the hi and lo partial sums (see resample_axis), then
 // >> 22 and the clip, all modulo 2^32 as the scalar int32 sum.
@@ -632,12 +622,12 @@ inline void resample_columns_avx2(const std::uint8_t* src, std::ptrdiff_t src_st
     }
   }
 }
-#endif  // WDS_RESIZE_AVX2
+#endif  // WDS_X86_AVX2
 
 template <int C>
 void resample_rows(image_view<const std::uint8_t> src, int y0, int rows, const resample_axis& ax,
                    std::uint8_t* dst, std::ptrdiff_t dst_stride, std::vector<std::uint8_t>& tile, bool simd) {
-#if WDS_RESIZE_AVX2
+#if WDS_X86_AVX2
   if (simd && src.x_step() == C && !ax.pair_tables[0].pairs.empty() && cpu_has_avx2())
     return resample_rows_avx2_pairs<C>(src, y0, rows, ax, dst, dst_stride);
 #else
@@ -660,7 +650,7 @@ inline void resample_columns(const std::uint8_t* src, std::ptrdiff_t src_stride,
                              std::vector<std::int32_t>& acc, bool simd) {
   const std::size_t n = std::size_t(width) * std::size_t(channels);
   const bool packed = src_x_step == channels;
-#if WDS_RESIZE_AVX2
+#if WDS_X86_AVX2
   if (simd && packed && ax.vtap_pairs > 0 && cpu_has_avx2())
     return resample_columns_avx2(src, src_stride, n, row0, ax, dst);
 #else
@@ -763,7 +753,7 @@ void resample_columns_32bpc(const T* src, std::ptrdiff_t src_stride, std::ptrdif
   }
 }
 
-#if WDS_RESIZE_AVX2
+#if WDS_X86_AVX2
 // Pillow's premultiply of one packed LA (C = 2) or RGBA row, 8 or 16 pixels
 // per step, in 16-bit lanes: t = v * a + 128 <= 65153, (t + (t >> 8)) >> 8
 // as the scalar code (no sum passes 65535). Returns the pixels done.
@@ -798,7 +788,7 @@ inline void premultiply(image_view<const std::uint8_t> src, image<std::uint8_t>&
   for (int y = 0; y < src.height(); ++y) {
     std::uint8_t* o = out.row(y);
     int x0 = 0;
-#if WDS_RESIZE_AVX2
+#if WDS_X86_AVX2
     if (simd && src.x_step() == c && cpu_has_avx2())
       x0 = c == 4 ? premultiply_row_avx2<4>(src.row(y), o, src.width()) : premultiply_row_avx2<2>(src.row(y), o, src.width());
 #else
@@ -844,13 +834,13 @@ class resize_plan {
       // Pillow only resamples an axis whose size changes.
       if (out_width != in_width) {
         horizontal_ = resample_axis(in_width, out_width, f);
-#if WDS_RESIZE_AVX2
+#if WDS_X86_AVX2
         if (detail::cpu_has_avx2()) horizontal_.build_pairs();
 #endif
       }
       if (out_height != in_height) {
         vertical_ = resample_axis(in_height, out_height, f);
-#if WDS_RESIZE_AVX2
+#if WDS_X86_AVX2
         if (detail::cpu_has_avx2()) vertical_.build_vertical_pairs();
 #endif
       }

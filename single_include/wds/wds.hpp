@@ -132,7 +132,26 @@
   }                       \
   }
 
+// AVX2 kernels (resize, PNG's Adler-32) are compiled with a target attribute
+// and chosen at run time (detail::cpu_has_avx2), so the build flags stay
+// baseline x86-64.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define WDS_X86_AVX2 1
+#else
+#define WDS_X86_AVX2 0
+#endif
+
 WDS_NAMESPACE_BEGIN
+namespace detail {
+inline bool cpu_has_avx2() noexcept {
+#if WDS_X86_AVX2
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+#else
+  return false;
+#endif
+}
+}  // namespace detail
 namespace config {
 inline constexpr int version_major = WDS_VERSION_MAJOR;
 inline constexpr int version_minor = WDS_VERSION_MINOR;
@@ -5994,13 +6013,8 @@ WDS_NAMESPACE_END
 // #include <wds/error.hpp> (inlined above)
 // #include <wds/image.hpp> (inlined above)
 
-// AVX2 kernels are compiled with a target attribute and chosen at run time,
-// so the build flags stay baseline x86-64.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define WDS_RESIZE_AVX2 1
+#if WDS_X86_AVX2
 #include <immintrin.h>
-#else
-#define WDS_RESIZE_AVX2 0
 #endif
 
 WDS_NAMESPACE_BEGIN
@@ -6124,21 +6138,88 @@ struct resample_axis {
   std::vector<int> count;            // used taps per output index
   std::vector<std::int32_t> coeffs;  // out_size * taps, 22-bit fixed point (8-bit images)
   std::vector<double> weights;       // out_size * taps, normalized (I and F images)
-  // coeffs with rows padded with zeros to a multiple of 8 taps (SIMD loads).
-  int taps_padded = 0;
-  std::vector<std::int32_t> coeffs_padded;
-  // For 3- and 4-channel rows: per output index, groups of 2 taps as 8 lanes
-  // (w[t] x4, w[t+1] x4), an even number of groups, zeros past count.
-  int groups4 = 0;
-  std::vector<std::int32_t> coeffs_x4;
-  void build_x4() {
-    groups4 = (taps + 3) / 4 * 2;
-    coeffs_x4.assign(std::size_t(out_size) * std::size_t(groups4) * 8, 0);
-    for (int xx = 0; xx < out_size; ++xx)
-      for (int t = 0; t < count[std::size_t(xx)]; ++t)
-        for (int l = 0; l < 4; ++l)
-          coeffs_x4[(std::size_t(xx) * std::size_t(groups4) + std::size_t(t / 2)) * 8 + std::size_t(t % 2) * 4 +
-                    std::size_t(l)] = coeffs[std::size_t(xx) * std::size_t(taps) + std::size_t(t)];
+  // AVX2 tables for _mm256_madd_epi16, which multiplies 16-bit pairs: each
+  // 22-bit coefficient k is split as k = hi * 2^15 + lo (lo in [0, 2^15)),
+  // and the 32-bit sums of both halves recombine modulo 2^32 into exactly the
+  // scalar sum.
+  // Horizontal: output pixels in pairs (2p in the low 128-bit lane, 2p + 1
+  // in the high one); a lane holds 8 words, (tap t, tap t + 1) pairs for each
+  // of P = 1, 2 or 4 channels (layouts for 1, 2 and 3-4 channel rows). A
+  // step covers T = 16 / P taps as the vectors hi(first half), hi(second
+  // half), lo(first), lo(second). An odd last pixel has a zero-weight partner.
+  struct output_pair {
+    int first0, first1;  // first input pixel of each lane
+    int steps;           // the longer of the two
+  };
+  struct pair_table {
+    std::vector<output_pair> pairs;
+    std::vector<std::int16_t> coeffs;  // 64 per step, in pair order
+  };
+  pair_table pair_tables[3];  // P = 1, 2, 4
+  static constexpr int pair_layout(int channels) noexcept { return channels == 1 ? 0 : channels == 2 ? 1 : 2; }
+  // Vertical: per output row, tap pairs (t, t+1) as two int16 in one int32:
+  // hi halves, then lo halves; a missing odd tap has weight 0.
+  int vtap_pairs = 0;
+  std::vector<std::int32_t> vcoeffs_hi, vcoeffs_lo;  // out_size * vtap_pairs
+
+  static void split_coeff(std::int32_t k, std::int16_t& hi, std::int16_t& lo) noexcept {
+    const std::int32_t l = k & 0x7fff;
+    hi = std::int16_t((k - l) / 0x8000);
+    lo = std::int16_t(l);
+  }
+  // Every coefficient is within +-2^22 by a small margin; the split needs
+  // |hi| < 2^15, checked rather than assumed.
+  bool splittable() const noexcept {
+    for (const std::int32_t k : coeffs)
+      if (k <= -(std::int32_t{1} << 29) || k >= (std::int32_t{1} << 29)) return false;
+    return true;
+  }
+  void build_pairs() {
+    if (!splittable()) return;
+    for (int layout = 0; layout < 3; ++layout) {
+      const int P = 1 << layout, T = 16 / P;
+      pair_table& table = pair_tables[layout];
+      table.pairs.resize(std::size_t(out_size + 1) / 2);
+      std::size_t total = 0;
+      std::vector<std::size_t> begin(table.pairs.size());
+      for (std::size_t p = 0; p < table.pairs.size(); ++p) {
+        const std::size_t a = 2 * p, b = std::min(2 * p + 1, std::size_t(out_size) - 1);
+        const int n = std::max(count[a], b == a ? 0 : count[b]);
+        table.pairs[p] = output_pair{first[a], first[b], (n + T - 1) / T};
+        begin[p] = total;
+        total += std::size_t(table.pairs[p].steps);
+      }
+      table.coeffs.assign(total * 64, 0);
+      for (int xx = 0; xx < out_size; ++xx) {
+        const std::size_t p = std::size_t(xx) / 2, lane = std::size_t(xx) % 2;
+        for (int t = 0; t < count[std::size_t(xx)]; ++t) {
+          std::int16_t hi, lo;
+          split_coeff(coeffs[std::size_t(xx) * std::size_t(taps) + std::size_t(t)], hi, lo);
+          const int u = t % T, half = u / (T / 2), g = (u % (T / 2)) / 2, j = u % 2;
+          std::int16_t* v = &table.coeffs[(begin[p] + std::size_t(t / T)) * 64 + lane * 8];
+          for (int c = 0; c < P; ++c) {
+            const int word = g * 2 * P + c * 2 + j;
+            v[half * 16 + word] = hi;
+            v[(2 + half) * 16 + word] = lo;
+          }
+        }
+      }
+    }
+  }
+  void build_vertical_pairs() {
+    if (!splittable()) return;
+    vtap_pairs = (taps + 1) / 2;
+    vcoeffs_hi.assign(std::size_t(out_size) * std::size_t(vtap_pairs), 0);
+    vcoeffs_lo.assign(std::size_t(out_size) * std::size_t(vtap_pairs), 0);
+    for (int yy = 0; yy < out_size; ++yy)
+      for (int t = 0; t < count[std::size_t(yy)]; ++t) {
+        std::int16_t hi, lo;
+        split_coeff(coeffs[std::size_t(yy) * std::size_t(taps) + std::size_t(t)], hi, lo);
+        const std::size_t i = std::size_t(yy) * std::size_t(vtap_pairs) + std::size_t(t / 2);
+        const int shift = 16 * (t % 2);
+        vcoeffs_hi[i] = std::int32_t(std::uint32_t(vcoeffs_hi[i]) | (std::uint32_t(std::uint16_t(hi)) << shift));
+        vcoeffs_lo[i] = std::int32_t(std::uint32_t(vcoeffs_lo[i]) | (std::uint32_t(std::uint16_t(lo)) << shift));
+      }
   }
 
   resample_axis() = default;
@@ -6184,12 +6265,6 @@ struct resample_axis {
       first[std::size_t(xx)] = xmin;
       count[std::size_t(xx)] = xmax;
     }
-    taps_padded = (taps + 7) / 8 * 8;
-    // + 8: a 4-tap load of the last pixel's last group may pass its row.
-    coeffs_padded.assign(std::size_t(out) * std::size_t(taps_padded) + 8, 0);
-    for (int xx = 0; xx < out; ++xx)
-      std::copy_n(&coeffs[std::size_t(xx) * std::size_t(taps)], taps,
-                  &coeffs_padded[std::size_t(xx) * std::size_t(taps_padded)]);
   }
 };
 
@@ -6288,237 +6363,262 @@ void resample_rows_tiled(image_view<const std::uint8_t> src, int y0, int rows, c
 }
 
 
-#if WDS_RESIZE_AVX2
-// ---- AVX2 kernels: the same integer sums as the scalar code, so the same
-// bytes (32-bit products and adds; the clip is the same saturation). ----
+#if WDS_X86_AVX2
+// ---- AVX2 kernels: the same integer sums as the scalar code modulo 2^32,
+// so the same bytes (_mm256_madd_epi16 on the 16-bit halves of each weight,
+// see resample_axis; the clip is the same saturation). ----
 
-inline bool cpu_has_avx2() noexcept {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
+// The 32-bit sum from the hi and lo partial sums (see resample_axis), then
+// >> 22 and the clip, all modulo 2^32 as the scalar int32 sum.
+__attribute__((target("avx2"))) inline __m256i combine_split(__m256i hi, __m256i lo) {
+  return _mm256_srai_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi, 15), lo), resample_precision_bits);
 }
 
-// v >> 22 clipped to 0..255, 8 lanes -> 8 bytes in lane order.
-__attribute__((target("avx2"))) inline __m128i clip8_avx2(__m256i v) {
-  const __m256i s = _mm256_srai_epi32(v, resample_precision_bits);
-  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-  return _mm_packus_epi16(w, w);
-}
-
-// Horizontal pass of rows [y0, y0 + rows) of packed src into dst. One output
-// pixel at a time: a vector holds 8/Cp taps of Cp = (C == 3 ? 4 : C) lanes
-// each (C = 3 pixels are widened to 4 lanes by a shuffle); its coefficient
-// vector repeats each tap's weight Cp times. A load that would pass the end
-// of the row falls back to the scalar sum for that pixel.
-template <int C>
-__attribute__((target("avx2"))) void resample_rows_avx2(image_view<const std::uint8_t> src, int y0, int rows,
-                                                         const resample_axis& ax, std::uint8_t* dst,
-                                                         std::ptrdiff_t dst_stride) {
-  constexpr int Cp = C == 3 ? 4 : C;
-  constexpr int G = 8 / Cp;                 // taps per vector
-  constexpr int load = C == 3 ? 16 : 8;     // bytes read per vector
-  const int in_w = ax.in_size, out_w = ax.out_size;
-  const std::size_t tp = std::size_t(ax.taps_padded);
-  const std::ptrdiff_t row_bytes = std::ptrdiff_t(in_w) * C;
-  // Lane i takes the weight of tap i / Cp.
-  const __m256i spread = C == 1   ? _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
-                         : C == 2 ? _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)
-                                  : _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-  // C = 3: bytes of pixel 0 to dwords 0..2 of lane 0, pixel 1 to lane 1.
-  const __m256i widen3 = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1,  //
-                                          3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1, -1);
-  const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
-  (void)spread;
-  (void)widen3;
-  for (int y = 0; y < rows; ++y) {
-    const std::uint8_t* in = src.row(y0 + y);
-    std::uint8_t* out = dst + y * dst_stride;
-    for (int xx = 0; xx < out_w; ++xx) {
-      const int n = ax.count[std::size_t(xx)];
-      const std::ptrdiff_t start = std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
-      const int groups = (n + G - 1) / G;
-      const std::int32_t* k = &ax.coeffs_padded[std::size_t(xx) * tp];
-      if (start + std::ptrdiff_t(groups - 1) * G * C + load > row_bytes) {
-        const std::uint8_t* p = in + start;
-        for (int c = 0; c < C; ++c) {
-          std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
-          for (int t = 0; t < n; ++t) a += std::int32_t(p[t * C + c]) * k[t];
-          out[xx * C + c] = clip_fixed(a);
-        }
-        continue;
-      }
-      __m256i acc = _mm256_setzero_si256();
-      const std::uint8_t* p = in + start;
-      for (int g = 0; g < groups; ++g, p += G * C, k += G) {
-        __m256i px;
-        if constexpr (C == 3) {
-          const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-          px = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(b), widen3);
-        } else {
-          px = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-        }
-        __m256i w;
-        if constexpr (C == 1) {
-          w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k));
-        } else {
-          w = _mm256_permutevar8x32_epi32(
-              _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k))), spread);
-        }
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(px, w));
-      }
-      // Sum the taps sharing a channel: lanes i, i + Cp, ...
-      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-      if constexpr (Cp <= 2) s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
-      if constexpr (Cp == 1) s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
-      s4 = _mm_srai_epi32(_mm_add_epi32(s4, _mm256_castsi256_si128(round)), resample_precision_bits);
-      s4 = _mm_packs_epi32(s4, s4);
-      const std::uint32_t bytes = std::uint32_t(_mm_cvtsi128_si32(_mm_packus_epi16(s4, s4)));
-      std::memcpy(out + xx * C, &bytes, C);
-    }
+// One step of rows_pairs_avx2 for R rows: the step's taps of both lanes; q
+// is the step's byte offset from a, b.
+template <int C, int R>
+__attribute__((target("avx2"), always_inline)) inline void pair_step_avx2(const std::uint8_t* const* in, std::ptrdiff_t a,
+                                                                         std::ptrdiff_t b, const __m256i* k,
+                                                                         std::ptrdiff_t q, __m256i taps01,
+                                                                         __m256i taps23, __m256i* hi, __m256i* lo) {
+  const __m256i kh01 = _mm256_loadu_si256(k), kh23 = _mm256_loadu_si256(k + 1);
+  const __m256i kl01 = _mm256_loadu_si256(k + 2), kl23 = _mm256_loadu_si256(k + 3);
+  for (int r = 0; r < R; ++r) {
+    const __m256i px = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in[r] + q + a))),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(in[r] + q + b)), 1);
+    const __m256i t01 = _mm256_shuffle_epi8(px, taps01), t23 = _mm256_shuffle_epi8(px, taps23);
+    hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(t01, kh01));
+    lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(t01, kl01));
+    hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(t23, kh23));
+    lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(t23, kl23));
   }
 }
 
-// Sum over the taps of output index xx of one row, as [even taps | odd taps].
+// The byte shuffle of one step's 16 loaded bytes to the words of half h of
+// resample_axis::pair_tables (word g * 2P + 2c + j: tap 2g + j of the half,
+// channel c), the same in both 128-bit lanes; zero for the 4th channel of RGB.
 template <int C>
-__attribute__((target("avx2"))) inline __m256i accumulate_x4(const std::uint8_t* in, const resample_axis& ax, int xx,
-                                                              __m256i lo3, __m256i hi3) {
-  const int pairs = (ax.count[std::size_t(xx)] + 3) / 4;
-  const std::uint8_t* p = in + std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
-  const __m256i* k = reinterpret_cast<const __m256i*>(&ax.coeffs_x4[std::size_t(xx) * std::size_t(ax.groups4) * 8]);
-  __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
-  for (int j = 0; j < pairs; ++j, p += 4 * C, k += 2) {
-    __m256i px0, px1;
-    if constexpr (C == 3) {
-      const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-      px0 = _mm256_shuffle_epi8(b, lo3);
-      px1 = _mm256_shuffle_epi8(b, hi3);
+__attribute__((target("avx2"))) inline __m256i pair_taps_mask(int h) {
+  constexpr int P = C == 3 ? 4 : C, T = 16 / P;
+  alignas(32) std::int8_t m[32];
+  for (int w = 0; w < 8; ++w) {
+    const int g = w / (2 * P), c = (w / 2) % P, j = w % 2;
+    const int byte = (h * T / 2 + 2 * g + j) * C + c;
+    m[2 * w] = m[2 * w + 16] = std::int8_t(c < C ? byte : -1);
+    m[2 * w + 1] = m[2 * w + 17] = -1;
+  }
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(m));
+}
+
+// Horizontal pass with _mm256_madd_epi16: two output pixels per vector (one
+// per 128-bit lane), 16 / P taps per step from one 16-byte load per lane
+// (12 bytes used for RGB); R rows at a time share the weight loads. Pixel x
+// of row r is at in[r] + x * C - shift; out[r] is the output row.
+template <int C, int R>
+__attribute__((target("avx2"))) inline void rows_pairs_avx2(const std::uint8_t* const* rows_in, std::ptrdiff_t shift,
+                                                            std::uint8_t* const* rows_out, int out_w,
+                                                            const resample_axis::output_pair* pr, int p_begin,
+                                                            int p_end, const __m256i* k) {
+  constexpr int P = C == 3 ? 4 : C, T = 16 / P;
+  constexpr char z = -1;
+  const __m256i taps01 = pair_taps_mask<C>(0), taps23 = pair_taps_mask<C>(1);
+  // After the packs: pixel 2p at bytes 0.., pixel 2p + 1 at bytes 8.. .
+  const __m128i gather = C == 1   ? _mm_setr_epi8(0, 8, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+                         : C == 2 ? _mm_setr_epi8(0, 1, 8, 9, z, z, z, z, z, z, z, z, z, z, z, z)
+                         : C == 3 ? _mm_setr_epi8(0, 1, 2, 8, 9, 10, z, z, z, z, z, z, z, z, z, z)
+                                  : _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, z, z, z, z, z, z, z, z);
+  // The rounding term once per channel: in the first P dwords of each lane.
+  constexpr std::int32_t h = std::int32_t{1} << (resample_precision_bits - 1);
+  const __m256i round = _mm256_setr_epi32(h, P > 1 ? h : 0, P > 2 ? h : 0, P > 2 ? h : 0,  //
+                                          h, P > 1 ? h : 0, P > 2 ? h : 0, P > 2 ? h : 0);
+  // Local copies: the byte stores below could alias the callers' arrays.
+  const std::uint8_t* in[R];
+  std::uint8_t* out[R];
+  for (int r = 0; r < R; ++r) {
+    in[r] = rows_in[r];
+    out[r] = rows_out[r];
+  }
+  for (int p = p_begin; p < p_end; ++p) {
+    const std::ptrdiff_t a = std::ptrdiff_t(pr[p].first0) * C - shift, b = std::ptrdiff_t(pr[p].first1) * C - shift;
+    __m256i hi[R], lo[R];
+    for (int r = 0; r < R; ++r) {
+      hi[r] = _mm256_setzero_si256();
+      lo[r] = round;
+    }
+    // Straight-line code for the short filters (a loop-carried accumulator
+    // costs GCC a register copy per step).
+    const int steps = pr[p].steps;
+    if (steps <= 3) {
+      pair_step_avx2<C, R>(in, a, b, k, 0, taps01, taps23, hi, lo);
+      if (steps >= 2) pair_step_avx2<C, R>(in, a, b, k + 4, T * C, taps01, taps23, hi, lo);
+      if (steps == 3) pair_step_avx2<C, R>(in, a, b, k + 8, 2 * T * C, taps01, taps23, hi, lo);
     } else {
-      px0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-      px1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8)));
+      for (int s = 0; s < steps; ++s) pair_step_avx2<C, R>(in, a, b, k + 4 * s, s * T * C, taps01, taps23, hi, lo);
     }
-    a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(px0, _mm256_loadu_si256(k)));
-    a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(px1, _mm256_loadu_si256(k + 1)));
-  }
-  return _mm256_add_epi32(a0, a1);
-}
-
-// 3 and 4 channels: a vector is 2 taps of one pixel (RGBx | RGBx), with the
-// weights from coeffs_x4; C = 3 takes 4 taps from one 16-byte load. Two
-// output pixels are finished together (one pack for both).
-template <int C>
-__attribute__((target("avx2"))) void resample_rows_avx2_x4(image_view<const std::uint8_t> src, int y0, int rows,
-                                                            const resample_axis& ax, std::uint8_t* dst,
-                                                            std::ptrdiff_t dst_stride) {
-  static_assert(C == 3 || C == 4, "3 or 4 channels");
-  const int in_w = ax.in_size, out_w = ax.out_size;
-  const std::ptrdiff_t row_bytes = std::ptrdiff_t(in_w) * C;
-  // Pixels 0,1 (and 2,3) of a 12-byte RGB run widened to dwords.
-  const __m256i lo3 = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, -1, -1, -1, -1,  //
-                                       3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1, -1);
-  const __m256i hi3 = _mm256_setr_epi8(6, -1, -1, -1, 7, -1, -1, -1, 8, -1, -1, -1, -1, -1, -1, -1,  //
-                                       9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1, -1, -1, -1, -1);
-  const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
-  (void)lo3;
-  (void)hi3;
-  // Bytes read for output index xx, from its first pixel.
-  auto reach = [&](int xx) {
-    const int pairs = (ax.count[std::size_t(xx)] + 3) / 4;
-    return std::ptrdiff_t(ax.first[std::size_t(xx)]) * C + std::ptrdiff_t(pairs - 1) * 4 * C + 16;
-  };
-  // The first output index from which loads could pass the end of a row.
-  int simd_end = out_w;
-  while (simd_end > 0 && reach(simd_end - 1) > row_bytes) --simd_end;
-  for (int xx = 0; xx < simd_end; ++xx)
-    if (reach(xx) > row_bytes) {  // first[] is monotonic, but be safe
-      simd_end = xx;
-      break;
-    }
-  for (int y = 0; y < rows; ++y) {
-    const std::uint8_t* in = src.row(y0 + y);
-    std::uint8_t* out = dst + y * dst_stride;
-    int xx = 0;
-    for (; xx + 1 < simd_end; xx += 2) {
-      const __m256i a = accumulate_x4<C>(in, ax, xx, lo3, hi3), b = accumulate_x4<C>(in, ax, xx + 1, lo3, hi3);
-      // [a taps even | a taps odd], [b ...] -> [a | b] summed.
-      __m256i m = _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-      m = _mm256_srai_epi32(_mm256_add_epi32(m, round), resample_precision_bits);
-      m = _mm256_packs_epi32(m, m);
-      m = _mm256_packus_epi16(m, m);
-      const std::uint32_t pa = std::uint32_t(_mm_cvtsi128_si32(_mm256_castsi256_si128(m)));
-      const std::uint32_t pb = std::uint32_t(_mm_cvtsi128_si32(_mm256_extracti128_si256(m, 1)));
-      std::memcpy(out + xx * C, &pa, C);
-      std::memcpy(out + (xx + 1) * C, &pb, C);
-    }
-    for (; xx < out_w; ++xx) {
-      const int n = ax.count[std::size_t(xx)];
-      const std::uint8_t* p = in + std::ptrdiff_t(ax.first[std::size_t(xx)]) * C;
-      const std::int32_t* k = &ax.coeffs[std::size_t(xx) * std::size_t(ax.taps)];
-      for (int c = 0; c < C; ++c) {
-        std::int32_t v = std::int32_t{1} << (resample_precision_bits - 1);
-        for (int t = 0; t < n; ++t) v += std::int32_t(p[t * C + c]) * k[t];
-        out[xx * C + c] = clip_fixed(v);
+    k += 4 * steps;
+    const int x = 2 * p;
+    for (int r = 0; r < R; ++r) {
+      // The 32-bit sums modulo 2^32, then the dwords of one channel (4 / P
+      // of them per lane) added.
+      __m256i sum = _mm256_add_epi32(_mm256_slli_epi32(hi[r], 15), lo[r]);
+      if constexpr (P <= 2) sum = _mm256_add_epi32(sum, _mm256_shuffle_epi32(sum, _MM_SHUFFLE(1, 0, 3, 2)));
+      if constexpr (P == 1) sum = _mm256_add_epi32(sum, _mm256_shuffle_epi32(sum, _MM_SHUFFLE(2, 3, 0, 1)));
+      const __m256i w = _mm256_packs_epi32(_mm256_srai_epi32(sum, resample_precision_bits), _mm256_setzero_si256());
+      const __m128i v =
+          _mm_shuffle_epi8(_mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)), gather);
+      std::uint8_t* o = out[r] + x * C;
+      if (__builtin_expect(std::ptrdiff_t(out_w - x) * C >= 8, 1)) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(o), v);  // bytes past 2C: rewritten by the next pairs
+      } else {
+        alignas(16) std::uint8_t bytes[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(bytes), v);
+        std::memcpy(o, bytes, std::size_t(std::min(2, out_w - x)) * C);
       }
     }
   }
 }
 
-// Vertical pass over packed rows: 32 bytes (4 x 8 lanes) per step, then 8,
-// then scalar for the last few.
-__attribute__((target("avx2"))) inline void resample_columns_avx2(const std::uint8_t* src,
-                                                                  std::ptrdiff_t src_stride, std::size_t n,
-                                                                  int row0, const resample_axis& ax,
-                                                                  image_view<std::uint8_t> dst) {
+// The horizontal pass of rows [y0, y0 + rows) of packed src into dst, two
+// rows at a time. The pairs whose loads could pass the end of the row read a
+// zero-padded copy of the row's end.
+template <int C>
+__attribute__((target("avx2"))) void resample_rows_avx2_pairs(image_view<const std::uint8_t> src, int y0, int rows,
+                                                               const resample_axis& ax, std::uint8_t* dst,
+                                                               std::ptrdiff_t dst_stride) {
+  constexpr int P = C == 3 ? 4 : C, T = 16 / P;
+  const resample_axis::pair_table& table = ax.pair_tables[resample_axis::pair_layout(C)];
+  const int out_w = ax.out_size;
+  const int pairs = int(table.pairs.size());
+  const resample_axis::output_pair* pr = table.pairs.data();
+  const __m256i* k0 = reinterpret_cast<const __m256i*>(table.coeffs.data());
+  const std::ptrdiff_t row_bytes = std::ptrdiff_t(ax.in_size) * C;
+  auto reach = [&](const resample_axis::output_pair& q) {  // end of the last load
+    return std::ptrdiff_t(std::max(q.first0, q.first1)) * C + std::ptrdiff_t(q.steps - 1) * T * C + 16;
+  };
+  // Pairs [0, direct) read only inside the row; the weights of pair
+  // `direct` start at k_tail.
+  int direct = 0;
+  const __m256i* k_tail = k0;
+  for (; direct < pairs && reach(pr[direct]) <= row_bytes; ++direct) k_tail += 4 * pr[direct].steps;
+  // The tail reads bytes [tail_begin, tail_end) of the row, past its end
+  // where a lane has fewer taps than its partner (zero weights there).
+  std::ptrdiff_t tail_begin = row_bytes, tail_end = row_bytes;
+  for (int p = direct; p < pairs; ++p) {
+    tail_begin = std::min(tail_begin, std::ptrdiff_t(std::min(pr[p].first0, pr[p].first1)) * C);
+    tail_end = std::max(tail_end, reach(pr[p]));
+  }
+  const std::size_t tail_len = std::size_t(row_bytes - tail_begin);
+  const std::size_t tail_size = std::size_t(tail_end - tail_begin);
+  std::vector<std::uint8_t> tail(direct < pairs ? 2 * tail_size : 0);
+  std::uint8_t* tail_row[2] = {tail.data(), tail.data() + tail_size};
+  auto run = [&](auto rows_at_once, int y) {
+    constexpr int n = decltype(rows_at_once)::value;
+    const std::uint8_t* in[n];
+    std::uint8_t* out[n];
+    for (int r = 0; r < n; ++r) {
+      in[r] = src.row(y0 + y + r);
+      out[r] = dst + (y + r) * dst_stride;
+    }
+    rows_pairs_avx2<C, n>(in, 0, out, out_w, pr, 0, direct, k0);
+    if (direct < pairs) {
+      for (int r = 0; r < n; ++r) {
+        std::memcpy(tail_row[r], in[r] + tail_begin, tail_len);
+        in[r] = tail_row[r];
+      }
+      rows_pairs_avx2<C, n>(in, tail_begin, out, out_w, pr, direct, pairs, k_tail);
+    }
+  };
+  int y = 0;
+  for (; y + 2 <= rows; y += 2) run(std::integral_constant<int, 2>{}, y);
+  if (y < rows) run(std::integral_constant<int, 1>{}, y);
+}
+
+// Vertical pass over packed rows with _mm256_madd_epi16: two source rows at a
+// time, interleaved byte by byte and widened to (row t, row t + 1) word
+// pairs. One output row yy, columns [i, i + 32): in at column i of the first
+// tap's row; khi/klo the tap pairs' weights (resample_axis::vcoeffs_*).
+__attribute__((target("avx2"))) inline void columns_block32_avx2(const std::uint8_t* in, std::ptrdiff_t stride,
+                                                                 int taps, const std::int32_t* khi,
+                                                                 const std::int32_t* klo, std::uint8_t* out) {
+  const __m256i zero = _mm256_setzero_si256();
   const __m256i round = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  __m256i h0 = zero, h1 = zero, h2 = zero, h3 = zero, l0 = round, l1 = round, l2 = round, l3 = round;
+  for (int t = 0; t < taps; t += 2, in += 2 * stride) {
+    const __m256i ra = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+    const __m256i rb = t + 1 < taps ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + stride)) : zero;
+    const __m256i ilo = _mm256_unpacklo_epi8(ra, rb), ihi = _mm256_unpackhi_epi8(ra, rb);
+    // Columns 0-3 | 16-19, 4-7 | 20-23, 8-11 | 24-27, 12-15 | 28-31.
+    const __m256i x0 = _mm256_unpacklo_epi8(ilo, zero), x1 = _mm256_unpackhi_epi8(ilo, zero);
+    const __m256i x2 = _mm256_unpacklo_epi8(ihi, zero), x3 = _mm256_unpackhi_epi8(ihi, zero);
+    const __m256i wh = _mm256_set1_epi32(khi[t / 2]), wl = _mm256_set1_epi32(klo[t / 2]);
+    h0 = _mm256_add_epi32(h0, _mm256_madd_epi16(x0, wh));
+    h1 = _mm256_add_epi32(h1, _mm256_madd_epi16(x1, wh));
+    h2 = _mm256_add_epi32(h2, _mm256_madd_epi16(x2, wh));
+    h3 = _mm256_add_epi32(h3, _mm256_madd_epi16(x3, wh));
+    l0 = _mm256_add_epi32(l0, _mm256_madd_epi16(x0, wl));
+    l1 = _mm256_add_epi32(l1, _mm256_madd_epi16(x1, wl));
+    l2 = _mm256_add_epi32(l2, _mm256_madd_epi16(x2, wl));
+    l3 = _mm256_add_epi32(l3, _mm256_madd_epi16(x3, wl));
+  }
+  // packs(0-3|16-19, 4-7|20-23) = 0-7|16-23; with 8-15|24-31, packus gives
+  // 0-15 | 16-31: in order.
+  const __m256i w01 = _mm256_packs_epi32(combine_split(h0, l0), combine_split(h1, l1));
+  const __m256i w23 = _mm256_packs_epi32(combine_split(h2, l2), combine_split(h3, l3));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_packus_epi16(w01, w23));
+}
+
+// The same for 8 columns.
+__attribute__((target("avx2"))) inline void columns_block8_avx2(const std::uint8_t* in, std::ptrdiff_t stride,
+                                                                int taps, const std::int32_t* khi,
+                                                                const std::int32_t* klo, std::uint8_t* out) {
+  __m256i h = _mm256_setzero_si256(), l = _mm256_set1_epi32(std::int32_t{1} << (resample_precision_bits - 1));
+  for (int t = 0; t < taps; t += 2, in += 2 * stride) {
+    const __m128i ra = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(in));
+    const __m128i rb =
+        t + 1 < taps ? _mm_loadl_epi64(reinterpret_cast<const __m128i*>(in + stride)) : _mm_setzero_si128();
+    const __m256i x = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(ra, rb));  // columns 0-3 | 4-7
+    h = _mm256_add_epi32(h, _mm256_madd_epi16(x, _mm256_set1_epi32(khi[t / 2])));
+    l = _mm256_add_epi32(l, _mm256_madd_epi16(x, _mm256_set1_epi32(klo[t / 2])));
+  }
+  const __m256i s = combine_split(h, l);
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(w, w));
+}
+
+// Vertical pass: 32 columns per step, then 8, and a last 8 that overlaps the
+// step before it (it rewrites the same bytes); under 8 columns is scalar.
+inline void resample_columns_avx2(const std::uint8_t* src, std::ptrdiff_t src_stride, std::size_t n, int row0,
+                                  const resample_axis& ax, image_view<std::uint8_t> dst) {
   for (int yy = 0; yy < ax.out_size; ++yy) {
-    const std::int32_t* k = &ax.coeffs[std::size_t(yy) * std::size_t(ax.taps)];
+    const std::int32_t* khi = &ax.vcoeffs_hi[std::size_t(yy) * std::size_t(ax.vtap_pairs)];
+    const std::int32_t* klo = &ax.vcoeffs_lo[std::size_t(yy) * std::size_t(ax.vtap_pairs)];
     const std::uint8_t* base = src + std::ptrdiff_t(ax.first[std::size_t(yy)] - row0) * src_stride;
     const int taps = ax.count[std::size_t(yy)];
     std::uint8_t* out = dst.row(yy);
     std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-      __m256i a0 = round, a1 = round, a2 = round, a3 = round;
-      const std::uint8_t* in = base + i;
-      for (int t = 0; t < taps; ++t, in += src_stride) {
-        const __m256i w = _mm256_set1_epi32(k[t]);
-        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
-        const __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
-        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(lo), w));
-        a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)), w));
-        a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(hi), w));
-        a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)), w));
+    for (; i + 32 <= n; i += 32) columns_block32_avx2(base + i, src_stride, taps, khi, klo, out + i);
+    for (; i + 8 <= n; i += 8) columns_block8_avx2(base + i, src_stride, taps, khi, klo, out + i);
+    if (i < n && n >= 8) {
+      columns_block8_avx2(base + n - 8, src_stride, taps, khi, klo, out + n - 8);
+    } else {
+      const std::int32_t* k = &ax.coeffs[std::size_t(yy) * std::size_t(ax.taps)];
+      for (; i < n; ++i) {
+        std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
+        for (int t = 0; t < taps; ++t) a += std::int32_t(base[t * src_stride + std::ptrdiff_t(i)]) * k[t];
+        out[i] = clip_fixed(a);
       }
-      const __m128i r0 = _mm_unpacklo_epi64(clip8_avx2(a0), clip8_avx2(a1));
-      const __m128i r1 = _mm_unpacklo_epi64(clip8_avx2(a2), clip8_avx2(a3));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), r0);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + 16), r1);
-    }
-    for (; i + 8 <= n; i += 8) {
-      __m256i a0 = round;
-      const std::uint8_t* in = base + i;
-      for (int t = 0; t < taps; ++t, in += src_stride)
-        a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(
-                                      _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in))),
-                                      _mm256_set1_epi32(k[t])));
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), clip8_avx2(a0));
-    }
-    for (; i < n; ++i) {
-      std::int32_t a = std::int32_t{1} << (resample_precision_bits - 1);
-      for (int t = 0; t < taps; ++t) a += std::int32_t(base[t * src_stride + std::ptrdiff_t(i)]) * k[t];
-      out[i] = clip_fixed(a);
     }
   }
 }
-#endif  // WDS_RESIZE_AVX2
+#endif  // WDS_X86_AVX2
 
 template <int C>
 void resample_rows(image_view<const std::uint8_t> src, int y0, int rows, const resample_axis& ax,
                    std::uint8_t* dst, std::ptrdiff_t dst_stride, std::vector<std::uint8_t>& tile, bool simd) {
-#if WDS_RESIZE_AVX2
-  if (simd && src.x_step() == C && cpu_has_avx2()) {
-    if constexpr (C >= 3) {
-      if (!ax.coeffs_x4.empty()) return resample_rows_avx2_x4<C>(src, y0, rows, ax, dst, dst_stride);
-    }
-    return resample_rows_avx2<C>(src, y0, rows, ax, dst, dst_stride);
-  }
+#if WDS_X86_AVX2
+  if (simd && src.x_step() == C && !ax.pair_tables[0].pairs.empty() && cpu_has_avx2())
+    return resample_rows_avx2_pairs<C>(src, y0, rows, ax, dst, dst_stride);
 #else
   (void)simd;
 #endif
@@ -6539,8 +6639,9 @@ inline void resample_columns(const std::uint8_t* src, std::ptrdiff_t src_stride,
                              std::vector<std::int32_t>& acc, bool simd) {
   const std::size_t n = std::size_t(width) * std::size_t(channels);
   const bool packed = src_x_step == channels;
-#if WDS_RESIZE_AVX2
-  if (simd && packed && cpu_has_avx2()) return resample_columns_avx2(src, src_stride, n, row0, ax, dst);
+#if WDS_X86_AVX2
+  if (simd && packed && ax.vtap_pairs > 0 && cpu_has_avx2())
+    return resample_columns_avx2(src, src_stride, n, row0, ax, dst);
 #else
   (void)simd;
 #endif
@@ -6641,12 +6742,48 @@ void resample_columns_32bpc(const T* src, std::ptrdiff_t src_stride, std::ptrdif
   }
 }
 
+#if WDS_X86_AVX2
+// Pillow's premultiply of one packed LA (C = 2) or RGBA row, 8 or 16 pixels
+// per step, in 16-bit lanes: t = v * a + 128 <= 65153, (t + (t >> 8)) >> 8
+// as the scalar code (no sum passes 65535). Returns the pixels done.
+template <int C>
+__attribute__((target("avx2"))) inline int premultiply_row_avx2(const std::uint8_t* in, std::uint8_t* out, int width) {
+  static_assert(C == 2 || C == 4, "LA or RGBA");
+  // The alpha word of each pixel into all of its words; alpha words kept.
+  const __m256i spread = C == 4 ? _mm256_setr_epi8(6, 7, 6, 7, 6, 7, 6, 7, 14, 15, 14, 15, 14, 15, 14, 15,  //
+                                                   6, 7, 6, 7, 6, 7, 6, 7, 14, 15, 14, 15, 14, 15, 14, 15)
+                                : _mm256_setr_epi8(2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15,  //
+                                                   2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15);
+  constexpr int keep = C == 4 ? 0x88 : 0xAA;
+  const __m256i zero = _mm256_setzero_si256(), half = _mm256_set1_epi16(128);
+  auto mul = [&](__m256i v) __attribute__((target("avx2"))) {
+    const __m256i t = _mm256_add_epi16(_mm256_mullo_epi16(v, _mm256_shuffle_epi8(v, spread)), half);
+    return _mm256_blend_epi16(_mm256_srli_epi16(_mm256_add_epi16(t, _mm256_srli_epi16(t, 8)), 8), v, keep);
+  };
+  constexpr int per = 32 / C;
+  int x = 0;
+  for (; x + per <= width; x += per) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + x * C));
+    const __m256i lo = mul(_mm256_unpacklo_epi8(v, zero)), hi = mul(_mm256_unpackhi_epi8(v, zero));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + x * C), _mm256_packus_epi16(lo, hi));
+  }
+  return x;
+}
+#endif
+
 // Pillow resizes LA/RGBA premultiplied (convert to La/RGBa and back).
-inline void premultiply(image_view<const std::uint8_t> src, image<std::uint8_t>& out) {
+inline void premultiply(image_view<const std::uint8_t> src, image<std::uint8_t>& out, bool simd) {
   const int c = src.channels();
   for (int y = 0; y < src.height(); ++y) {
     std::uint8_t* o = out.row(y);
-    for (int x = 0; x < src.width(); ++x) {
+    int x0 = 0;
+#if WDS_X86_AVX2
+    if (simd && src.x_step() == c && cpu_has_avx2())
+      x0 = c == 4 ? premultiply_row_avx2<4>(src.row(y), o, src.width()) : premultiply_row_avx2<2>(src.row(y), o, src.width());
+#else
+    (void)simd;
+#endif
+    for (int x = x0; x < src.width(); ++x) {
       const std::uint8_t* p = src.pixel(x, y);
       const unsigned alpha = p[c - 1];
       for (int i = 0; i < c - 1; ++i) {
@@ -6686,11 +6823,16 @@ class resize_plan {
       // Pillow only resamples an axis whose size changes.
       if (out_width != in_width) {
         horizontal_ = resample_axis(in_width, out_width, f);
-#if WDS_RESIZE_AVX2
-        if (detail::cpu_has_avx2()) horizontal_.build_x4();
+#if WDS_X86_AVX2
+        if (detail::cpu_has_avx2()) horizontal_.build_pairs();
 #endif
       }
-      if (out_height != in_height) vertical_ = resample_axis(in_height, out_height, f);
+      if (out_height != in_height) {
+        vertical_ = resample_axis(in_height, out_height, f);
+#if WDS_X86_AVX2
+        if (detail::cpu_has_avx2()) vertical_.build_vertical_pairs();
+#endif
+      }
     }
   }
 
@@ -6740,15 +6882,23 @@ class resize_plan {
       if (s.premultiplied.width() != in_w_ || s.premultiplied.height() != in_h_ ||
           s.premultiplied.channels() != c)
         s.premultiplied = image<std::uint8_t>(in_w_, in_h_, c);
-      detail::premultiply(src, s.premultiplied);
+      detail::premultiply(src, s.premultiplied, s.simd);
       src = s.premultiplied.view();
     }
     run_separable(src, dst, s);
-    if (premul) unpremultiply_view(dst);
+    if (premul) unpremultiply_view(dst, s.simd);
   }
 
  private:
-  static void unpremultiply_view(image_view<std::uint8_t> dst) {
+  // Pillow's 255 * v / alpha, clipped; simd: the same quotient as
+  // (255 * v * m) >> 32 with m = 2^32 / alpha + 1, exact for 255 * v < 2^16
+  // (the error term 255 * v * (m * alpha - 2^32) / 2^32 stays below 1 / alpha).
+  static void unpremultiply_view(image_view<std::uint8_t> dst, bool fast) {
+    static const auto reciprocal = [] {
+      std::vector<std::uint64_t> m(256, 0);
+      for (unsigned a = 1; a < 256; ++a) m[a] = (std::uint64_t{1} << 32) / a + 1;
+      return m;
+    }();
     const int c = dst.channels();
     for (int y = 0; y < dst.height(); ++y) {
       std::uint8_t* p = dst.row(y);
@@ -6756,7 +6906,7 @@ class resize_plan {
         const unsigned alpha = p[c - 1];
         if (alpha == 255 || alpha == 0) continue;
         for (int j = 0; j < c - 1; ++j) {
-          const unsigned v = (255u * p[j]) / alpha;
+          const unsigned v = fast ? unsigned((255u * p[j] * reciprocal[alpha]) >> 32) : (255u * p[j]) / alpha;
           p[j] = std::uint8_t(v > 255 ? 255 : v);
         }
       }
@@ -9554,11 +9704,76 @@ struct jpeg_decode_job {
   J_COLOR_SPACE out_space;
   bool region;
   bool check_rest;
+  bool rest_scan;             // check_rest may end with jpeg_rest_is_clean
+  bool rest_scanned;          // out: it did (tests count it)
+  bool avoid_nt_rows;         // see jpeg_nt_row
   JDIMENSION rx, ry, rw, rh;  // region inside the output, clipped, non-empty
   unsigned char* out;         // packed rows of rw * components bytes
-  unsigned char* scratch;     // one row of the cropped scanline width
+  unsigned char* scratch;     // 4 rows of the (cropped) scanline width, each 8 mod 16
+  std::size_t scratch_stride; // bytes from one scratch row to the next, a multiple of 16
   int components;
 };
+
+// libjpeg-turbo's SIMD YCbCr->RGB conversion (simd/x86_64/jdcolext-sse2.asm,
+// -avx2.asm) writes a row with non-temporal stores (movntdq/vmovntdq) when
+// the row starts 16- resp. 32-byte aligned (`test rdi, SIZEOF_XMMWORD-1` /
+// `SIZEOF_YMMWORD-1`; a 16/32-pixel step is 48/96 bytes, so one row is all
+// one or all the other). Such a row bypasses the cache and reading it back
+// misses: those rows go to a scratch row at 8 mod 16 and are copied from there.
+inline bool jpeg_nt_row(const unsigned char* p) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
+}
+
+// True when, from p, the first marker that is not RSTn is a whole EOI, with
+// markers found as libjpeg finds them: FF, any fill FFs, then a code byte;
+// FF 00 is a data byte.
+inline bool jpeg_eoi_is_next(const unsigned char* p, const unsigned char* end) noexcept {
+  while (p < end) {
+    p = static_cast<const unsigned char*>(std::memchr(p, 0xFF, std::size_t(end - p)));
+    if (p == nullptr) return false;
+    do ++p; while (p < end && *p == 0xFF);
+    if (p == end) return false;
+    const unsigned c = *p++;
+    if (c == 0xD9) return true;
+    if (c != 0x00 && (c < 0xD0 || c > 0xD7)) return false;
+  }
+  return false;
+}
+
+// check_rest without decoding the rest, where that provably ends as the
+// full check would. After the region's rows the full check decodes the rest
+// and reads on to EOI; without strict mode (warnings ignored) it fails only
+// (a) when the data runs out before EOI (the source's "Premature end of JPEG
+// file": error 402) or (b) on an ERREXIT. In libjpeg-turbo 2.x decoding a
+// single-scan Huffman file ERREXITs on nothing the entropy data holds: bad
+// codes (JWRN_HUFF_BAD_CODE), a marker inside the data (JWRN_HIT_MARKER, zeros
+// from there on), restart markers missing or out of order (JWRN_MUST_RESYNC)
+// and junk before a marker (JWRN_EXTRANEOUS_DATA) are warnings. What can
+// ERREXIT is a marker after the scan that read_markers parses: SOS (a second
+// scan: JERR_EOI_EXPECTED), SOFn, DHT/DQT/DRI/DAC contents, reserved codes;
+// and APPn/COM/DNL lengths past the data are (a). Every reader of the rest
+// (jdhuff's bit buffer, its fast path, read_restart_marker and its resync,
+// next_marker, read_markers) reads forward from the source position in whole
+// tokens split as above, and goes past a marker only when it is RSTn: jdhuff
+// stops at any marker; resync keeps EOI and skips only RSTn; read_markers
+// ignores RSTn and stops at EOI. So if the pending marker is none, RSTn or EOI
+// and, from the source position, the first marker but RSTn is a complete EOI,
+// neither (a) nor (b) can happen: the full check would succeed, and the
+// region's rows are already written. Anything else runs the full check:
+// multi-scan files (jpeg_start_decompress read those to EOI already, their
+// check is cheap), arithmetic coding, and strict mode (corrupt data below the
+// region must still be error 403).
+inline bool jpeg_rest_is_clean(jpeg_decompress_struct& ci, const jpeg_decode_job& job) {
+  if (ci.progressive_mode || ci.arith_code || ci.buffered_image || jpeg_has_multiple_scans(&ci)) return false;
+  const int m = ci.unread_marker;
+  if (m == 0xD9) return true;  // libjpeg reads nothing more
+  if (m != 0 && (m < 0xD0 || m > 0xD7)) return false;
+  // Still inside our data (not the fake EOI the source adds when it ran out).
+  const unsigned char* p = ci.src->next_input_byte;
+  const unsigned char* end = job.data + job.size;
+  if (p < job.data || p > end || ci.src->bytes_in_buffer != std::size_t(end - p)) return false;
+  return jpeg_eoi_is_next(p, end);
+}
 
 // Header + output size. Returns false after a libjpeg error (see st.kind).
 inline bool jpeg_header_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
@@ -9581,7 +9796,7 @@ inline bool jpeg_dimensions_step(jpeg_decompress_struct& ci, jpeg_error_state& s
 }
 
 inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
-                             const jpeg_decode_job& job) {
+                             jpeg_decode_job& job) {
   st.finishing = false;
   if (setjmp(st.jump)) {
     st.finishing = false;
@@ -9597,8 +9812,15 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
     while (ci.output_scanline < ci.output_height) {
       const JDIMENSION y = ci.output_scanline;
       const JDIMENSION n = std::min<JDIMENSION>(4, ci.output_height - y);
-      for (JDIMENSION i = 0; i < n; ++i) rows[i] = job.out + (y + i) * row_bytes;
-      jpeg_read_scanlines(&ci, rows, n);
+      for (JDIMENSION i = 0; i < n; ++i) {
+        unsigned char* dst = job.out + (y + i) * row_bytes;
+        rows[i] = job.avoid_nt_rows && jpeg_nt_row(dst) ? job.scratch + i * job.scratch_stride : dst;
+      }
+      const JDIMENSION got = jpeg_read_scanlines(&ci, rows, n);
+      for (JDIMENSION i = 0; i < got; ++i) {
+        unsigned char* dst = job.out + (y + i) * row_bytes;
+        if (rows[i] != dst) std::memcpy(dst, rows[i], row_bytes);
+      }
     }
     st.finishing = true;
     jpeg_finish_decompress(&ci);
@@ -9618,11 +9840,15 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
   const bool direct = xoff == job.rx && width == job.rw;
   for (JDIMENSION y = 0; y < job.rh; ++y) {
     unsigned char* dst = job.out + std::size_t(y) * row_bytes;
-    JSAMPROW row = direct ? dst : job.scratch;
+    const bool into_dst = direct && !(job.avoid_nt_rows && jpeg_nt_row(dst));
+    JSAMPROW row = into_dst ? dst : job.scratch;
     jpeg_read_scanlines(&ci, &row, 1);
-    if (!direct) std::memcpy(dst, job.scratch + skip_left, row_bytes);
+    if (!into_dst) std::memcpy(dst, job.scratch + skip_left, row_bytes);
   }
-  if (job.check_rest) {
+  if (job.check_rest && job.rest_scan && jpeg_rest_is_clean(ci, job)) {
+    job.rest_scanned = true;
+    jpeg_abort_decompress(&ci);
+  } else if (job.check_rest) {
     // Skipping to the very end would only mark EOI as seen: skip all but the
     // last row and read that one, so every byte up to EOI is consumed.
     if (ci.output_scanline + 1 < ci.output_height)
@@ -9663,6 +9889,8 @@ inline bool jpeg_defines_tables(const unsigned char* p, std::size_t n) noexcept 
 inline pixel_mode jpeg_native_mode(int components) noexcept {
   return components == 1 ? pixel_mode::l : components == 3 ? pixel_mode::rgb : pixel_mode::cmyk;
 }
+
+struct jpeg_decoder_testing;
 
 }  // namespace detail
 
@@ -9745,6 +9973,7 @@ class jpeg_decoder {
   jpeg_region_image run(const std::byte* data, std::size_t size, const jpeg_decode_options& opt,
                         const limits& lim, const location& where, const jpeg_region* region,
                         jpeg_region want) {
+    rest_scanned_ = false;
     if (opt.scale_denom != 1 && opt.scale_denom != 2 && opt.scale_denom != 4 && opt.scale_denom != 8)
       throw decode_error(405, where, "JPEG scale_denom must be 1, 2, 4 or 8, not " + std::to_string(opt.scale_denom));
     if (opt.mode && !is_8bit_mode(*opt.mode))
@@ -9783,6 +10012,8 @@ class jpeg_decoder {
     }
     job.region = region != nullptr;
     job.check_rest = opt.check_rest;
+    job.rest_scan = !opt.strict && !full_rest_check_;
+    job.avoid_nt_rows = job.out_space == JCS_RGB && ci_.jpeg_color_space == JCS_YCbCr;
     job.rx = JDIMENSION(x0);
     job.ry = JDIMENSION(y0);
     job.rw = JDIMENSION(x1 - x0);
@@ -9790,17 +10021,20 @@ class jpeg_decoder {
     image<std::uint8_t> px;
     try {
       px = image<std::uint8_t>(int(job.rw), int(job.rh), info.components);
-      scratch_.resize(std::size_t(ow + 64) * std::size_t(info.components));
+      job.scratch_stride = (std::size_t(ow + 64) * std::size_t(info.components) + 15) / 16 * 16;
+      scratch_.resize(4 * job.scratch_stride + 16);
     } catch (...) {
       jpeg_abort_decompress(&ci_);
       throw;
     }
     px.set_mode(native);
     job.out = px.data();
-    job.scratch = scratch_.data();
+    const auto base = reinterpret_cast<std::uintptr_t>(scratch_.data());
+    job.scratch = scratch_.data() + ((8 - (base & 15u)) & 15u);  // 8 mod 16: see jpeg_nt_row
     err_.strict = opt.strict;
     const bool ok = detail::jpeg_pixels_step(ci_, err_, job);
     err_.strict = false;
+    rest_scanned_ = ok && job.rest_scanned;
     if (!ok) fail(where, "data");
     if (native == pixel_mode::cmyk) {  // Pillow reads CMYK as Adobe-inverted ("CMYK;I")
       std::uint8_t* p = px.data();
@@ -9813,11 +10047,24 @@ class jpeg_decoder {
     return result;
   }
 
+  friend struct detail::jpeg_decoder_testing;
+
   detail::jpeg_error_state err_{};
   jpeg_decompress_struct ci_{};
   std::vector<unsigned char> scratch_;
   bool used_ = false;
+  bool full_rest_check_ = false;  // tests: check_rest always decodes the rest
+  bool rest_scanned_ = false;     // the last decode ended with the EOI scan
 };
+
+namespace detail {
+// For tests only: force check_rest's full decode of the rest, so that the
+// EOI scan (jpeg_rest_is_clean) can be compared with it.
+struct jpeg_decoder_testing {
+  static void force_full_rest_check(jpeg_decoder& d, bool on) noexcept { d.full_rest_check_ = on; }
+  static bool rest_scanned(const jpeg_decoder& d) noexcept { return d.rest_scanned_; }
+};
+}  // namespace detail
 
 namespace detail {
 
@@ -10164,7 +10411,7 @@ WDS_NAMESPACE_END
 #include <spng.h>
 #if WDS_HAS_ZLIB
 #include <zlib.h>
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if WDS_X86_AVX2
 #include <immintrin.h>
 #endif
 #endif
@@ -10721,12 +10968,7 @@ inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, png
 // for a stream libspng decodes without error to the same bytes; anything else
 // goes to the libspng path, which decides as before. ----
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-inline bool png_cpu_avx2() noexcept {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
-
+#if WDS_X86_AVX2
 __attribute__((target("avx2"))) inline std::uint32_t png_hsum_avx2(__m256i v) noexcept {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
@@ -10768,8 +11010,8 @@ __attribute__((target("avx2"))) inline std::uint32_t png_adler32_avx2(std::uint3
 #endif
 
 inline std::uint32_t png_adler32(const std::uint8_t* p, std::size_t n, bool simd) noexcept {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (simd && png_cpu_avx2()) return png_adler32_avx2(1, p, n);
+#if WDS_X86_AVX2
+  if (simd && cpu_has_avx2()) return png_adler32_avx2(1, p, n);
 #endif
   (void)simd;
   std::uint32_t a = 1;

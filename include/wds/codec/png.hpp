@@ -29,7 +29,7 @@
 #include <spng.h>
 #if WDS_HAS_ZLIB
 #include <zlib.h>
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if WDS_X86_AVX2
 #include <immintrin.h>
 #endif
 #endif
@@ -586,12 +586,7 @@ inline bool png_pillow_accepts_idat(const std::uint8_t* p, std::size_t size, png
 // for a stream libspng decodes without error to the same bytes; anything else
 // goes to the libspng path, which decides as before. ----
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-inline bool png_cpu_avx2() noexcept {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
-
+#if WDS_X86_AVX2
 __attribute__((target("avx2"))) inline std::uint32_t png_hsum_avx2(__m256i v) noexcept {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
@@ -633,8 +628,8 @@ __attribute__((target("avx2"))) inline std::uint32_t png_adler32_avx2(std::uint3
 #endif
 
 inline std::uint32_t png_adler32(const std::uint8_t* p, std::size_t n, bool simd) noexcept {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (simd && png_cpu_avx2()) return png_adler32_avx2(1, p, n);
+#if WDS_X86_AVX2
+  if (simd && cpu_has_avx2()) return png_adler32_avx2(1, p, n);
 #endif
   (void)simd;
   std::uint32_t a = 1;
