@@ -6,8 +6,13 @@
 
 #if WDS_HAS_JPEG
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -395,6 +400,212 @@ TEST_CASE("jpeg: header info and draft scale choice", "[jpeg]") {
   CHECK(wds::jpeg_draft_scale(1000, 750, 125, 90) == 8);
   CHECK(wds::jpeg_draft_scale(4000, 3000, 100, 100) == 8);
   CHECK(wds::jpeg_draft_scale(640, 427, 0, 10) == 1);
+}
+
+namespace {
+
+// decode_region through decode_region_rows: the rows stacked into an image.
+struct rows_outcome {
+  bool ok = false;
+  int id = 0;
+  std::string what;
+  wds::jpeg_rows_info info;
+  wds::image<std::uint8_t> pixels;
+  bool scanned = false;
+};
+
+rows_outcome stream_region(wds::jpeg_decoder& dec, const std::vector<std::byte>& b, wds::jpeg_region r,
+                           const wds::jpeg_decode_options& opt) {
+  rows_outcome o;
+  std::vector<std::uint8_t> px;
+  int next = 0, width = -1, channels = -1;
+  bool in_order = true;
+  try {
+    o.info = dec.decode_region_rows(b.data(), b.size(), r, opt, {}, {}, [&](wds::image_view<const std::uint8_t> row, int y) {
+      in_order = in_order && y == next++ && row.height() == 1 && (width < 0 || row.width() == width);
+      width = row.width();
+      channels = row.channels();
+      o.pixels.set_mode(row.mode());
+      const std::uint8_t* p = row.origin();
+      px.insert(px.end(), p, p + std::size_t(row.width()) * std::size_t(row.channels()));
+    });
+    o.ok = true;
+  } catch (const wds::decode_error& e) {
+    o.id = e.id();
+    o.what = e.what();
+  }
+  CHECK(in_order);
+  if (o.ok && next > 0) {
+    const wds::pixel_mode m = o.pixels.mode();
+    o.pixels = wds::image<std::uint8_t>(width, next, channels);
+    o.pixels.set_mode(m);
+    std::memcpy(o.pixels.data(), px.data(), px.size());
+  }
+  o.scanned = wds::detail::jpeg_decoder_testing::rest_scanned(dec);
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("jpeg: decode_region_rows hands out decode_region's rows, errors included", "[jpeg][region]") {
+  std::vector<std::string> files;
+  for (const char* dir : {"codecs", "bad"})
+    for (const auto& e : std::filesystem::directory_iterator(wds_test::data_path(dir)))
+      if (e.path().extension() == ".jpg") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  REQUIRE(files.size() > 50);
+  wds::jpeg_decoder streamed, whole;  // separate decoders, each reused for every file
+  int same_pixels = 0, same_errors = 0, scanned = 0;
+  using M = std::optional<wds::pixel_mode>;
+  for (const auto& f : files) {
+    const auto bytes = wds_test::read_file(f);
+    for (M mode : {M{}, M{wds::pixel_mode::rgb}, M{wds::pixel_mode::l}, M{wds::pixel_mode::rgba}, M{wds::pixel_mode::cmyk}})
+      for (int flags = 0; flags < 8; ++flags) {
+        wds::jpeg_decode_options opt;
+        opt.mode = mode;
+        opt.check_rest = flags & 1;
+        opt.strict = flags & 2;
+        opt.scale_denom = flags & 4 ? 2 : 1;
+        for (const wds::jpeg_region r : {wds::jpeg_region{0, 0, 1 << 20, 1 << 20}, wds::jpeg_region{5, 3, 350, 350},
+                                         wds::jpeg_region{33, 17, 9, 40}, wds::jpeg_region{-4, -4, 3, 3}}) {
+          INFO(f << " mode " << (mode ? wds::mode_name(*mode) : "native") << " flags " << flags << " region " << r.x
+                 << "," << r.y);
+          rows_outcome want;
+          try {
+            const auto img = whole.decode_region(bytes.data(), bytes.size(), r, opt);
+            want.ok = true;
+            want.info.x = img.x;
+            want.info.y = img.y;
+            want.info.width = img.pixels.empty() ? 0 : img.pixels.width();
+            want.info.height = img.pixels.empty() ? 0 : img.pixels.height();
+            want.info.mode = img.pixels.mode();
+            want.pixels = img.pixels;
+          } catch (const wds::decode_error& e) {
+            want.id = e.id();
+            want.what = e.what();
+          }
+          want.scanned = wds::detail::jpeg_decoder_testing::rest_scanned(whole);
+          const rows_outcome got = stream_region(streamed, bytes, r, opt);
+          REQUIRE(got.ok == want.ok);
+          CHECK(got.scanned == want.scanned);
+          scanned += got.scanned;
+          if (!want.ok) {
+            CHECK(got.id == want.id);
+            CHECK(got.what == want.what);
+            ++same_errors;
+            continue;
+          }
+          CHECK(got.info.x == want.info.x);
+          CHECK(got.info.y == want.info.y);
+          CHECK(got.info.width == want.info.width);
+          CHECK(got.info.height == want.info.height);
+          if (want.info.width == 0) {
+            CHECK(got.pixels.empty());
+            continue;
+          }
+          CHECK(got.info.mode == want.info.mode);
+          CHECK(got.pixels.mode() == want.pixels.mode());
+          CHECK(same(got.pixels, want.pixels));
+          ++same_pixels;
+        }
+      }
+  }
+  CHECK(same_pixels > 1000);
+  CHECK(same_errors > 100);
+  CHECK(scanned > 100);
+}
+
+TEST_CASE("jpeg: decode_region_rows aborts cleanly when the row callback throws", "[jpeg][region]") {
+  const auto bytes = data_file("photo_q75_420.jpg");
+  wds::jpeg_decoder dec;
+  wds::jpeg_decode_options opt;
+  opt.check_rest = true;
+  int seen = 0;
+  CHECK_THROWS_AS(dec.decode_region_rows(bytes.data(), bytes.size(), {0, 0, 64, 64}, opt, {}, {},
+                                         [&](wds::image_view<const std::uint8_t>, int y) {
+                                           ++seen;
+                                           if (y == 2) throw std::runtime_error("stop");
+                                         }),
+                  std::runtime_error);
+  CHECK(seen == 3);
+  // The same decoder goes on as a fresh one would.
+  wds::jpeg_decoder fresh;
+  CHECK(same(dec.decode(bytes.data(), bytes.size()), fresh.decode(bytes.data(), bytes.size())));
+}
+
+TEST_CASE("jpeg: begin_rows/write_row/finish_rows write encode()'s bytes", "[jpeg]") {
+  const auto bytes = data_file("photo_q90_444.jpg");
+  const auto rgb = wds::decode_jpeg(bytes.data(), bytes.size());
+  wds::jpeg_decode_options as_l;
+  as_l.mode = wds::pixel_mode::l;
+  wds::jpeg_decoder dec;
+  const auto gray = dec.decode(bytes.data(), bytes.size(), as_l);
+  const auto cmyk_file = data_file("cmyk.jpg");
+  const auto cmyk = dec.decode(cmyk_file.data(), cmyk_file.size());
+  REQUIRE(cmyk.channels() == 4);
+  wds::jpeg_encoder rows, whole;
+  int compared = 0;
+  for (const auto* im : {&rgb, &gray, &cmyk})
+    for (int variant = 0; variant < 6; ++variant) {
+      wds::jpeg_options o;
+      o.quality = variant == 1 ? 95 : variant == 2 ? 1 : 75;
+      o.subsampling = variant == 3 ? wds::jpeg_subsampling::s444 : wds::jpeg_subsampling::s420;
+      o.progressive = variant == 4;
+      o.optimize = variant == 5;
+      o.comment = variant == 2 ? "a comment" : "";
+      // Sub-rectangles too: odd sizes, one row, one column.
+      const int W = im->width(), H = im->height();
+      const std::array<int, 4> rects[] = {{0, 0, W, H}, {3, 1, W - 5, H - 3}, {0, 7, W, 1}, {9, 0, 1, H}};
+      for (const auto& r : rects) {
+        INFO("channels " << im->channels() << " variant " << variant << " rect " << r[2] << "x" << r[3]);
+        const auto v = im->view().subview(r[0], r[1], r[2], r[3]);
+        const auto packed = wds::materialize(v);
+        std::vector<std::byte> want, got;
+        whole.encode(v, o, want);
+        rows.begin_rows(r[2], r[3], im->channels(), o);
+        for (int y = 0; y < r[3]; ++y) rows.write_row(packed.row(y));
+        rows.finish_rows(got);
+        CHECK(got == want);
+        ++compared;
+      }
+    }
+  CHECK(compared == 72);
+
+  // Misuse is a decode_error and leaves the encoder usable.
+  std::vector<std::byte> out, want;
+  whole.encode(rgb.view(), {}, want);
+  const auto check_406 = [](auto&& fn) {
+    try {
+      fn();
+      FAIL("no error");
+    } catch (const wds::decode_error& e) {
+      CHECK(e.id() == 406);
+    }
+  };
+  wds::jpeg_encoder e;
+  check_406([&] { e.write_row(rgb.row(0)); });
+  check_406([&] { e.finish_rows(out); });
+  check_406([&] { e.begin_rows(0, 5, 3); });
+  check_406([&] { e.begin_rows(5, 5, 2); });
+  e.begin_rows(rgb.width(), rgb.height(), 3);
+  for (int y = 0; y < 5; ++y) e.write_row(rgb.row(y));
+  check_406([&] { e.finish_rows(out); });  // rows missing: abandoned
+  check_406([&] { e.write_row(rgb.row(0)); });
+  e.begin_rows(rgb.width(), 2, 3);
+  e.write_row(rgb.row(0));
+  e.write_row(rgb.row(1));
+  check_406([&] { e.write_row(rgb.row(2)); });  // past the height
+  // Abandoned halfway by begin_rows and by encode(): the next image is right.
+  e.begin_rows(rgb.width(), rgb.height(), 3);
+  e.write_row(rgb.row(0));
+  e.encode(rgb.view(), {}, out);
+  CHECK(out == want);
+  e.begin_rows(rgb.width(), rgb.height(), 3);
+  e.write_row(rgb.row(0));
+  e.begin_rows(rgb.width(), rgb.height(), 3);
+  for (int y = 0; y < rgb.height(); ++y) e.write_row(rgb.row(y));
+  e.finish_rows(out);
+  CHECK(out == want);
 }
 
 #else

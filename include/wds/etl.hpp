@@ -217,6 +217,8 @@ class reference_pipeline {
   reference_pipeline() : lut_(imagenet_mean(), imagenet_std()) {
     // Zero padding goes through the same table: (228, 249, 52).
     for (int k = 0; k < 3; ++k) pad_rgb_[k] = lut_.table(k)[0];
+    pad_row_.resize(std::size_t(crop_size) * 3);
+    for (std::size_t i = 0; i < pad_row_.size(); ++i) pad_row_[i] = pad_rgb_[i % 3];
   }
 
   // RGB colour of the padding of images smaller than the crop.
@@ -246,12 +248,24 @@ class reference_pipeline {
     // cropped fancy upsampling treats the crop's right edge as the image
     // edge, which changes the last column when the edge is even.
     const int extra = ax.src + ax.len < info.width ? 1 : 0;
-    jpeg_region_image r = dec_.decode_region(
-        data, size, jpeg_region{ax.src, ay.src, ax.len + extra, ay.len}, opt, lim, where);
-    if (r.pixels.width() != ax.len + extra || r.pixels.height() != ay.len || r.pixels.channels() != 3)
-      throw etl_error(804, where, "JPEG region decode returned an unexpected size");
-    normalize_into_canvas(r.pixels.view().subview(0, 0, ax.len, ay.len), ax, ay);
-    enc_.encode(canvas_.view(), jpeg_options{}, out);
+    // Each decoded row goes through the table into the padded output row and
+    // on to the encoder: no image of the crop is ever held.
+    const auto unexpected = [&] { return etl_error(804, where, "JPEG region decode returned an unexpected size"); };
+    enc_.begin_rows(crop_size, crop_size, 3);
+    row_ = pad_row_;
+    for (int y = 0; y < ay.dst; ++y) enc_.write_row(pad_row_.data());
+    int rows = 0;
+    const jpeg_rows_info got = dec_.decode_region_rows(
+        data, size, jpeg_region{ax.src, ay.src, ax.len + extra, ay.len}, opt, lim, where,
+        [&](image_view<const std::uint8_t> row, int) {
+          if (row.width() != ax.len + extra || row.channels() != 3 || rows == ay.len) throw unexpected();
+          normalize_row(row.origin(), row_.data() + std::ptrdiff_t(ax.dst) * 3, ax.len);
+          enc_.write_row(row_.data());
+          ++rows;
+        });
+    if (got.height != ay.len || rows != ay.len) throw unexpected();
+    for (int y = ay.dst + ay.len; y < crop_size; ++y) enc_.write_row(pad_row_.data());
+    enc_.finish_rows(out);
   }
 
   // trimap.png: decode (native mode), CenterCrop(350) with zero padding,
@@ -339,17 +353,19 @@ class reference_pipeline {
   // Maps an RGB window through the table into the canvas; the rest is padding.
   void normalize_into_canvas(image_view<const std::uint8_t> window, detail::crop_axis ax, detail::crop_axis ay) {
     prepare_canvas(ax, ay, pad_rgb_);
+    for (int y = 0; y < ay.len; ++y)
+      normalize_row(window.row(y), canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3, ax.len);
+  }
+
+  // n packed RGB pixels through the table.
+  void normalize_row(const std::uint8_t* src, std::uint8_t* d, int n) const noexcept {
     const auto& t0 = lut_.table(0);
     const auto& t1 = lut_.table(1);
     const auto& t2 = lut_.table(2);
-    for (int y = 0; y < ay.len; ++y) {
-      const std::uint8_t* src = window.row(y);
-      std::uint8_t* d = canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3;
-      for (int x = 0; x < ax.len; ++x, src += 3, d += 3) {
-        d[0] = t0[src[0]];
-        d[1] = t1[src[1]];
-        d[2] = t2[src[2]];
-      }
+    for (int x = 0; x < n; ++x, src += 3, d += 3) {
+      d[0] = t0[src[0]];
+      d[1] = t1[src[1]];
+      d[2] = t2[src[2]];
     }
   }
 
@@ -370,6 +386,7 @@ class reference_pipeline {
   normalize_lut lut_;
   std::array<std::uint8_t, 3> pad_rgb_{};
   image<std::uint8_t> canvas_;
+  std::vector<std::uint8_t> pad_row_, row_;  // image.jpg: one output row of padding; the row being written
   image<std::uint8_t> gray_canvas_;  // the trimap's padded crop when it is gray
   std::vector<std::byte> scratch_;
 #if WDS_HAS_JPEG && WDS_HAS_PNG

@@ -88,6 +88,13 @@ struct jpeg_region_image {
   int y = 0;
 };
 
+// What jpeg_decoder::decode_region_rows handed out: the part of the region
+// inside the image (x, y in the full image, its size) and the rows' mode.
+struct jpeg_rows_info {
+  int x = 0, y = 0, width = 0, height = 0;
+  pixel_mode mode = pixel_mode::l;
+};
+
 // Pillow's JpegImageFile.draft(mode, (req_width, req_height)) choice of DCT
 // scale: the largest of 8, 4, 2, 1 not above min(width // req_w, height // req_h).
 inline int jpeg_draft_scale(int width, int height, int req_width, int req_height) noexcept {
@@ -164,7 +171,6 @@ struct jpeg_decode_job {
   unsigned long size;
   int scale_denom;
   J_COLOR_SPACE out_space;
-  bool region;
   bool check_rest;
   bool rest_scan;             // check_rest may end with jpeg_rest_is_clean
   bool rest_scanned;          // out: it did (tests count it)
@@ -174,6 +180,8 @@ struct jpeg_decode_job {
   unsigned char* scratch;     // 4 rows of the (cropped) scanline width, each 8 mod 16
   std::size_t scratch_stride; // bytes from one scratch row to the next, a multiple of 16
   int components;
+  std::size_t skip_left;      // region: bytes before it in a decoded (cropped) scanline
+  bool direct;                // region: the cropped scanline is the region's row
 };
 
 // libjpeg-turbo's SIMD YCbCr->RGB conversion (simd/x86_64/jdcolext-sse2.asm,
@@ -257,6 +265,7 @@ inline bool jpeg_dimensions_step(jpeg_decompress_struct& ci, jpeg_error_state& s
   return true;
 }
 
+// The whole image, rows packed into job.out.
 inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
                              jpeg_decode_job& job) {
   st.finishing = false;
@@ -267,45 +276,72 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
     return true;
   }
   jpeg_start_decompress(&ci);
-  const std::size_t comps = static_cast<std::size_t>(job.components);
-  const std::size_t row_bytes = std::size_t(job.rw) * comps;
-  if (!job.region) {
-    JSAMPROW rows[4];
-    while (ci.output_scanline < ci.output_height) {
-      const JDIMENSION y = ci.output_scanline;
-      const JDIMENSION n = std::min<JDIMENSION>(4, ci.output_height - y);
-      for (JDIMENSION i = 0; i < n; ++i) {
-        unsigned char* dst = job.out + (y + i) * row_bytes;
-        rows[i] = job.avoid_nt_rows && jpeg_nt_row(dst) ? job.scratch + i * job.scratch_stride : dst;
-      }
-      const JDIMENSION got = jpeg_read_scanlines(&ci, rows, n);
-      for (JDIMENSION i = 0; i < got; ++i) {
-        unsigned char* dst = job.out + (y + i) * row_bytes;
-        if (rows[i] != dst) std::memcpy(dst, rows[i], row_bytes);
-      }
+  const std::size_t row_bytes = std::size_t(job.rw) * std::size_t(job.components);
+  JSAMPROW rows[4];
+  while (ci.output_scanline < ci.output_height) {
+    const JDIMENSION y = ci.output_scanline;
+    const JDIMENSION n = std::min<JDIMENSION>(4, ci.output_height - y);
+    for (JDIMENSION i = 0; i < n; ++i) {
+      unsigned char* dst = job.out + (y + i) * row_bytes;
+      rows[i] = job.avoid_nt_rows && jpeg_nt_row(dst) ? job.scratch + i * job.scratch_stride : dst;
     }
-    st.finishing = true;
-    jpeg_finish_decompress(&ci);
-    st.finishing = false;
-    return true;
+    const JDIMENSION got = jpeg_read_scanlines(&ci, rows, n);
+    for (JDIMENSION i = 0; i < got; ++i) {
+      unsigned char* dst = job.out + (y + i) * row_bytes;
+      if (rows[i] != dst) std::memcpy(dst, rows[i], row_bytes);
+    }
   }
+  st.finishing = true;
+  jpeg_finish_decompress(&ci);
+  st.finishing = false;
+  return true;
+}
+
+// A region is decoded in three steps (start, rows, finish) so that its rows
+// can also be handed out one at a time; each step has its own setjmp.
+inline bool jpeg_region_start_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                                   jpeg_decode_job& job) {
+  st.finishing = false;
+  if (setjmp(st.jump)) return false;
+  jpeg_start_decompress(&ci);
   // libjpeg-turbo treats the edges of a cropped scanline as image edges, so
   // fancy upsampling changes the outermost pixels: decode one iMCU more on
   // each side (when the image has it) to keep the region itself exact.
   const JDIMENSION margin = JDIMENSION(ci.max_h_samp_factor * ci.min_DCT_scaled_size);
   JDIMENSION xoff = job.rx > margin ? job.rx - margin : 0;
   JDIMENSION width = std::min<JDIMENSION>(ci.output_width, job.rx + job.rw + margin) - xoff;
-  const bool crop_x = xoff != 0 || width != ci.output_width;
-  if (crop_x) jpeg_crop_scanline(&ci, &xoff, &width);
+  if (xoff != 0 || width != ci.output_width) jpeg_crop_scanline(&ci, &xoff, &width);
   if (job.ry > 0) jpeg_skip_scanlines(&ci, job.ry);
-  const std::size_t skip_left = std::size_t(job.rx - xoff) * comps;
-  const bool direct = xoff == job.rx && width == job.rw;
-  for (JDIMENSION y = 0; y < job.rh; ++y) {
-    unsigned char* dst = job.out + std::size_t(y) * row_bytes;
-    const bool into_dst = direct && !(job.avoid_nt_rows && jpeg_nt_row(dst));
+  job.skip_left = std::size_t(job.rx - xoff) * std::size_t(job.components);
+  job.direct = xoff == job.rx && width == job.rw;
+  return true;
+}
+
+// The next n rows of the region: packed into `out`, or (out == nullptr, n == 1)
+// left in job.scratch at job.skip_left.
+inline bool jpeg_region_rows_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                                  const jpeg_decode_job& job, JDIMENSION n, unsigned char* out) {
+  if (setjmp(st.jump)) return false;
+  const std::size_t row_bytes = std::size_t(job.rw) * std::size_t(job.components);
+  for (JDIMENSION y = 0; y < n; ++y) {
+    unsigned char* dst = out ? out + std::size_t(y) * row_bytes : nullptr;
+    const bool into_dst = dst && job.direct && !(job.avoid_nt_rows && jpeg_nt_row(dst));
     JSAMPROW row = into_dst ? dst : job.scratch;
     jpeg_read_scanlines(&ci, &row, 1);
-    if (!into_dst) std::memcpy(dst, job.scratch + skip_left, row_bytes);
+    if (dst && !into_dst) std::memcpy(dst, job.scratch + job.skip_left, row_bytes);
+  }
+  return true;
+}
+
+// After the region's rows: check_rest, or stop.
+inline bool jpeg_region_finish_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                                    jpeg_decode_job& job) {
+  st.finishing = false;
+  if (setjmp(st.jump)) {
+    st.finishing = false;
+    if (st.kind != 3) return false;
+    jpeg_abort_decompress(&ci);
+    return true;
   }
   if (job.check_rest && job.rest_scan && jpeg_rest_is_clean(ci, job)) {
     job.rest_scanned = true;
@@ -393,6 +429,53 @@ class jpeg_decoder {
     return run(data, size, opt, lim, where, &region, region);
   }
 
+  // decode_region without the image: on_row(image_view<const std::uint8_t>
+  // row, int y) gets each row of the clipped region in turn (one row high,
+  // in opt.mode; y from 0), valid until it returns. The same pixels, checks
+  // and errors as decode_region; rows already handed out stay handed out when
+  // a later error throws. An exception from on_row aborts the decode.
+  template <class RowFn>
+  jpeg_rows_info decode_region_rows(const std::byte* data, std::size_t size, jpeg_region region,
+                                    const jpeg_decode_options& opt, const limits& lim, const location& where,
+                                    RowFn&& on_row) {
+    detail::jpeg_decode_job job{};
+    jpeg_rows_info geo;
+    if (!prepare(job, geo, data, size, opt, lim, where, region)) return geo;
+    const int comps = job.components;
+    err_.strict = opt.strict;
+    bool ok = detail::jpeg_region_start_step(ci_, err_, job);
+    try {
+      if (ok && native_ == pixel_mode::cmyk) row_.resize(std::size_t(geo.width) * std::size_t(comps));
+      for (int y = 0; ok && y < geo.height; ++y) {
+        ok = detail::jpeg_region_rows_step(ci_, err_, job, 1, nullptr);
+        if (!ok) break;
+        const std::uint8_t* px = job.scratch + job.skip_left;
+        if (native_ == pixel_mode::cmyk) {
+          std::copy(px, px + row_.size(), row_.begin());
+          invert(row_.data(), row_.size());
+          px = row_.data();
+        }
+        image_view<const std::uint8_t> row(px, geo.width, 1, comps);
+        row.set_mode(native_);
+        if (geo.mode == native_) {
+          on_row(row, y);
+        } else {
+          const image<std::uint8_t> converted = convert(row, native_, geo.mode);
+          on_row(converted.view(), y);
+        }
+      }
+    } catch (...) {
+      err_.strict = false;
+      jpeg_abort_decompress(&ci_);
+      throw;
+    }
+    ok = ok && detail::jpeg_region_finish_step(ci_, err_, job);
+    err_.strict = false;
+    rest_scanned_ = ok && job.rest_scanned;
+    if (!ok) fail(where, "data");
+    return geo;
+  }
+
  private:
   [[noreturn]] void fail(const location& where, const char* during) {
     const int id = err_.kind == 1 ? 402 : err_.kind == 2 ? 403 : (std::strcmp(during, "header") == 0 ? 400 : 401);
@@ -432,15 +515,15 @@ class jpeg_decoder {
     return info;
   }
 
-  jpeg_region_image run(const std::byte* data, std::size_t size, const jpeg_decode_options& opt,
-                        const limits& lim, const location& where, const jpeg_region* region,
-                        jpeg_region want) {
+  // The clipped region and the job for it; false when nothing of the region
+  // lies inside the image (the decoder is then idle again).
+  bool prepare(detail::jpeg_decode_job& job, jpeg_rows_info& geo, const std::byte* data, std::size_t size,
+               const jpeg_decode_options& opt, const limits& lim, const location& where, jpeg_region want) {
     rest_scanned_ = false;
     if (opt.scale_denom != 1 && opt.scale_denom != 2 && opt.scale_denom != 4 && opt.scale_denom != 8)
       throw decode_error(405, where, "JPEG scale_denom must be 1, 2, 4 or 8, not " + std::to_string(opt.scale_denom));
     if (opt.mode && !is_8bit_mode(*opt.mode))
       throw decode_error(405, where, std::string("JPEG decodes to 8-bit modes only, not ") + mode_name(*opt.mode));
-    detail::jpeg_decode_job job{};
     start(job, data, size, where);
     const jpeg_info info = info_from_header();
     try {
@@ -449,7 +532,8 @@ class jpeg_decoder {
       jpeg_abort_decompress(&ci_);
       throw;
     }
-    const pixel_mode native = info.mode;
+    native_ = info.mode;
+    geo.mode = opt.mode.value_or(native_);
     job.components = info.components;
     job.out_space = info.components == 1 ? JCS_GRAYSCALE : info.components == 3 ? JCS_RGB : JCS_CMYK;
     job.scale_denom = opt.scale_denom;
@@ -463,50 +547,75 @@ class jpeg_decoder {
     const long long x0 = std::clamp<long long>(want.x, 0, ow), y0 = std::clamp<long long>(want.y, 0, oh);
     const long long x1 = std::clamp<long long>(static_cast<long long>(want.x) + std::max(want.width, 0), 0, ow);
     const long long y1 = std::clamp<long long>(static_cast<long long>(want.y) + std::max(want.height, 0), 0, oh);
-    jpeg_region_image result;
-    result.x = static_cast<int>(x0);
-    result.y = static_cast<int>(y0);
+    geo.x = static_cast<int>(x0);
+    geo.y = static_cast<int>(y0);
     if (x1 <= x0 || y1 <= y0) {
       jpeg_abort_decompress(&ci_);
-      result.pixels = image<std::uint8_t>(0, 0, channels_of(opt.mode.value_or(native)));
-      result.pixels.set_mode(opt.mode.value_or(native));
-      return result;
+      return false;
     }
-    job.region = region != nullptr;
+    geo.width = static_cast<int>(x1 - x0);
+    geo.height = static_cast<int>(y1 - y0);
     job.check_rest = opt.check_rest;
     job.rest_scan = !opt.strict && !full_rest_check_;
     job.avoid_nt_rows = job.out_space == JCS_RGB && ci_.jpeg_color_space == JCS_YCbCr;
     job.rx = JDIMENSION(x0);
     job.ry = JDIMENSION(y0);
-    job.rw = JDIMENSION(x1 - x0);
-    job.rh = JDIMENSION(y1 - y0);
-    image<std::uint8_t> px;
+    job.rw = JDIMENSION(geo.width);
+    job.rh = JDIMENSION(geo.height);
     try {
-      px = image<std::uint8_t>(int(job.rw), int(job.rh), info.components);
       job.scratch_stride = (std::size_t(ow + 64) * std::size_t(info.components) + 15) / 16 * 16;
       scratch_.resize(4 * job.scratch_stride + 16);
     } catch (...) {
       jpeg_abort_decompress(&ci_);
       throw;
     }
-    px.set_mode(native);
-    job.out = px.data();
     const auto base = reinterpret_cast<std::uintptr_t>(scratch_.data());
     job.scratch = scratch_.data() + ((8 - (base & 15u)) & 15u);  // 8 mod 16: see jpeg_nt_row
+    return true;
+  }
+
+  jpeg_region_image run(const std::byte* data, std::size_t size, const jpeg_decode_options& opt,
+                        const limits& lim, const location& where, const jpeg_region* region,
+                        jpeg_region want) {
+    detail::jpeg_decode_job job{};
+    jpeg_rows_info geo;
+    const bool any = prepare(job, geo, data, size, opt, lim, where, want);
+    jpeg_region_image result;
+    result.x = geo.x;
+    result.y = geo.y;
+    if (!any) {
+      result.pixels = image<std::uint8_t>(0, 0, channels_of(geo.mode));
+      result.pixels.set_mode(geo.mode);
+      return result;
+    }
+    image<std::uint8_t> px;
+    try {
+      px = image<std::uint8_t>(geo.width, geo.height, job.components);
+    } catch (...) {
+      jpeg_abort_decompress(&ci_);
+      throw;
+    }
+    px.set_mode(native_);
+    job.out = px.data();
     err_.strict = opt.strict;
-    const bool ok = detail::jpeg_pixels_step(ci_, err_, job);
+    const bool ok = region ? detail::jpeg_region_start_step(ci_, err_, job) &&
+                                 detail::jpeg_region_rows_step(ci_, err_, job, job.rh, job.out) &&
+                                 detail::jpeg_region_finish_step(ci_, err_, job)
+                           : detail::jpeg_pixels_step(ci_, err_, job);
     err_.strict = false;
     rest_scanned_ = ok && job.rest_scanned;
     if (!ok) fail(where, "data");
-    if (native == pixel_mode::cmyk) {  // Pillow reads CMYK as Adobe-inverted ("CMYK;I")
-      std::uint8_t* p = px.data();
-      for (std::size_t i = 0, n = px.size(); i < n; ++i) p[i] = std::uint8_t(255 - p[i]);
-    }
-    if (opt.mode && *opt.mode != native)
-      result.pixels = convert(px.view(), native, *opt.mode);
+    if (native_ == pixel_mode::cmyk) invert(px.data(), px.size());
+    if (geo.mode != native_)
+      result.pixels = convert(px.view(), native_, geo.mode);
     else
       result.pixels = std::move(px);
     return result;
+  }
+
+  // Pillow reads CMYK as Adobe-inverted ("CMYK;I").
+  static void invert(std::uint8_t* p, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i) p[i] = std::uint8_t(255 - p[i]);
   }
 
   friend struct detail::jpeg_decoder_testing;
@@ -517,6 +626,8 @@ class jpeg_decoder {
   bool used_ = false;
   bool full_rest_check_ = false;  // tests: check_rest always decodes the rest
   bool rest_scanned_ = false;     // the last decode ended with the EOI scan
+  pixel_mode native_ = pixel_mode::l;  // the mode of the file being decoded
+  std::vector<std::uint8_t> row_;      // decode_region_rows: one row after CMYK inversion
 };
 
 namespace detail {
@@ -605,8 +716,9 @@ inline void jpeg_fill_luma(const jpeg_encode_job& job, int y0) {
   }
 }
 
-inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, const jpeg_encode_job& job) {
-  if (setjmp(st.jump)) return false;
+// Everything up to the first row: parameters, jpeg_start_compress, COM.
+// Called inside a step's setjmp.
+inline void jpeg_encode_begin(jpeg_compress_struct& ci, const jpeg_encode_job& job) {
   ci.image_width = JDIMENSION(job.width);
   ci.image_height = JDIMENSION(job.height);
   const int channels = job.gray_as_rgb ? 3 : job.channels;
@@ -627,6 +739,30 @@ inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, con
   if (!job.opt.comment.empty())
     jpeg_write_marker(&ci, JPEG_COM, reinterpret_cast<const JOCTET*>(job.opt.comment.data()),
                       static_cast<unsigned>(job.opt.comment.size()));
+}
+
+// Packed rows in the file's channel order (CMYK already inverted).
+inline bool jpeg_encode_rows_step(jpeg_compress_struct& ci, jpeg_error_state& st, JSAMPROW* rows, JDIMENSION n) {
+  if (setjmp(st.jump)) return false;
+  jpeg_write_scanlines(&ci, rows, n);  // all n: the destination never suspends
+  return true;
+}
+
+inline bool jpeg_encode_start_step(jpeg_compress_struct& ci, jpeg_error_state& st, const jpeg_encode_job& job) {
+  if (setjmp(st.jump)) return false;
+  jpeg_encode_begin(ci, job);
+  return true;
+}
+
+inline bool jpeg_encode_finish_step(jpeg_compress_struct& ci, jpeg_error_state& st) {
+  if (setjmp(st.jump)) return false;
+  jpeg_finish_compress(&ci);
+  return true;
+}
+
+inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, const jpeg_encode_job& job) {
+  if (setjmp(st.jump)) return false;
+  jpeg_encode_begin(ci, job);
   if (job.gray_as_rgb) {
     JSAMPROW yrows[16], crows[16];
     for (int r = 0; r < job.luma_rows; ++r) yrows[r] = job.y_plane + std::size_t(r) * std::size_t(job.luma_width);
@@ -699,6 +835,48 @@ class jpeg_encoder {
     encode_as(gray, opt, out, true);
   }
 
+  // Row-at-a-time encoding: the bytes encode() writes for the width x height
+  // image with `channels` (1 L, 3 RGB, 4 CMYK) whose packed rows write_row()
+  // gets top to bottom, without holding that image. finish_rows() replaces
+  // `out` with the file once every row is in; begin_rows() or encode() before
+  // that abandons the unfinished image.
+  void begin_rows(int width, int height, int channels, const jpeg_options& opt = {}) {
+    check_encodable(image_view<const std::uint8_t>(nullptr, width, height, channels), opt);
+    detail::jpeg_encode_job job = prepare(width, height, channels, opt);
+    if (!detail::jpeg_encode_start_step(ci_, err_, job)) failed();
+    rows_active_ = true;
+    rows_left_ = height;
+    row_channels_ = channels;
+    row_tables_dirty_ = opt.optimize || opt.progressive;
+  }
+
+  // One packed row of width * channels bytes (CMYK as Pillow holds it).
+  void write_row(const std::uint8_t* row) {
+    if (!rows_active_ || rows_left_ == 0)
+      throw decode_error(406, location{}, rows_active_ ? "write_row: every row of the image is written already"
+                                                       : "write_row without begin_rows");
+    JSAMPROW r = const_cast<JSAMPROW>(row);  // libjpeg only reads input rows
+    if (row_channels_ == 4) {
+      for (std::size_t i = 0; i < scratch_.size(); ++i) scratch_[i] = static_cast<unsigned char>(255 - row[i]);
+      r = scratch_.data();
+    }
+    if (!detail::jpeg_encode_rows_step(ci_, err_, &r, 1)) failed();
+    --rows_left_;
+  }
+
+  void finish_rows(std::vector<std::byte>& out) {
+    if (!rows_active_) throw decode_error(406, location{}, "finish_rows without begin_rows");
+    if (rows_left_ != 0) {
+      const int left = rows_left_;
+      jpeg_abort_compress(&ci_);
+      rows_active_ = false;
+      throw decode_error(406, location{}, "finish_rows with " + std::to_string(left) + " rows not written");
+    }
+    if (!detail::jpeg_encode_finish_step(ci_, err_)) failed();
+    rows_active_ = false;
+    done(row_tables_dirty_, out);
+  }
+
  private:
   static void check_encodable(image_view<const std::uint8_t> src, const jpeg_options& opt) {
     const int ch = src.channels();
@@ -719,24 +897,10 @@ class jpeg_encoder {
 
   void encode_as(image_view<const std::uint8_t> src, const jpeg_options& opt, std::vector<std::byte>& out, bool gray) {
     check_encodable(src, opt);
-    const int ch = src.channels();
-    scratch_.resize(std::size_t(src.width()) * std::size_t(ch));
-    const std::size_t want = std::max<std::size_t>(4096, std::size_t(src.width()) * std::size_t(src.height()) * std::size_t(ch) / 4);
-    if (sink_.cap < want) {
-      std::free(sink_.buf);
-      sink_.buf = static_cast<unsigned char*>(std::malloc(want));
-      sink_.cap = sink_.buf ? want : 0;
-      if (!sink_.buf) throw std::bad_alloc();
-    }
-    detail::jpeg_encode_job job;
+    detail::jpeg_encode_job job = prepare(src.width(), src.height(), src.channels(), opt);
     job.origin = src.origin();
     job.x_step = src.x_step();
     job.y_step = src.y_step();
-    job.width = src.width();
-    job.height = src.height();
-    job.channels = ch;
-    job.scratch = scratch_.data();
-    job.opt = opt;
     if (gray) {
       // The planes' widths as libjpeg computes them (width_in_blocks * 8),
       // luma rounded up to whole MCUs.
@@ -751,6 +915,30 @@ class jpeg_encoder {
       job.y_plane = planes_.data();
       job.c_plane = chroma_.data();
     }
+    if (!detail::jpeg_encode_step(ci_, err_, job)) failed();
+    done(opt.optimize || opt.progressive, out);
+  }
+
+  // The job for one image, with the output buffer and libjpeg's tables ready.
+  detail::jpeg_encode_job prepare(int width, int height, int channels, const jpeg_options& opt) {
+    if (rows_active_) {  // an unfinished begin_rows() image is abandoned
+      jpeg_abort_compress(&ci_);
+      rows_active_ = false;
+    }
+    scratch_.resize(std::size_t(width) * std::size_t(channels));
+    const std::size_t want = std::max<std::size_t>(4096, std::size_t(width) * std::size_t(height) * std::size_t(channels) / 4);
+    if (sink_.cap < want) {
+      std::free(sink_.buf);
+      sink_.buf = static_cast<unsigned char*>(std::malloc(want));
+      sink_.cap = sink_.buf ? want : 0;
+      if (!sink_.buf) throw std::bad_alloc();
+    }
+    detail::jpeg_encode_job job;
+    job.width = width;
+    job.height = height;
+    job.channels = channels;
+    job.scratch = scratch_.data();
+    job.opt = opt;
     sink_.len = 0;
     // Optimized Huffman tables overwrite libjpeg-turbo's standard ones in
     // place and jpeg_set_defaults does not restore them: start afresh.
@@ -759,11 +947,17 @@ class jpeg_encoder {
       create();
     }
     tables_dirty_ = true;
-    if (!detail::jpeg_encode_step(ci_, err_, job)) {
-      jpeg_abort_compress(&ci_);
-      throw decode_error(407, location{}, std::string("JPEG encoding failed: ") + err_.message);
-    }
-    tables_dirty_ = opt.optimize || opt.progressive;
+    return job;
+  }
+
+  [[noreturn]] void failed() {
+    jpeg_abort_compress(&ci_);
+    rows_active_ = false;
+    throw decode_error(407, location{}, std::string("JPEG encoding failed: ") + err_.message);
+  }
+
+  void done(bool tables_dirty, std::vector<std::byte>& out) {
+    tables_dirty_ = tables_dirty;
     const auto* b = reinterpret_cast<const std::byte*>(sink_.buf);
     out.assign(b, b + sink_.len);
   }
@@ -781,6 +975,9 @@ class jpeg_encoder {
   std::vector<unsigned char> scratch_;
   std::vector<unsigned char> planes_, chroma_;  // encode_gray_as_rgb's luma rows and chroma row
   bool tables_dirty_ = false;
+  bool rows_active_ = false;  // between begin_rows() and finish_rows()
+  int rows_left_ = 0, row_channels_ = 0;
+  bool row_tables_dirty_ = false;
 };
 
 // info["comment"] as Pillow 9.4's JpegImageFile reads it: the payload of the
