@@ -2,7 +2,10 @@
 # Peak RSS of `wds-etl transform` on a generated ~4 GB shard (not committed):
 # pets-small's samples (reference pipeline) each with a 1 MiB blob field that is
 # copied through, so the shard is large and the run short. Prints one line per
-# --jobs value: "jobs N: peak RSS X MB, Y s".
+# --jobs value ("jobs N: peak RSS X MB, wall Y"), then the peak RSS of
+# `wds-etl serve` for one request of that shard, as an hpush body (spooled past
+# --memory-limit) and through etl_fqn (read from the file), each answer
+# compared with the transform's output byte for byte.
 #   bench/bounded_memory.sh build/examples/etl/wds-etl [GB] [jobs...]
 set -euo pipefail
 etl=${1:?path to wds-etl}
@@ -43,5 +46,35 @@ for j in "${jobs[@]}"; do
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$dir/time.txt")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$dir/time.txt")
   echo "jobs $j: peak RSS $((rss / 1024)) MB, wall $wall"
-  rm -f "$dir/out.tar"
+  if [ -f "$dir/ref.tar" ]; then
+    cmp -s "$dir/out.tar" "$dir/ref.tar" || { echo "jobs $j: output differs from jobs ${jobs[0]}" >&2; exit 1; }
+    rm -f "$dir/out.tar"
+  else
+    mv "$dir/out.tar" "$dir/ref.tar"
+  fi
 done
+
+# One server per request, so VmHWM is that request's peak.
+serve_once() {  # name, curl args...
+  local name=$1 port pid t0 t1
+  shift
+  port=$((20000 + RANDOM % 20000))
+  "$etl" serve --host 127.0.0.1 --port "$port" --temp-dir "$dir" 2> "$dir/serve.log" &
+  pid=$!
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$port/health" > /dev/null 2>&1 && break
+    sleep 0.1
+  done
+  t0=$(date +%s.%N)
+  curl -fsS "$@" -o "$dir/served.tar" "http://127.0.0.1:$port/b/big.tar${QUERY:-}"
+  t1=$(date +%s.%N)
+  local hwm
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  kill "$pid"
+  wait "$pid" || true
+  cmp -s "$dir/served.tar" "$dir/ref.tar" || { echo "serve $name: answer differs from transform's output" >&2; exit 1; }
+  rm -f "$dir/served.tar"
+  echo "serve $name: peak RSS $((hwm / 1024)) MB, wall $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+}
+serve_once "hpush (PUT body, spooled)" -T "$dir/big.tar"
+QUERY="?etl_fqn=$dir/big.tar" serve_once "etl_fqn (direct file)" -X PUT

@@ -655,6 +655,39 @@ TEST_CASE("server: large objects spill to a temporary file both ways", "[server]
   CHECK(d->get_header_value("Ais-Direct-Put-Length") == std::to_string(received.size()));
 }
 
+TEST_CASE("server: a spool gives its memory back when it moves to its file", "[server]") {
+  const std::size_t limit = std::size_t{4} << 20;
+  wds::ais::spool sp("obj", limit, std::uint64_t{1} << 30, "");
+  std::vector<std::byte> chunk(std::size_t{3} << 18);  // 768 KiB
+  std::uint64_t written = 0;
+  std::uint64_t first = 0;  // chunks kept in memory
+  for (int i = 0; written + chunk.size() <= limit; ++i, ++first) {
+    for (std::size_t k = 0; k < chunk.size(); ++k) chunk[k] = std::byte(std::uint8_t(k * 7 + std::size_t(i)));
+    sp.write(chunk.data(), chunk.size());
+    written += chunk.size();
+  }
+  CHECK(sp.in_memory());
+  CHECK(sp.memory_held() >= written);
+  for (int i = 0; i < 12; ++i) {  // 9 MiB more: the rest goes to the file
+    for (std::size_t k = 0; k < chunk.size(); ++k) chunk[k] = std::byte(std::uint8_t(k * 7 + 100 + std::size_t(i)));
+    sp.write(chunk.data(), chunk.size());
+    written += chunk.size();
+    CHECK_FALSE(sp.in_memory());
+    CHECK(sp.memory_held() <= (std::size_t{2} << 20));  // a write buffer, not the 4 MiB
+  }
+  sp.close();
+  REQUIRE(sp.size() == written);
+  // Every byte reads back where it was written.
+  std::vector<std::byte> back(chunk.size());
+  for (std::uint64_t off = 0, i = 0; off < written; off += chunk.size(), ++i) {
+    REQUIRE(sp.read_at(off, back.data(), back.size()) == back.size());
+    const std::size_t salt = std::size_t(i < first ? i : 100 + (i - first));
+    bool same = true;
+    for (std::size_t k = 0; k < back.size(); ++k) same = same && back[k] == std::byte(std::uint8_t(k * 7 + salt));
+    CHECK(same);
+  }
+}
+
 TEST_CASE("server: objects above max_object_size get 413", "[server]") {
   wds::ais::server_options o;
   o.max_object_size = 2048;

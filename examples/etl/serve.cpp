@@ -44,7 +44,7 @@ Server:
   --max-connections N   open connections, HTTP and WebSocket (default 1024)
   --fqn-root DIR        etl_fqn must resolve inside DIR (default: any absolute path)
   --target-url URL      hpull source and direct-put prefix (default: $AIS_TARGET_URL)
-  --memory-limit SIZE   per-object bytes kept in memory before spooling to a file (default 64M)
+  --memory-limit SIZE   per-object bytes kept in memory before spooling to a file (default 16M)
   --max-object-size SIZE  largest input or output object (default 1T)
   --temp-dir DIR        where spool files go (default: $TMPDIR or /tmp)
   --direct-put-retries N  retries of a failed direct put (default: $AIS_DIRECT_PUT_RETRIES or 3)

@@ -140,6 +140,8 @@ class spool {
   bool in_memory() const noexcept { return fd_ < 0; }
   // The bytes, when in_memory().
   const std::vector<std::byte>& bytes() const noexcept { return buf_; }
+  // Bytes of memory the spool holds (its buffer's capacity).
+  std::size_t memory_held() const noexcept { return buf_.capacity(); }
   const std::string& name() const noexcept { return name_; }
 
   // Reads up to n bytes at offset (after close()); 0 at the end.
@@ -174,6 +176,10 @@ class spool {
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     fd_ = fd;
     flush();
+    // Give the memory back: from here on only file_buffer bytes are buffered,
+    // and a request's peak is one spool's memory_limit, not input + output.
+    std::vector<std::byte>().swap(buf_);
+    buf_.reserve(file_buffer);
   }
   void flush() {
     if (!buf_.empty()) wds::detail::write_fd(fd_, buf_.data(), buf_.size(), name_);
@@ -471,7 +477,7 @@ struct server_options {
   std::string auth_token;  // AIS_AUTHN_TOKEN: Bearer token on requests to targets and pods
   wds::http::tls_options tls = wds::http::tls_from_env();  // AIS_SKIP_VERIFY_CRT, AIS_CLIENT_CA, AIS_CRT, AIS_CRT_KEY
   std::string fqn_root;    // "" lets etl_fqn name any file; else it must resolve inside this dir
-  std::size_t memory_limit = std::size_t{64} << 20;  // per object, input and output; beyond: temp file
+  std::size_t memory_limit = std::size_t{16} << 20;  // per object, input and output; beyond: temp file
   std::uint64_t max_object_size = std::uint64_t{1} << 40;  // 1 TiB, input and output each
   std::string temp_dir;  // "" : $TMPDIR, else /tmp
   unsigned direct_put_retries = 3;  // AIS_DIRECT_PUT_RETRIES
