@@ -274,6 +274,52 @@ void bm_gunzip_text_configured(benchmark::State& state) {
   state.SetLabel(wds::config::has_isal ? "isal" : "zlib");
   gunzip<configured_source>(state, text_gz());
 }
+// The whole reader over a .tar.gz file, as a loader runs it: gzip_source fed by
+// read() into its buffer, the tar reader's 1 MiB reads, payloads copied out.
+// The photos as one tar (pets-small.tar's members repeated under r<i>/ to
+// 64 MiB, so there is one end marker), gzipped at zlib's default level.
+const std::string& pets_tar_gz_file() {
+  static const std::string path = [] {
+    const auto one = read_whole(repo_path("tests/data/etl/pets-small.tar"));
+    wds::tar_writer w(wds::memory_sink{});
+    for (int i = 0; w.bytes_written() < (std::size_t{64} << 20); ++i) {
+      wds::tar_reader r{wds::memory_source(one)};
+      while (const auto* m = r.next()) w.write("r" + std::to_string(i) + "/" + m->name, r.payload());
+    }
+    w.finish();
+    const auto tar = w.sink().take();
+    wds::gzip_sink<wds::memory_sink> z{wds::memory_sink{}};
+    z.write(tar.data(), tar.size());
+    z.close();
+    const auto gz = z.inner().take();
+    std::string p = "/tmp/wds-bench-pets-" + std::to_string(::getpid()) + ".tar.gz";
+    wds::file_sink out(p);
+    out.write(gz.data(), gz.size());
+    out.close();
+    std::atexit([] { std::remove(pets_tar_gz_file().c_str()); });
+    return p;
+  }();
+  return path;
+}
+
+template <template <class> class Gzip>
+void gunzip_samples(benchmark::State& state) {
+  const std::string& path = pets_tar_gz_file();
+  std::uint64_t out = 0;
+  for (auto _ : state) {
+    Gzip<wds::file_source> src(wds::file_source(path), path);
+    wds::sample_reader r{std::move(src)};
+    while (auto s = r.next()) r.recycle(std::move(*s));
+    out += r.tar().offset();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(out));
+}
+void bm_gunzip_samples_zlib(benchmark::State& state) { gunzip_samples<wds::zlib_gzip_source>(state); }
+void bm_gunzip_samples_configured(benchmark::State& state) {
+  state.SetLabel(wds::config::has_isal ? "isal" : "zlib");
+  gunzip_samples<wds::gzip_source>(state);
+}
+
 #if WDS_HAS_ISAL
 // igzip called directly on the whole buffer: what the library itself does,
 // so the gap to bm_gunzip_configured is gzip_source's own cost.
@@ -308,6 +354,8 @@ BENCHMARK(bm_gunzip_zlib)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_gunzip_configured)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_gunzip_text_zlib)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_gunzip_text_configured)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_gunzip_samples_zlib)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_gunzip_samples_configured)->Unit(benchmark::kMillisecond)->UseRealTime();
 #if WDS_HAS_ISAL
 BENCHMARK(bm_gunzip_isal_direct)->Unit(benchmark::kMillisecond)->UseRealTime();
 #endif

@@ -77,6 +77,9 @@ for what, zk, ck in (("photos", "bm_gunzip_zlib", "bm_gunzip_configured"),
 if "bm_gunzip_isal_direct/real_time" in tar:
     direct, c = tar["bm_gunzip_isal_direct/real_time"], tar["bm_gunzip_configured/real_time"]
     print(f"| gzip inflate of the photos shard, gzip_source vs igzip called directly (GB/s) | {c['bytes_per_second']/1e9:.2f} | {direct['bytes_per_second']/1e9:.2f} | {c['bytes_per_second']/direct['bytes_per_second']:.2f}x |")
+if "bm_gunzip_samples_configured/real_time" in tar:
+    z, c = tar["bm_gunzip_samples_zlib/real_time"], tar["bm_gunzip_samples_configured/real_time"]
+    print(f"| .tar.gz photos file read + grouping, gzip_source ({c.get('label', '?')}) vs zlib (GB/s of tar) | {c['bytes_per_second']/1e9:.2f} | {z['bytes_per_second']/1e9:.2f} | {c['bytes_per_second']/z['bytes_per_second']:.2f}x |")
 for arg, what in (("0", "500x375 mask (L)"), ("1", "500x375 photo (RGB)")):
     cv = cod.get(f"opencv_png_imencode/rgb_photo:{arg}")
     for k, label in ((f"png_encode/rgb_photo:{arg}", "default (level 6)"), (f"png_encode_fast/rgb_photo:{arg}", "png(fast)")):

@@ -9,6 +9,9 @@
 //     void write(const std::byte* src, std::size_t n);
 //     void close();                                       // commit; may throw
 // Sources never seek, so pipes, sockets and decompressors are first-class.
+// A source whose bytes already sit in memory may also offer
+//     byte_view read_view(std::size_t n);                // read() in place, no copy
+// which decompressing sources use instead of read() (memory_source does).
 
 #include <wds/error.hpp>
 
@@ -156,6 +159,14 @@ class memory_source {
     p_ += k;
     return k;
   }
+  // read() without the copy: the next (up to) n bytes, in place; empty at the end.
+  // Decompressing sources take their input this way (wds/codec/stream.hpp).
+  byte_view read_view(std::size_t n) noexcept {
+    std::size_t k = std::min<std::size_t>(n, static_cast<std::size_t>(end_ - p_));
+    byte_view v(p_, k);
+    p_ += k;
+    return v;
+  }
   const std::string& name() const noexcept { return name_; }
 
  private:
@@ -190,6 +201,11 @@ template <class T, class = void>
 struct has_verify_end : std::false_type {};
 template <class T>
 struct has_verify_end<T, std::void_t<decltype(std::declval<T&>().verify_end())>> : std::true_type {};
+template <class T, class = void>
+struct has_read_view : std::false_type {};
+template <class T>
+struct has_read_view<T, std::void_t<decltype(byte_view(std::declval<T&>().read_view(std::size_t{})))>>
+    : std::true_type {};
 }  // namespace detail
 
 // Name of a source or sink for error messages, when it has one.

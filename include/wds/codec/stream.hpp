@@ -58,9 +58,12 @@ template <class Source, class Decoder>
 class decompressing_source {
  public:
   static constexpr std::size_t in_size = std::size_t{256} << 10;
+  // Input taken per call from a source with read_view() (memory_source): no copy.
+  static constexpr std::size_t view_size = std::size_t{1} << 20;
 
   explicit decompressing_source(Source src, std::string name = {}, limits lim = {})
-      : src_(std::move(src)), name_(std::move(name)), limits_(lim), in_(new std::byte[in_size]) {
+      : src_(std::move(src)), name_(std::move(name)), limits_(lim) {
+    if constexpr (!detail::has_read_view<Source>::value) data_ = buffer();
     if (name_.empty()) name_ = name_of(src_);
     try {
       dec_ = std::make_unique<Decoder>(limits_);
@@ -82,7 +85,7 @@ class decompressing_source {
       // Called with no input too: a decoder may still hold output.
       detail::codec_step s;
       try {
-        s = dec_->step(in_.get() + pos_, len_ - pos_, dst, n);
+        s = dec_->step(data_ + pos_, len_ - pos_, dst, n);
       } catch (const detail::codec_failure& f) {
         if (f.id >= 500) throw limit_error(f.id, {name_, {}, out_total_}, f.why);
         throw io_error(f.id, {name_, {}, out_total_}, f.why);
@@ -126,14 +129,23 @@ class decompressing_source {
  private:
   void refill() {
     pos_ = 0;
-    len_ = src_.read(in_.get(), in_size);
+    if constexpr (detail::has_read_view<Source>::value) {
+      const byte_view v = src_.read_view(view_size);
+      len_ = v.size();
+      if (len_) data_ = v.data();
+    } else {
+      len_ = src_.read(in_.get(), in_size);
+    }
     if (len_ == 0) eof_ = true;
   }
 
-  // Ensures at least `want` unread bytes are buffered unless the input ends first.
+  // Ensures at least `want` unread bytes are buffered unless the input ends first
+  // (into in_, also for a source read by views: the rare magic split between two).
   void buffer_at_least(std::size_t want) {
     if (len_ - pos_ >= want || eof_) return;
-    std::copy(in_.get() + pos_, in_.get() + len_, in_.get());
+    std::byte* in = buffer();
+    std::copy(data_ + pos_, data_ + len_, in);
+    data_ = in;
     len_ -= pos_;
     pos_ = 0;
     while (len_ < want) {
@@ -150,7 +162,7 @@ class decompressing_source {
   bool start_next_stream() {
     std::uint64_t zeros = 0;
     for (;;) {
-      while (pos_ < len_ && in_[pos_] == std::byte{0} && Decoder::padding_unit) {
+      while (pos_ < len_ && data_[pos_] == std::byte{0} && Decoder::padding_unit) {
         ++pos_;
         ++zeros;
       }
@@ -166,11 +178,22 @@ class decompressing_source {
     }
     buffer_at_least(Decoder::magic_size);
     if ((Decoder::padding_unit && zeros % Decoder::padding_unit) || len_ - pos_ < Decoder::magic_size ||
-        !Decoder::is_magic(in_.get() + pos_, len_ - pos_))
+        !Decoder::is_magic(data_ + pos_, len_ - pos_))
       return garbage();
     dec_->reset();
     ended_ = false;
     return true;
+  }
+
+  std::byte* buffer() {
+    if (!in_) in_.reset(new std::byte[in_size]);
+    return in_.get();
+  }
+  // Never null (decoders are handed data_ + pos_ even with nothing to read), and
+  // not a member, which a move would leave data_ pointing into.
+  static const std::byte* no_input() noexcept {
+    static const std::byte none{};
+    return &none;
   }
 
   bool stop() {
@@ -189,7 +212,8 @@ class decompressing_source {
   std::string name_;
   limits limits_;
   std::unique_ptr<Decoder> dec_;
-  std::unique_ptr<std::byte[]> in_;
+  std::unique_ptr<std::byte[]> in_;       // the input buffer (allocated on first use for a view source)
+  const std::byte* data_ = no_input();    // the unread input: in_ or the source's last view
   std::size_t pos_ = 0, len_ = 0;
   std::uint64_t out_total_ = 0;
   bool ended_ = false, eof_ = false, finished_ = false, draining_ = false;
