@@ -973,7 +973,8 @@ class pipeline {
     state_->skip = c.position;
     return *this;
   }
-  // The last (or current) epoch's counts.
+  // The last epoch's counts: read them after the loop (or between items with
+  // threads(0)); during a threaded epoch the loader threads are writing them.
   const dataset_report& report() const noexcept { return state_->report; }
   const dataset_config& config() const noexcept { return *cfg_; }
 

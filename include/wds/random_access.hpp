@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -152,7 +153,6 @@ class indexed_dataset {
       const std::size_t got = read_full(r.body, out.data(), out.size());
       if (got != out.size()) throw io_error(156, {url, {}, begin + got}, "range response is shorter than requested");
     }
-    std::lock_guard<std::mutex> lk(m_);
     bytes_read_ += out.size();
     return out;
   }
@@ -161,8 +161,7 @@ class indexed_dataset {
   url_options opts_;
   std::vector<shard_state> state_;
   std::vector<std::uint64_t> cum_;
-  std::mutex m_;
-  std::uint64_t bytes_read_ = 0;
+  std::atomic<std::uint64_t> bytes_read_{0};  // atomic: bytes_read() may run while get() runs on other threads
 };
 
 // The order of an indexed dataset's samples in an epoch, and each rank's
