@@ -71,6 +71,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -626,11 +627,15 @@ class server {
       if (ec) continue;
       std::lock_guard<std::mutex> clock(connections_mutex_);
       if (connections_.size() >= opts_.max_connections) continue;  // the socket closes: a dropped connection
+      try {
+        c->thread = std::thread([this, c, s = std::move(sock)]() mutable {
+          serve_connection(*c, std::move(s));
+          c->finished = true;
+        });
+      } catch (const std::system_error&) {
+        continue;  // no thread to be had: dropped like one past max_connections
+      }
       connections_.push_back(c);
-      c->thread = std::thread([this, c, s = std::move(sock)]() mutable {
-        serve_connection(*c, std::move(s));
-        c->finished = true;
-      });
     }
     detail::error_code ignored;
     acceptor_.close(ignored);

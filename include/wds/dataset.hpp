@@ -417,20 +417,19 @@ class ordered_runner {
       : cfg_(cfg), fn_(std::move(fn)), rep_(rep), stream_(cfg_, epoch, rep_, report_m_), skip_(skip) {
     window_ = cfg_.window ? cfg_.window : 4 * cfg_.threads + 8;
     if (cfg_.threads == 0) return;
-    reader_ = std::thread([this] { read_loop(); });
-    for (std::size_t i = 0; i < cfg_.threads; ++i) workers_.emplace_back([this] { work_loop(); });
+    try {
+      reader_ = std::thread([this] { read_loop(); });
+      for (std::size_t i = 0; i < cfg_.threads; ++i) workers_.emplace_back([this] { work_loop(); });
+    } catch (...) {
+      // No thread left running on a half-built object (std::system_error
+      // when the system has no threads to give).
+      shut_down();
+      throw;
+    }
   }
   ordered_runner(const ordered_runner&) = delete;
   ordered_runner& operator=(const ordered_runner&) = delete;
-  ~ordered_runner() {
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (reader_.joinable()) reader_.join();
-    for (auto& t : workers_) t.join();
-  }
+  ~ordered_runner() { shut_down(); }
 
   // The next result in order, or nullopt at the end of the epoch.
   std::optional<result> next() {
@@ -465,6 +464,16 @@ class ordered_runner {
     result r;
     std::exception_ptr error;
   };
+
+  void shut_down() noexcept {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (reader_.joinable()) reader_.join();
+    for (auto& t : workers_) t.join();
+  }
 
   std::optional<T> apply(sample&& s) {
     try {

@@ -350,6 +350,9 @@ WDS_NAMESPACE_END
 //     void write(const std::byte* src, std::size_t n);
 //     void close();                                       // commit; may throw
 // Sources never seek, so pipes, sockets and decompressors are first-class.
+// A source whose bytes already sit in memory may also offer
+//     byte_view read_view(std::size_t n);                // read() in place, no copy
+// which decompressing sources use instead of read() (memory_source does).
 
 // #include <wds/error.hpp> (inlined above)
 
@@ -497,6 +500,14 @@ class memory_source {
     p_ += k;
     return k;
   }
+  // read() without the copy: the next (up to) n bytes, in place; empty at the end.
+  // Decompressing sources take their input this way (wds/codec/stream.hpp).
+  byte_view read_view(std::size_t n) noexcept {
+    std::size_t k = std::min<std::size_t>(n, static_cast<std::size_t>(end_ - p_));
+    byte_view v(p_, k);
+    p_ += k;
+    return v;
+  }
   const std::string& name() const noexcept { return name_; }
 
  private:
@@ -531,6 +542,11 @@ template <class T, class = void>
 struct has_verify_end : std::false_type {};
 template <class T>
 struct has_verify_end<T, std::void_t<decltype(std::declval<T&>().verify_end())>> : std::true_type {};
+template <class T, class = void>
+struct has_read_view : std::false_type {};
+template <class T>
+struct has_read_view<T, std::void_t<decltype(byte_view(std::declval<T&>().read_view(std::size_t{})))>>
+    : std::true_type {};
 }  // namespace detail
 
 // Name of a source or sink for error messages, when it has one.
@@ -2794,9 +2810,12 @@ template <class Source, class Decoder>
 class decompressing_source {
  public:
   static constexpr std::size_t in_size = std::size_t{256} << 10;
+  // Input taken per call from a source with read_view() (memory_source): no copy.
+  static constexpr std::size_t view_size = std::size_t{1} << 20;
 
   explicit decompressing_source(Source src, std::string name = {}, limits lim = {})
-      : src_(std::move(src)), name_(std::move(name)), limits_(lim), in_(new std::byte[in_size]) {
+      : src_(std::move(src)), name_(std::move(name)), limits_(lim) {
+    if constexpr (!detail::has_read_view<Source>::value) data_ = buffer();
     if (name_.empty()) name_ = name_of(src_);
     try {
       dec_ = std::make_unique<Decoder>(limits_);
@@ -2818,7 +2837,7 @@ class decompressing_source {
       // Called with no input too: a decoder may still hold output.
       detail::codec_step s;
       try {
-        s = dec_->step(in_.get() + pos_, len_ - pos_, dst, n);
+        s = dec_->step(data_ + pos_, len_ - pos_, dst, n);
       } catch (const detail::codec_failure& f) {
         if (f.id >= 500) throw limit_error(f.id, {name_, {}, out_total_}, f.why);
         throw io_error(f.id, {name_, {}, out_total_}, f.why);
@@ -2862,14 +2881,23 @@ class decompressing_source {
  private:
   void refill() {
     pos_ = 0;
-    len_ = src_.read(in_.get(), in_size);
+    if constexpr (detail::has_read_view<Source>::value) {
+      const byte_view v = src_.read_view(view_size);
+      len_ = v.size();
+      if (len_) data_ = v.data();
+    } else {
+      len_ = src_.read(in_.get(), in_size);
+    }
     if (len_ == 0) eof_ = true;
   }
 
-  // Ensures at least `want` unread bytes are buffered unless the input ends first.
+  // Ensures at least `want` unread bytes are buffered unless the input ends first
+  // (into in_, also for a source read by views: the rare magic split between two).
   void buffer_at_least(std::size_t want) {
     if (len_ - pos_ >= want || eof_) return;
-    std::copy(in_.get() + pos_, in_.get() + len_, in_.get());
+    std::byte* in = buffer();
+    std::copy(data_ + pos_, data_ + len_, in);
+    data_ = in;
     len_ -= pos_;
     pos_ = 0;
     while (len_ < want) {
@@ -2886,7 +2914,7 @@ class decompressing_source {
   bool start_next_stream() {
     std::uint64_t zeros = 0;
     for (;;) {
-      while (pos_ < len_ && in_[pos_] == std::byte{0} && Decoder::padding_unit) {
+      while (pos_ < len_ && data_[pos_] == std::byte{0} && Decoder::padding_unit) {
         ++pos_;
         ++zeros;
       }
@@ -2902,11 +2930,22 @@ class decompressing_source {
     }
     buffer_at_least(Decoder::magic_size);
     if ((Decoder::padding_unit && zeros % Decoder::padding_unit) || len_ - pos_ < Decoder::magic_size ||
-        !Decoder::is_magic(in_.get() + pos_, len_ - pos_))
+        !Decoder::is_magic(data_ + pos_, len_ - pos_))
       return garbage();
     dec_->reset();
     ended_ = false;
     return true;
+  }
+
+  std::byte* buffer() {
+    if (!in_) in_.reset(new std::byte[in_size]);
+    return in_.get();
+  }
+  // Never null (decoders are handed data_ + pos_ even with nothing to read), and
+  // not a member, which a move would leave data_ pointing into.
+  static const std::byte* no_input() noexcept {
+    static const std::byte none{};
+    return &none;
   }
 
   bool stop() {
@@ -2925,7 +2964,8 @@ class decompressing_source {
   std::string name_;
   limits limits_;
   std::unique_ptr<Decoder> dec_;
-  std::unique_ptr<std::byte[]> in_;
+  std::unique_ptr<std::byte[]> in_;       // the input buffer (allocated on first use for a view source)
+  const std::byte* data_ = no_input();    // the unread input: in_ or the source's last view
   std::size_t pos_ = 0, len_ = 0;
   std::uint64_t out_total_ = 0;
   bool ended_ = false, eof_ = false, finished_ = false, draining_ = false;
@@ -3336,9 +3376,12 @@ template <class Source, class Decoder>
 class decompressing_source {
  public:
   static constexpr std::size_t in_size = std::size_t{256} << 10;
+  // Input taken per call from a source with read_view() (memory_source): no copy.
+  static constexpr std::size_t view_size = std::size_t{1} << 20;
 
   explicit decompressing_source(Source src, std::string name = {}, limits lim = {})
-      : src_(std::move(src)), name_(std::move(name)), limits_(lim), in_(new std::byte[in_size]) {
+      : src_(std::move(src)), name_(std::move(name)), limits_(lim) {
+    if constexpr (!detail::has_read_view<Source>::value) data_ = buffer();
     if (name_.empty()) name_ = name_of(src_);
     try {
       dec_ = std::make_unique<Decoder>(limits_);
@@ -3360,7 +3403,7 @@ class decompressing_source {
       // Called with no input too: a decoder may still hold output.
       detail::codec_step s;
       try {
-        s = dec_->step(in_.get() + pos_, len_ - pos_, dst, n);
+        s = dec_->step(data_ + pos_, len_ - pos_, dst, n);
       } catch (const detail::codec_failure& f) {
         if (f.id >= 500) throw limit_error(f.id, {name_, {}, out_total_}, f.why);
         throw io_error(f.id, {name_, {}, out_total_}, f.why);
@@ -3404,14 +3447,23 @@ class decompressing_source {
  private:
   void refill() {
     pos_ = 0;
-    len_ = src_.read(in_.get(), in_size);
+    if constexpr (detail::has_read_view<Source>::value) {
+      const byte_view v = src_.read_view(view_size);
+      len_ = v.size();
+      if (len_) data_ = v.data();
+    } else {
+      len_ = src_.read(in_.get(), in_size);
+    }
     if (len_ == 0) eof_ = true;
   }
 
-  // Ensures at least `want` unread bytes are buffered unless the input ends first.
+  // Ensures at least `want` unread bytes are buffered unless the input ends first
+  // (into in_, also for a source read by views: the rare magic split between two).
   void buffer_at_least(std::size_t want) {
     if (len_ - pos_ >= want || eof_) return;
-    std::copy(in_.get() + pos_, in_.get() + len_, in_.get());
+    std::byte* in = buffer();
+    std::copy(data_ + pos_, data_ + len_, in);
+    data_ = in;
     len_ -= pos_;
     pos_ = 0;
     while (len_ < want) {
@@ -3428,7 +3480,7 @@ class decompressing_source {
   bool start_next_stream() {
     std::uint64_t zeros = 0;
     for (;;) {
-      while (pos_ < len_ && in_[pos_] == std::byte{0} && Decoder::padding_unit) {
+      while (pos_ < len_ && data_[pos_] == std::byte{0} && Decoder::padding_unit) {
         ++pos_;
         ++zeros;
       }
@@ -3444,11 +3496,22 @@ class decompressing_source {
     }
     buffer_at_least(Decoder::magic_size);
     if ((Decoder::padding_unit && zeros % Decoder::padding_unit) || len_ - pos_ < Decoder::magic_size ||
-        !Decoder::is_magic(in_.get() + pos_, len_ - pos_))
+        !Decoder::is_magic(data_ + pos_, len_ - pos_))
       return garbage();
     dec_->reset();
     ended_ = false;
     return true;
+  }
+
+  std::byte* buffer() {
+    if (!in_) in_.reset(new std::byte[in_size]);
+    return in_.get();
+  }
+  // Never null (decoders are handed data_ + pos_ even with nothing to read), and
+  // not a member, which a move would leave data_ pointing into.
+  static const std::byte* no_input() noexcept {
+    static const std::byte none{};
+    return &none;
   }
 
   bool stop() {
@@ -3467,7 +3530,8 @@ class decompressing_source {
   std::string name_;
   limits limits_;
   std::unique_ptr<Decoder> dec_;
-  std::unique_ptr<std::byte[]> in_;
+  std::unique_ptr<std::byte[]> in_;       // the input buffer (allocated on first use for a view source)
+  const std::byte* data_ = no_input();    // the unread input: in_ or the source's last view
   std::size_t pos_ = 0, len_ = 0;
   std::uint64_t out_total_ = 0;
   bool ended_ = false, eof_ = false, finished_ = false, draining_ = false;
@@ -3714,9 +3778,12 @@ template <class Source, class Decoder>
 class decompressing_source {
  public:
   static constexpr std::size_t in_size = std::size_t{256} << 10;
+  // Input taken per call from a source with read_view() (memory_source): no copy.
+  static constexpr std::size_t view_size = std::size_t{1} << 20;
 
   explicit decompressing_source(Source src, std::string name = {}, limits lim = {})
-      : src_(std::move(src)), name_(std::move(name)), limits_(lim), in_(new std::byte[in_size]) {
+      : src_(std::move(src)), name_(std::move(name)), limits_(lim) {
+    if constexpr (!detail::has_read_view<Source>::value) data_ = buffer();
     if (name_.empty()) name_ = name_of(src_);
     try {
       dec_ = std::make_unique<Decoder>(limits_);
@@ -3738,7 +3805,7 @@ class decompressing_source {
       // Called with no input too: a decoder may still hold output.
       detail::codec_step s;
       try {
-        s = dec_->step(in_.get() + pos_, len_ - pos_, dst, n);
+        s = dec_->step(data_ + pos_, len_ - pos_, dst, n);
       } catch (const detail::codec_failure& f) {
         if (f.id >= 500) throw limit_error(f.id, {name_, {}, out_total_}, f.why);
         throw io_error(f.id, {name_, {}, out_total_}, f.why);
@@ -3782,14 +3849,23 @@ class decompressing_source {
  private:
   void refill() {
     pos_ = 0;
-    len_ = src_.read(in_.get(), in_size);
+    if constexpr (detail::has_read_view<Source>::value) {
+      const byte_view v = src_.read_view(view_size);
+      len_ = v.size();
+      if (len_) data_ = v.data();
+    } else {
+      len_ = src_.read(in_.get(), in_size);
+    }
     if (len_ == 0) eof_ = true;
   }
 
-  // Ensures at least `want` unread bytes are buffered unless the input ends first.
+  // Ensures at least `want` unread bytes are buffered unless the input ends first
+  // (into in_, also for a source read by views: the rare magic split between two).
   void buffer_at_least(std::size_t want) {
     if (len_ - pos_ >= want || eof_) return;
-    std::copy(in_.get() + pos_, in_.get() + len_, in_.get());
+    std::byte* in = buffer();
+    std::copy(data_ + pos_, data_ + len_, in);
+    data_ = in;
     len_ -= pos_;
     pos_ = 0;
     while (len_ < want) {
@@ -3806,7 +3882,7 @@ class decompressing_source {
   bool start_next_stream() {
     std::uint64_t zeros = 0;
     for (;;) {
-      while (pos_ < len_ && in_[pos_] == std::byte{0} && Decoder::padding_unit) {
+      while (pos_ < len_ && data_[pos_] == std::byte{0} && Decoder::padding_unit) {
         ++pos_;
         ++zeros;
       }
@@ -3822,11 +3898,22 @@ class decompressing_source {
     }
     buffer_at_least(Decoder::magic_size);
     if ((Decoder::padding_unit && zeros % Decoder::padding_unit) || len_ - pos_ < Decoder::magic_size ||
-        !Decoder::is_magic(in_.get() + pos_, len_ - pos_))
+        !Decoder::is_magic(data_ + pos_, len_ - pos_))
       return garbage();
     dec_->reset();
     ended_ = false;
     return true;
+  }
+
+  std::byte* buffer() {
+    if (!in_) in_.reset(new std::byte[in_size]);
+    return in_.get();
+  }
+  // Never null (decoders are handed data_ + pos_ even with nothing to read), and
+  // not a member, which a move would leave data_ pointing into.
+  static const std::byte* no_input() noexcept {
+    static const std::byte none{};
+    return &none;
   }
 
   bool stop() {
@@ -3845,7 +3932,8 @@ class decompressing_source {
   std::string name_;
   limits limits_;
   std::unique_ptr<Decoder> dec_;
-  std::unique_ptr<std::byte[]> in_;
+  std::unique_ptr<std::byte[]> in_;       // the input buffer (allocated on first use for a view source)
+  const std::byte* data_ = no_input();    // the unread input: in_ or the source's last view
   std::size_t pos_ = 0, len_ = 0;
   std::uint64_t out_total_ = 0;
   bool ended_ = false, eof_ = false, finished_ = false, draining_ = false;
@@ -4106,9 +4194,12 @@ template <class Source, class Decoder>
 class decompressing_source {
  public:
   static constexpr std::size_t in_size = std::size_t{256} << 10;
+  // Input taken per call from a source with read_view() (memory_source): no copy.
+  static constexpr std::size_t view_size = std::size_t{1} << 20;
 
   explicit decompressing_source(Source src, std::string name = {}, limits lim = {})
-      : src_(std::move(src)), name_(std::move(name)), limits_(lim), in_(new std::byte[in_size]) {
+      : src_(std::move(src)), name_(std::move(name)), limits_(lim) {
+    if constexpr (!detail::has_read_view<Source>::value) data_ = buffer();
     if (name_.empty()) name_ = name_of(src_);
     try {
       dec_ = std::make_unique<Decoder>(limits_);
@@ -4130,7 +4221,7 @@ class decompressing_source {
       // Called with no input too: a decoder may still hold output.
       detail::codec_step s;
       try {
-        s = dec_->step(in_.get() + pos_, len_ - pos_, dst, n);
+        s = dec_->step(data_ + pos_, len_ - pos_, dst, n);
       } catch (const detail::codec_failure& f) {
         if (f.id >= 500) throw limit_error(f.id, {name_, {}, out_total_}, f.why);
         throw io_error(f.id, {name_, {}, out_total_}, f.why);
@@ -4174,14 +4265,23 @@ class decompressing_source {
  private:
   void refill() {
     pos_ = 0;
-    len_ = src_.read(in_.get(), in_size);
+    if constexpr (detail::has_read_view<Source>::value) {
+      const byte_view v = src_.read_view(view_size);
+      len_ = v.size();
+      if (len_) data_ = v.data();
+    } else {
+      len_ = src_.read(in_.get(), in_size);
+    }
     if (len_ == 0) eof_ = true;
   }
 
-  // Ensures at least `want` unread bytes are buffered unless the input ends first.
+  // Ensures at least `want` unread bytes are buffered unless the input ends first
+  // (into in_, also for a source read by views: the rare magic split between two).
   void buffer_at_least(std::size_t want) {
     if (len_ - pos_ >= want || eof_) return;
-    std::copy(in_.get() + pos_, in_.get() + len_, in_.get());
+    std::byte* in = buffer();
+    std::copy(data_ + pos_, data_ + len_, in);
+    data_ = in;
     len_ -= pos_;
     pos_ = 0;
     while (len_ < want) {
@@ -4198,7 +4298,7 @@ class decompressing_source {
   bool start_next_stream() {
     std::uint64_t zeros = 0;
     for (;;) {
-      while (pos_ < len_ && in_[pos_] == std::byte{0} && Decoder::padding_unit) {
+      while (pos_ < len_ && data_[pos_] == std::byte{0} && Decoder::padding_unit) {
         ++pos_;
         ++zeros;
       }
@@ -4214,11 +4314,22 @@ class decompressing_source {
     }
     buffer_at_least(Decoder::magic_size);
     if ((Decoder::padding_unit && zeros % Decoder::padding_unit) || len_ - pos_ < Decoder::magic_size ||
-        !Decoder::is_magic(in_.get() + pos_, len_ - pos_))
+        !Decoder::is_magic(data_ + pos_, len_ - pos_))
       return garbage();
     dec_->reset();
     ended_ = false;
     return true;
+  }
+
+  std::byte* buffer() {
+    if (!in_) in_.reset(new std::byte[in_size]);
+    return in_.get();
+  }
+  // Never null (decoders are handed data_ + pos_ even with nothing to read), and
+  // not a member, which a move would leave data_ pointing into.
+  static const std::byte* no_input() noexcept {
+    static const std::byte none{};
+    return &none;
   }
 
   bool stop() {
@@ -4237,7 +4348,8 @@ class decompressing_source {
   std::string name_;
   limits limits_;
   std::unique_ptr<Decoder> dec_;
-  std::unique_ptr<std::byte[]> in_;
+  std::unique_ptr<std::byte[]> in_;       // the input buffer (allocated on first use for a view source)
+  const std::byte* data_ = no_input();    // the unread input: in_ or the source's last view
   std::size_t pos_ = 0, len_ = 0;
   std::uint64_t out_total_ = 0;
   bool ended_ = false, eof_ = false, finished_ = false, draining_ = false;
@@ -9626,6 +9738,13 @@ struct jpeg_region_image {
   int y = 0;
 };
 
+// What jpeg_decoder::decode_region_rows handed out: the part of the region
+// inside the image (x, y in the full image, its size) and the rows' mode.
+struct jpeg_rows_info {
+  int x = 0, y = 0, width = 0, height = 0;
+  pixel_mode mode = pixel_mode::l;
+};
+
 // Pillow's JpegImageFile.draft(mode, (req_width, req_height)) choice of DCT
 // scale: the largest of 8, 4, 2, 1 not above min(width // req_w, height // req_h).
 inline int jpeg_draft_scale(int width, int height, int req_width, int req_height) noexcept {
@@ -9702,7 +9821,6 @@ struct jpeg_decode_job {
   unsigned long size;
   int scale_denom;
   J_COLOR_SPACE out_space;
-  bool region;
   bool check_rest;
   bool rest_scan;             // check_rest may end with jpeg_rest_is_clean
   bool rest_scanned;          // out: it did (tests count it)
@@ -9712,6 +9830,8 @@ struct jpeg_decode_job {
   unsigned char* scratch;     // 4 rows of the (cropped) scanline width, each 8 mod 16
   std::size_t scratch_stride; // bytes from one scratch row to the next, a multiple of 16
   int components;
+  std::size_t skip_left;      // region: bytes before it in a decoded (cropped) scanline
+  bool direct;                // region: the cropped scanline is the region's row
 };
 
 // libjpeg-turbo's SIMD YCbCr->RGB conversion (simd/x86_64/jdcolext-sse2.asm,
@@ -9795,6 +9915,7 @@ inline bool jpeg_dimensions_step(jpeg_decompress_struct& ci, jpeg_error_state& s
   return true;
 }
 
+// The whole image, rows packed into job.out.
 inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
                              jpeg_decode_job& job) {
   st.finishing = false;
@@ -9805,45 +9926,72 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
     return true;
   }
   jpeg_start_decompress(&ci);
-  const std::size_t comps = static_cast<std::size_t>(job.components);
-  const std::size_t row_bytes = std::size_t(job.rw) * comps;
-  if (!job.region) {
-    JSAMPROW rows[4];
-    while (ci.output_scanline < ci.output_height) {
-      const JDIMENSION y = ci.output_scanline;
-      const JDIMENSION n = std::min<JDIMENSION>(4, ci.output_height - y);
-      for (JDIMENSION i = 0; i < n; ++i) {
-        unsigned char* dst = job.out + (y + i) * row_bytes;
-        rows[i] = job.avoid_nt_rows && jpeg_nt_row(dst) ? job.scratch + i * job.scratch_stride : dst;
-      }
-      const JDIMENSION got = jpeg_read_scanlines(&ci, rows, n);
-      for (JDIMENSION i = 0; i < got; ++i) {
-        unsigned char* dst = job.out + (y + i) * row_bytes;
-        if (rows[i] != dst) std::memcpy(dst, rows[i], row_bytes);
-      }
+  const std::size_t row_bytes = std::size_t(job.rw) * std::size_t(job.components);
+  JSAMPROW rows[4];
+  while (ci.output_scanline < ci.output_height) {
+    const JDIMENSION y = ci.output_scanline;
+    const JDIMENSION n = std::min<JDIMENSION>(4, ci.output_height - y);
+    for (JDIMENSION i = 0; i < n; ++i) {
+      unsigned char* dst = job.out + (y + i) * row_bytes;
+      rows[i] = job.avoid_nt_rows && jpeg_nt_row(dst) ? job.scratch + i * job.scratch_stride : dst;
     }
-    st.finishing = true;
-    jpeg_finish_decompress(&ci);
-    st.finishing = false;
-    return true;
+    const JDIMENSION got = jpeg_read_scanlines(&ci, rows, n);
+    for (JDIMENSION i = 0; i < got; ++i) {
+      unsigned char* dst = job.out + (y + i) * row_bytes;
+      if (rows[i] != dst) std::memcpy(dst, rows[i], row_bytes);
+    }
   }
+  st.finishing = true;
+  jpeg_finish_decompress(&ci);
+  st.finishing = false;
+  return true;
+}
+
+// A region is decoded in three steps (start, rows, finish) so that its rows
+// can also be handed out one at a time; each step has its own setjmp.
+inline bool jpeg_region_start_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                                   jpeg_decode_job& job) {
+  st.finishing = false;
+  if (setjmp(st.jump)) return false;
+  jpeg_start_decompress(&ci);
   // libjpeg-turbo treats the edges of a cropped scanline as image edges, so
   // fancy upsampling changes the outermost pixels: decode one iMCU more on
   // each side (when the image has it) to keep the region itself exact.
   const JDIMENSION margin = JDIMENSION(ci.max_h_samp_factor * ci.min_DCT_scaled_size);
   JDIMENSION xoff = job.rx > margin ? job.rx - margin : 0;
   JDIMENSION width = std::min<JDIMENSION>(ci.output_width, job.rx + job.rw + margin) - xoff;
-  const bool crop_x = xoff != 0 || width != ci.output_width;
-  if (crop_x) jpeg_crop_scanline(&ci, &xoff, &width);
+  if (xoff != 0 || width != ci.output_width) jpeg_crop_scanline(&ci, &xoff, &width);
   if (job.ry > 0) jpeg_skip_scanlines(&ci, job.ry);
-  const std::size_t skip_left = std::size_t(job.rx - xoff) * comps;
-  const bool direct = xoff == job.rx && width == job.rw;
-  for (JDIMENSION y = 0; y < job.rh; ++y) {
-    unsigned char* dst = job.out + std::size_t(y) * row_bytes;
-    const bool into_dst = direct && !(job.avoid_nt_rows && jpeg_nt_row(dst));
+  job.skip_left = std::size_t(job.rx - xoff) * std::size_t(job.components);
+  job.direct = xoff == job.rx && width == job.rw;
+  return true;
+}
+
+// The next n rows of the region: packed into `out`, or (out == nullptr, n == 1)
+// left in job.scratch at job.skip_left.
+inline bool jpeg_region_rows_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                                  const jpeg_decode_job& job, JDIMENSION n, unsigned char* out) {
+  if (setjmp(st.jump)) return false;
+  const std::size_t row_bytes = std::size_t(job.rw) * std::size_t(job.components);
+  for (JDIMENSION y = 0; y < n; ++y) {
+    unsigned char* dst = out ? out + std::size_t(y) * row_bytes : nullptr;
+    const bool into_dst = dst && job.direct && !(job.avoid_nt_rows && jpeg_nt_row(dst));
     JSAMPROW row = into_dst ? dst : job.scratch;
     jpeg_read_scanlines(&ci, &row, 1);
-    if (!into_dst) std::memcpy(dst, job.scratch + skip_left, row_bytes);
+    if (dst && !into_dst) std::memcpy(dst, job.scratch + job.skip_left, row_bytes);
+  }
+  return true;
+}
+
+// After the region's rows: check_rest, or stop.
+inline bool jpeg_region_finish_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
+                                    jpeg_decode_job& job) {
+  st.finishing = false;
+  if (setjmp(st.jump)) {
+    st.finishing = false;
+    if (st.kind != 3) return false;
+    jpeg_abort_decompress(&ci);
+    return true;
   }
   if (job.check_rest && job.rest_scan && jpeg_rest_is_clean(ci, job)) {
     job.rest_scanned = true;
@@ -9931,6 +10079,53 @@ class jpeg_decoder {
     return run(data, size, opt, lim, where, &region, region);
   }
 
+  // decode_region without the image: on_row(image_view<const std::uint8_t>
+  // row, int y) gets each row of the clipped region in turn (one row high,
+  // in opt.mode; y from 0), valid until it returns. The same pixels, checks
+  // and errors as decode_region; rows already handed out stay handed out when
+  // a later error throws. An exception from on_row aborts the decode.
+  template <class RowFn>
+  jpeg_rows_info decode_region_rows(const std::byte* data, std::size_t size, jpeg_region region,
+                                    const jpeg_decode_options& opt, const limits& lim, const location& where,
+                                    RowFn&& on_row) {
+    detail::jpeg_decode_job job{};
+    jpeg_rows_info geo;
+    if (!prepare(job, geo, data, size, opt, lim, where, region)) return geo;
+    const int comps = job.components;
+    err_.strict = opt.strict;
+    bool ok = detail::jpeg_region_start_step(ci_, err_, job);
+    try {
+      if (ok && native_ == pixel_mode::cmyk) row_.resize(std::size_t(geo.width) * std::size_t(comps));
+      for (int y = 0; ok && y < geo.height; ++y) {
+        ok = detail::jpeg_region_rows_step(ci_, err_, job, 1, nullptr);
+        if (!ok) break;
+        const std::uint8_t* px = job.scratch + job.skip_left;
+        if (native_ == pixel_mode::cmyk) {
+          std::copy(px, px + row_.size(), row_.begin());
+          invert(row_.data(), row_.size());
+          px = row_.data();
+        }
+        image_view<const std::uint8_t> row(px, geo.width, 1, comps);
+        row.set_mode(native_);
+        if (geo.mode == native_) {
+          on_row(row, y);
+        } else {
+          const image<std::uint8_t> converted = convert(row, native_, geo.mode);
+          on_row(converted.view(), y);
+        }
+      }
+    } catch (...) {
+      err_.strict = false;
+      jpeg_abort_decompress(&ci_);
+      throw;
+    }
+    ok = ok && detail::jpeg_region_finish_step(ci_, err_, job);
+    err_.strict = false;
+    rest_scanned_ = ok && job.rest_scanned;
+    if (!ok) fail(where, "data");
+    return geo;
+  }
+
  private:
   [[noreturn]] void fail(const location& where, const char* during) {
     const int id = err_.kind == 1 ? 402 : err_.kind == 2 ? 403 : (std::strcmp(during, "header") == 0 ? 400 : 401);
@@ -9970,15 +10165,15 @@ class jpeg_decoder {
     return info;
   }
 
-  jpeg_region_image run(const std::byte* data, std::size_t size, const jpeg_decode_options& opt,
-                        const limits& lim, const location& where, const jpeg_region* region,
-                        jpeg_region want) {
+  // The clipped region and the job for it; false when nothing of the region
+  // lies inside the image (the decoder is then idle again).
+  bool prepare(detail::jpeg_decode_job& job, jpeg_rows_info& geo, const std::byte* data, std::size_t size,
+               const jpeg_decode_options& opt, const limits& lim, const location& where, jpeg_region want) {
     rest_scanned_ = false;
     if (opt.scale_denom != 1 && opt.scale_denom != 2 && opt.scale_denom != 4 && opt.scale_denom != 8)
       throw decode_error(405, where, "JPEG scale_denom must be 1, 2, 4 or 8, not " + std::to_string(opt.scale_denom));
     if (opt.mode && !is_8bit_mode(*opt.mode))
       throw decode_error(405, where, std::string("JPEG decodes to 8-bit modes only, not ") + mode_name(*opt.mode));
-    detail::jpeg_decode_job job{};
     start(job, data, size, where);
     const jpeg_info info = info_from_header();
     try {
@@ -9987,7 +10182,8 @@ class jpeg_decoder {
       jpeg_abort_decompress(&ci_);
       throw;
     }
-    const pixel_mode native = info.mode;
+    native_ = info.mode;
+    geo.mode = opt.mode.value_or(native_);
     job.components = info.components;
     job.out_space = info.components == 1 ? JCS_GRAYSCALE : info.components == 3 ? JCS_RGB : JCS_CMYK;
     job.scale_denom = opt.scale_denom;
@@ -10001,50 +10197,75 @@ class jpeg_decoder {
     const long long x0 = std::clamp<long long>(want.x, 0, ow), y0 = std::clamp<long long>(want.y, 0, oh);
     const long long x1 = std::clamp<long long>(static_cast<long long>(want.x) + std::max(want.width, 0), 0, ow);
     const long long y1 = std::clamp<long long>(static_cast<long long>(want.y) + std::max(want.height, 0), 0, oh);
-    jpeg_region_image result;
-    result.x = static_cast<int>(x0);
-    result.y = static_cast<int>(y0);
+    geo.x = static_cast<int>(x0);
+    geo.y = static_cast<int>(y0);
     if (x1 <= x0 || y1 <= y0) {
       jpeg_abort_decompress(&ci_);
-      result.pixels = image<std::uint8_t>(0, 0, channels_of(opt.mode.value_or(native)));
-      result.pixels.set_mode(opt.mode.value_or(native));
-      return result;
+      return false;
     }
-    job.region = region != nullptr;
+    geo.width = static_cast<int>(x1 - x0);
+    geo.height = static_cast<int>(y1 - y0);
     job.check_rest = opt.check_rest;
     job.rest_scan = !opt.strict && !full_rest_check_;
     job.avoid_nt_rows = job.out_space == JCS_RGB && ci_.jpeg_color_space == JCS_YCbCr;
     job.rx = JDIMENSION(x0);
     job.ry = JDIMENSION(y0);
-    job.rw = JDIMENSION(x1 - x0);
-    job.rh = JDIMENSION(y1 - y0);
-    image<std::uint8_t> px;
+    job.rw = JDIMENSION(geo.width);
+    job.rh = JDIMENSION(geo.height);
     try {
-      px = image<std::uint8_t>(int(job.rw), int(job.rh), info.components);
       job.scratch_stride = (std::size_t(ow + 64) * std::size_t(info.components) + 15) / 16 * 16;
       scratch_.resize(4 * job.scratch_stride + 16);
     } catch (...) {
       jpeg_abort_decompress(&ci_);
       throw;
     }
-    px.set_mode(native);
-    job.out = px.data();
     const auto base = reinterpret_cast<std::uintptr_t>(scratch_.data());
     job.scratch = scratch_.data() + ((8 - (base & 15u)) & 15u);  // 8 mod 16: see jpeg_nt_row
+    return true;
+  }
+
+  jpeg_region_image run(const std::byte* data, std::size_t size, const jpeg_decode_options& opt,
+                        const limits& lim, const location& where, const jpeg_region* region,
+                        jpeg_region want) {
+    detail::jpeg_decode_job job{};
+    jpeg_rows_info geo;
+    const bool any = prepare(job, geo, data, size, opt, lim, where, want);
+    jpeg_region_image result;
+    result.x = geo.x;
+    result.y = geo.y;
+    if (!any) {
+      result.pixels = image<std::uint8_t>(0, 0, channels_of(geo.mode));
+      result.pixels.set_mode(geo.mode);
+      return result;
+    }
+    image<std::uint8_t> px;
+    try {
+      px = image<std::uint8_t>(geo.width, geo.height, job.components);
+    } catch (...) {
+      jpeg_abort_decompress(&ci_);
+      throw;
+    }
+    px.set_mode(native_);
+    job.out = px.data();
     err_.strict = opt.strict;
-    const bool ok = detail::jpeg_pixels_step(ci_, err_, job);
+    const bool ok = region ? detail::jpeg_region_start_step(ci_, err_, job) &&
+                                 detail::jpeg_region_rows_step(ci_, err_, job, job.rh, job.out) &&
+                                 detail::jpeg_region_finish_step(ci_, err_, job)
+                           : detail::jpeg_pixels_step(ci_, err_, job);
     err_.strict = false;
     rest_scanned_ = ok && job.rest_scanned;
     if (!ok) fail(where, "data");
-    if (native == pixel_mode::cmyk) {  // Pillow reads CMYK as Adobe-inverted ("CMYK;I")
-      std::uint8_t* p = px.data();
-      for (std::size_t i = 0, n = px.size(); i < n; ++i) p[i] = std::uint8_t(255 - p[i]);
-    }
-    if (opt.mode && *opt.mode != native)
-      result.pixels = convert(px.view(), native, *opt.mode);
+    if (native_ == pixel_mode::cmyk) invert(px.data(), px.size());
+    if (geo.mode != native_)
+      result.pixels = convert(px.view(), native_, geo.mode);
     else
       result.pixels = std::move(px);
     return result;
+  }
+
+  // Pillow reads CMYK as Adobe-inverted ("CMYK;I").
+  static void invert(std::uint8_t* p, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i) p[i] = std::uint8_t(255 - p[i]);
   }
 
   friend struct detail::jpeg_decoder_testing;
@@ -10055,6 +10276,8 @@ class jpeg_decoder {
   bool used_ = false;
   bool full_rest_check_ = false;  // tests: check_rest always decodes the rest
   bool rest_scanned_ = false;     // the last decode ended with the EOI scan
+  pixel_mode native_ = pixel_mode::l;  // the mode of the file being decoded
+  std::vector<std::uint8_t> row_;      // decode_region_rows: one row after CMYK inversion
 };
 
 namespace detail {
@@ -10143,8 +10366,9 @@ inline void jpeg_fill_luma(const jpeg_encode_job& job, int y0) {
   }
 }
 
-inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, const jpeg_encode_job& job) {
-  if (setjmp(st.jump)) return false;
+// Everything up to the first row: parameters, jpeg_start_compress, COM.
+// Called inside a step's setjmp.
+inline void jpeg_encode_begin(jpeg_compress_struct& ci, const jpeg_encode_job& job) {
   ci.image_width = JDIMENSION(job.width);
   ci.image_height = JDIMENSION(job.height);
   const int channels = job.gray_as_rgb ? 3 : job.channels;
@@ -10165,6 +10389,30 @@ inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, con
   if (!job.opt.comment.empty())
     jpeg_write_marker(&ci, JPEG_COM, reinterpret_cast<const JOCTET*>(job.opt.comment.data()),
                       static_cast<unsigned>(job.opt.comment.size()));
+}
+
+// Packed rows in the file's channel order (CMYK already inverted).
+inline bool jpeg_encode_rows_step(jpeg_compress_struct& ci, jpeg_error_state& st, JSAMPROW* rows, JDIMENSION n) {
+  if (setjmp(st.jump)) return false;
+  jpeg_write_scanlines(&ci, rows, n);  // all n: the destination never suspends
+  return true;
+}
+
+inline bool jpeg_encode_start_step(jpeg_compress_struct& ci, jpeg_error_state& st, const jpeg_encode_job& job) {
+  if (setjmp(st.jump)) return false;
+  jpeg_encode_begin(ci, job);
+  return true;
+}
+
+inline bool jpeg_encode_finish_step(jpeg_compress_struct& ci, jpeg_error_state& st) {
+  if (setjmp(st.jump)) return false;
+  jpeg_finish_compress(&ci);
+  return true;
+}
+
+inline bool jpeg_encode_step(jpeg_compress_struct& ci, jpeg_error_state& st, const jpeg_encode_job& job) {
+  if (setjmp(st.jump)) return false;
+  jpeg_encode_begin(ci, job);
   if (job.gray_as_rgb) {
     JSAMPROW yrows[16], crows[16];
     for (int r = 0; r < job.luma_rows; ++r) yrows[r] = job.y_plane + std::size_t(r) * std::size_t(job.luma_width);
@@ -10237,6 +10485,48 @@ class jpeg_encoder {
     encode_as(gray, opt, out, true);
   }
 
+  // Row-at-a-time encoding: the bytes encode() writes for the width x height
+  // image with `channels` (1 L, 3 RGB, 4 CMYK) whose packed rows write_row()
+  // gets top to bottom, without holding that image. finish_rows() replaces
+  // `out` with the file once every row is in; begin_rows() or encode() before
+  // that abandons the unfinished image.
+  void begin_rows(int width, int height, int channels, const jpeg_options& opt = {}) {
+    check_encodable(image_view<const std::uint8_t>(nullptr, width, height, channels), opt);
+    detail::jpeg_encode_job job = prepare(width, height, channels, opt);
+    if (!detail::jpeg_encode_start_step(ci_, err_, job)) failed();
+    rows_active_ = true;
+    rows_left_ = height;
+    row_channels_ = channels;
+    row_tables_dirty_ = opt.optimize || opt.progressive;
+  }
+
+  // One packed row of width * channels bytes (CMYK as Pillow holds it).
+  void write_row(const std::uint8_t* row) {
+    if (!rows_active_ || rows_left_ == 0)
+      throw decode_error(406, location{}, rows_active_ ? "write_row: every row of the image is written already"
+                                                       : "write_row without begin_rows");
+    JSAMPROW r = const_cast<JSAMPROW>(row);  // libjpeg only reads input rows
+    if (row_channels_ == 4) {
+      for (std::size_t i = 0; i < scratch_.size(); ++i) scratch_[i] = static_cast<unsigned char>(255 - row[i]);
+      r = scratch_.data();
+    }
+    if (!detail::jpeg_encode_rows_step(ci_, err_, &r, 1)) failed();
+    --rows_left_;
+  }
+
+  void finish_rows(std::vector<std::byte>& out) {
+    if (!rows_active_) throw decode_error(406, location{}, "finish_rows without begin_rows");
+    if (rows_left_ != 0) {
+      const int left = rows_left_;
+      jpeg_abort_compress(&ci_);
+      rows_active_ = false;
+      throw decode_error(406, location{}, "finish_rows with " + std::to_string(left) + " rows not written");
+    }
+    if (!detail::jpeg_encode_finish_step(ci_, err_)) failed();
+    rows_active_ = false;
+    done(row_tables_dirty_, out);
+  }
+
  private:
   static void check_encodable(image_view<const std::uint8_t> src, const jpeg_options& opt) {
     const int ch = src.channels();
@@ -10257,24 +10547,10 @@ class jpeg_encoder {
 
   void encode_as(image_view<const std::uint8_t> src, const jpeg_options& opt, std::vector<std::byte>& out, bool gray) {
     check_encodable(src, opt);
-    const int ch = src.channels();
-    scratch_.resize(std::size_t(src.width()) * std::size_t(ch));
-    const std::size_t want = std::max<std::size_t>(4096, std::size_t(src.width()) * std::size_t(src.height()) * std::size_t(ch) / 4);
-    if (sink_.cap < want) {
-      std::free(sink_.buf);
-      sink_.buf = static_cast<unsigned char*>(std::malloc(want));
-      sink_.cap = sink_.buf ? want : 0;
-      if (!sink_.buf) throw std::bad_alloc();
-    }
-    detail::jpeg_encode_job job;
+    detail::jpeg_encode_job job = prepare(src.width(), src.height(), src.channels(), opt);
     job.origin = src.origin();
     job.x_step = src.x_step();
     job.y_step = src.y_step();
-    job.width = src.width();
-    job.height = src.height();
-    job.channels = ch;
-    job.scratch = scratch_.data();
-    job.opt = opt;
     if (gray) {
       // The planes' widths as libjpeg computes them (width_in_blocks * 8),
       // luma rounded up to whole MCUs.
@@ -10289,6 +10565,30 @@ class jpeg_encoder {
       job.y_plane = planes_.data();
       job.c_plane = chroma_.data();
     }
+    if (!detail::jpeg_encode_step(ci_, err_, job)) failed();
+    done(opt.optimize || opt.progressive, out);
+  }
+
+  // The job for one image, with the output buffer and libjpeg's tables ready.
+  detail::jpeg_encode_job prepare(int width, int height, int channels, const jpeg_options& opt) {
+    if (rows_active_) {  // an unfinished begin_rows() image is abandoned
+      jpeg_abort_compress(&ci_);
+      rows_active_ = false;
+    }
+    scratch_.resize(std::size_t(width) * std::size_t(channels));
+    const std::size_t want = std::max<std::size_t>(4096, std::size_t(width) * std::size_t(height) * std::size_t(channels) / 4);
+    if (sink_.cap < want) {
+      std::free(sink_.buf);
+      sink_.buf = static_cast<unsigned char*>(std::malloc(want));
+      sink_.cap = sink_.buf ? want : 0;
+      if (!sink_.buf) throw std::bad_alloc();
+    }
+    detail::jpeg_encode_job job;
+    job.width = width;
+    job.height = height;
+    job.channels = channels;
+    job.scratch = scratch_.data();
+    job.opt = opt;
     sink_.len = 0;
     // Optimized Huffman tables overwrite libjpeg-turbo's standard ones in
     // place and jpeg_set_defaults does not restore them: start afresh.
@@ -10297,11 +10597,17 @@ class jpeg_encoder {
       create();
     }
     tables_dirty_ = true;
-    if (!detail::jpeg_encode_step(ci_, err_, job)) {
-      jpeg_abort_compress(&ci_);
-      throw decode_error(407, location{}, std::string("JPEG encoding failed: ") + err_.message);
-    }
-    tables_dirty_ = opt.optimize || opt.progressive;
+    return job;
+  }
+
+  [[noreturn]] void failed() {
+    jpeg_abort_compress(&ci_);
+    rows_active_ = false;
+    throw decode_error(407, location{}, std::string("JPEG encoding failed: ") + err_.message);
+  }
+
+  void done(bool tables_dirty, std::vector<std::byte>& out) {
+    tables_dirty_ = tables_dirty;
     const auto* b = reinterpret_cast<const std::byte*>(sink_.buf);
     out.assign(b, b + sink_.len);
   }
@@ -10319,6 +10625,9 @@ class jpeg_encoder {
   std::vector<unsigned char> scratch_;
   std::vector<unsigned char> planes_, chroma_;  // encode_gray_as_rgb's luma rows and chroma row
   bool tables_dirty_ = false;
+  bool rows_active_ = false;  // between begin_rows() and finish_rows()
+  int rows_left_ = 0, row_channels_ = 0;
+  bool row_tables_dirty_ = false;
 };
 
 // info["comment"] as Pillow 9.4's JpegImageFile reads it: the payload of the
@@ -14581,20 +14890,19 @@ class ordered_runner {
       : cfg_(cfg), fn_(std::move(fn)), rep_(rep), stream_(cfg_, epoch, rep_, report_m_), skip_(skip) {
     window_ = cfg_.window ? cfg_.window : 4 * cfg_.threads + 8;
     if (cfg_.threads == 0) return;
-    reader_ = std::thread([this] { read_loop(); });
-    for (std::size_t i = 0; i < cfg_.threads; ++i) workers_.emplace_back([this] { work_loop(); });
+    try {
+      reader_ = std::thread([this] { read_loop(); });
+      for (std::size_t i = 0; i < cfg_.threads; ++i) workers_.emplace_back([this] { work_loop(); });
+    } catch (...) {
+      // No thread left running on a half-built object (std::system_error
+      // when the system has no threads to give).
+      shut_down();
+      throw;
+    }
   }
   ordered_runner(const ordered_runner&) = delete;
   ordered_runner& operator=(const ordered_runner&) = delete;
-  ~ordered_runner() {
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (reader_.joinable()) reader_.join();
-    for (auto& t : workers_) t.join();
-  }
+  ~ordered_runner() { shut_down(); }
 
   // The next result in order, or nullopt at the end of the epoch.
   std::optional<result> next() {
@@ -14629,6 +14937,16 @@ class ordered_runner {
     result r;
     std::exception_ptr error;
   };
+
+  void shut_down() noexcept {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (reader_.joinable()) reader_.join();
+    for (auto& t : workers_) t.join();
+  }
 
   std::optional<T> apply(sample&& s) {
     try {
@@ -15137,7 +15455,8 @@ class pipeline {
     state_->skip = c.position;
     return *this;
   }
-  // The last (or current) epoch's counts.
+  // The last epoch's counts: read them after the loop (or between items with
+  // threads(0)); during a threaded epoch the loader threads are writing them.
   const dataset_report& report() const noexcept { return state_->report; }
   const dataset_config& config() const noexcept { return *cfg_; }
 
@@ -15293,6 +15612,7 @@ WDS_NAMESPACE_END
 
 #include <algorithm>
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15422,7 +15742,6 @@ class indexed_dataset {
       const std::size_t got = read_full(r.body, out.data(), out.size());
       if (got != out.size()) throw io_error(156, {url, {}, begin + got}, "range response is shorter than requested");
     }
-    std::lock_guard<std::mutex> lk(m_);
     bytes_read_ += out.size();
     return out;
   }
@@ -15431,8 +15750,7 @@ class indexed_dataset {
   url_options opts_;
   std::vector<shard_state> state_;
   std::vector<std::uint64_t> cum_;
-  std::mutex m_;
-  std::uint64_t bytes_read_ = 0;
+  std::atomic<std::uint64_t> bytes_read_{0};  // atomic: bytes_read() may run while get() runs on other threads
 };
 
 // The order of an indexed dataset's samples in an epoch, and each rank's
@@ -16601,6 +16919,8 @@ class reference_pipeline {
   reference_pipeline() : lut_(imagenet_mean(), imagenet_std()) {
     // Zero padding goes through the same table: (228, 249, 52).
     for (int k = 0; k < 3; ++k) pad_rgb_[k] = lut_.table(k)[0];
+    pad_row_.resize(std::size_t(crop_size) * 3);
+    for (std::size_t i = 0; i < pad_row_.size(); ++i) pad_row_[i] = pad_rgb_[i % 3];
   }
 
   // RGB colour of the padding of images smaller than the crop.
@@ -16630,12 +16950,24 @@ class reference_pipeline {
     // cropped fancy upsampling treats the crop's right edge as the image
     // edge, which changes the last column when the edge is even.
     const int extra = ax.src + ax.len < info.width ? 1 : 0;
-    jpeg_region_image r = dec_.decode_region(
-        data, size, jpeg_region{ax.src, ay.src, ax.len + extra, ay.len}, opt, lim, where);
-    if (r.pixels.width() != ax.len + extra || r.pixels.height() != ay.len || r.pixels.channels() != 3)
-      throw etl_error(804, where, "JPEG region decode returned an unexpected size");
-    normalize_into_canvas(r.pixels.view().subview(0, 0, ax.len, ay.len), ax, ay);
-    enc_.encode(canvas_.view(), jpeg_options{}, out);
+    // Each decoded row goes through the table into the padded output row and
+    // on to the encoder: no image of the crop is ever held.
+    const auto unexpected = [&] { return etl_error(804, where, "JPEG region decode returned an unexpected size"); };
+    enc_.begin_rows(crop_size, crop_size, 3);
+    row_ = pad_row_;
+    for (int y = 0; y < ay.dst; ++y) enc_.write_row(pad_row_.data());
+    int rows = 0;
+    const jpeg_rows_info got = dec_.decode_region_rows(
+        data, size, jpeg_region{ax.src, ay.src, ax.len + extra, ay.len}, opt, lim, where,
+        [&](image_view<const std::uint8_t> row, int) {
+          if (row.width() != ax.len + extra || row.channels() != 3 || rows == ay.len) throw unexpected();
+          normalize_row(row.origin(), row_.data() + std::ptrdiff_t(ax.dst) * 3, ax.len);
+          enc_.write_row(row_.data());
+          ++rows;
+        });
+    if (got.height != ay.len || rows != ay.len) throw unexpected();
+    for (int y = ay.dst + ay.len; y < crop_size; ++y) enc_.write_row(pad_row_.data());
+    enc_.finish_rows(out);
   }
 
   // trimap.png: decode (native mode), CenterCrop(350) with zero padding,
@@ -16723,17 +17055,19 @@ class reference_pipeline {
   // Maps an RGB window through the table into the canvas; the rest is padding.
   void normalize_into_canvas(image_view<const std::uint8_t> window, detail::crop_axis ax, detail::crop_axis ay) {
     prepare_canvas(ax, ay, pad_rgb_);
+    for (int y = 0; y < ay.len; ++y)
+      normalize_row(window.row(y), canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3, ax.len);
+  }
+
+  // n packed RGB pixels through the table.
+  void normalize_row(const std::uint8_t* src, std::uint8_t* d, int n) const noexcept {
     const auto& t0 = lut_.table(0);
     const auto& t1 = lut_.table(1);
     const auto& t2 = lut_.table(2);
-    for (int y = 0; y < ay.len; ++y) {
-      const std::uint8_t* src = window.row(y);
-      std::uint8_t* d = canvas_.row(ay.dst + y) + std::ptrdiff_t(ax.dst) * 3;
-      for (int x = 0; x < ax.len; ++x, src += 3, d += 3) {
-        d[0] = t0[src[0]];
-        d[1] = t1[src[1]];
-        d[2] = t2[src[2]];
-      }
+    for (int x = 0; x < n; ++x, src += 3, d += 3) {
+      d[0] = t0[src[0]];
+      d[1] = t1[src[1]];
+      d[2] = t2[src[2]];
     }
   }
 
@@ -16754,6 +17088,7 @@ class reference_pipeline {
   normalize_lut lut_;
   std::array<std::uint8_t, 3> pad_rgb_{};
   image<std::uint8_t> canvas_;
+  std::vector<std::uint8_t> pad_row_, row_;  // image.jpg: one output row of padding; the row being written
   image<std::uint8_t> gray_canvas_;  // the trimap's padded crop when it is gray
   std::vector<std::byte> scratch_;
 #if WDS_HAS_JPEG && WDS_HAS_PNG
