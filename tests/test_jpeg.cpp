@@ -456,11 +456,16 @@ TEST_CASE("jpeg: decode_region_rows hands out decode_region's rows, errors inclu
   REQUIRE(files.size() > 50);
   wds::jpeg_decoder streamed, whole;  // separate decoders, each reused for every file
   int same_pixels = 0, same_errors = 0, scanned = 0;
+  // Under valgrind (tests/valgrind.sh) one combination in 7 (coprime with the 40 per file).
+  const bool thin = std::getenv("WDS_RUNNING_UNDER_VALGRIND") != nullptr;
+  const int stride = thin ? 7 : 1;
+  int combo = 0;
   using M = std::optional<wds::pixel_mode>;
   for (const auto& f : files) {
     const auto bytes = wds_test::read_file(f);
     for (M mode : {M{}, M{wds::pixel_mode::rgb}, M{wds::pixel_mode::l}, M{wds::pixel_mode::rgba}, M{wds::pixel_mode::cmyk}})
       for (int flags = 0; flags < 8; ++flags) {
+        if (combo++ % stride != 0) continue;
         wds::jpeg_decode_options opt;
         opt.mode = mode;
         opt.check_rest = flags & 1;
@@ -510,9 +515,9 @@ TEST_CASE("jpeg: decode_region_rows hands out decode_region's rows, errors inclu
         }
       }
   }
-  CHECK(same_pixels > 1000);
-  CHECK(same_errors > 100);
-  CHECK(scanned > 100);
+  CHECK(same_pixels > 1000 / stride);
+  CHECK(same_errors > 100 / stride);
+  CHECK(scanned > 100 / stride);
 }
 
 TEST_CASE("jpeg: decode_region_rows aborts cleanly when the row callback throws", "[jpeg][region]") {
