@@ -9915,16 +9915,27 @@ inline bool jpeg_dimensions_step(jpeg_decompress_struct& ci, jpeg_error_state& s
   return true;
 }
 
+// Reads on to EOI once every output row is out; inside a step's setjmp.
+inline void jpeg_finish_reading(jpeg_decompress_struct& ci, jpeg_error_state& st) {
+  st.finishing = true;
+  jpeg_finish_decompress(&ci);
+  st.finishing = false;
+}
+
+// After a longjmp in a step that may finish: the data ending in a marker
+// after the rows (kind 3) is success, anything else the error.
+inline bool jpeg_ended_after_rows(jpeg_decompress_struct& ci, jpeg_error_state& st) {
+  st.finishing = false;
+  if (st.kind != 3) return false;
+  jpeg_abort_decompress(&ci);
+  return true;
+}
+
 // The whole image, rows packed into job.out.
 inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
                              jpeg_decode_job& job) {
   st.finishing = false;
-  if (setjmp(st.jump)) {
-    st.finishing = false;
-    if (st.kind != 3) return false;
-    jpeg_abort_decompress(&ci);
-    return true;
-  }
+  if (setjmp(st.jump)) return jpeg_ended_after_rows(ci, st);
   jpeg_start_decompress(&ci);
   const std::size_t row_bytes = std::size_t(job.rw) * std::size_t(job.components);
   JSAMPROW rows[4];
@@ -9941,9 +9952,7 @@ inline bool jpeg_pixels_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
       if (rows[i] != dst) std::memcpy(dst, rows[i], row_bytes);
     }
   }
-  st.finishing = true;
-  jpeg_finish_decompress(&ci);
-  st.finishing = false;
+  jpeg_finish_reading(ci, st);
   return true;
 }
 
@@ -9987,12 +9996,7 @@ inline bool jpeg_region_rows_step(jpeg_decompress_struct& ci, jpeg_error_state& 
 inline bool jpeg_region_finish_step(jpeg_decompress_struct& ci, jpeg_error_state& st,
                                     jpeg_decode_job& job) {
   st.finishing = false;
-  if (setjmp(st.jump)) {
-    st.finishing = false;
-    if (st.kind != 3) return false;
-    jpeg_abort_decompress(&ci);
-    return true;
-  }
+  if (setjmp(st.jump)) return jpeg_ended_after_rows(ci, st);
   if (job.check_rest && job.rest_scan && jpeg_rest_is_clean(ci, job)) {
     job.rest_scanned = true;
     jpeg_abort_decompress(&ci);
@@ -10005,9 +10009,7 @@ inline bool jpeg_region_finish_step(jpeg_decompress_struct& ci, jpeg_error_state
       JSAMPROW row = job.scratch;
       jpeg_read_scanlines(&ci, &row, 1);
     }
-    st.finishing = true;
-    jpeg_finish_decompress(&ci);
-    st.finishing = false;
+    jpeg_finish_reading(ci, st);
   } else {
     jpeg_abort_decompress(&ci);
   }
