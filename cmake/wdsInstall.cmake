@@ -27,7 +27,7 @@ export(EXPORT wdsTargets NAMESPACE wds:: FILE "${PROJECT_BINARY_DIR}/wdsTargets.
 
 # wdsConfig.cmake replays cmake/wdsDependencies.cmake with the choices made
 # here, so the exported link line (ZLIB::ZLIB, libjpeg-turbo::jpeg, ...) resolves.
-foreach(_dep ZLIB ISAL BZIP2 LZMA ZSTD JPEG PNG HTTP)
+foreach(_dep ZLIB ISAL BZIP2 LZMA ZSTD JPEG PNG LIBDEFLATE HTTP)
   set(WDS_CONFIG_HAS_${_dep} ${WDS_HAS_${_dep}})
 endforeach()
 set(WDS_CONFIG_HAS_OPENSSL ${WDS_HAS_OPENSSL})
@@ -66,7 +66,7 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(WDS_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
-set(WDS_PC_CFLAGS "-DWDS_HAS_ZLIB=${WDS_HAS_ZLIB} -DWDS_HAS_BZIP2=${WDS_HAS_BZIP2} -DWDS_HAS_LZMA=${WDS_HAS_LZMA} -DWDS_HAS_ZSTD=${WDS_HAS_ZSTD} -DWDS_HAS_JPEG=${WDS_HAS_JPEG} -DWDS_HAS_PNG=${WDS_HAS_PNG} -DWDS_HAS_ISAL=${WDS_HAS_ISAL}")
+set(WDS_PC_CFLAGS "-DWDS_HAS_ZLIB=${WDS_HAS_ZLIB} -DWDS_HAS_BZIP2=${WDS_HAS_BZIP2} -DWDS_HAS_LZMA=${WDS_HAS_LZMA} -DWDS_HAS_ZSTD=${WDS_HAS_ZSTD} -DWDS_HAS_JPEG=${WDS_HAS_JPEG} -DWDS_HAS_PNG=${WDS_HAS_PNG} -DWDS_HAS_ISAL=${WDS_HAS_ISAL} -DWDS_HAS_LIBDEFLATE=${WDS_HAS_LIBDEFLATE}")
 set(_wds_pc_requires "")
 set(_wds_pc_libs "")
 if(WDS_HAS_ZLIB)
@@ -88,6 +88,9 @@ if(WDS_HAS_ZSTD)
 endif()
 if(WDS_HAS_ISAL)
   list(APPEND _wds_pc_requires libisal)
+endif()
+if(WDS_HAS_LIBDEFLATE)
+  list(APPEND _wds_pc_requires libdeflate)
 endif()
 if(WDS_HAS_JPEG)
   # Found through pkg-config: name the module that was found; through CMake

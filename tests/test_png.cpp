@@ -15,6 +15,12 @@
 #include "codec_golden.hpp"
 #include "wds/codec/decode.hpp"
 #include "wds/codec/png.hpp"
+#if WDS_HAS_ZLIB
+#include <zlib.h>
+#endif
+#if WDS_ABI_DEFLATE_
+#include <libdeflate.h>
+#endif
 
 using wds_test::data_file;
 using wds_test::manifest;
@@ -148,6 +154,96 @@ TEST_CASE("png: fast encoding keeps the pixels, and tRNS", "[png]") {
     CHECK(dec.transparency()->v[0] == 60);
   }
 }
+
+#if WDS_HAS_ZLIB
+namespace {
+
+// The IDAT payload of a PNG written by encode_png_fast (one IDAT chunk).
+std::vector<std::uint8_t> idat_of(const std::vector<std::byte>& png) {
+  std::vector<std::uint8_t> out;
+  for (std::size_t at = 8; at + 12 <= png.size();) {
+    const auto b = [&](std::size_t i) { return std::uint32_t(std::to_integer<std::uint8_t>(png[i])); };
+    const std::size_t len = (b(at) << 24) | (b(at + 1) << 16) | (b(at + 2) << 8) | b(at + 3);
+    if (std::memcmp(&png[at + 4], "IDAT", 4) == 0) {
+      const auto* d = reinterpret_cast<const std::uint8_t*>(&png[at + 8]);
+      out.insert(out.end(), d, d + len);
+    }
+    at += 12 + len;
+  }
+  return out;
+}
+
+// An 8-bit image's rows as png(fast) filters them: "none" first, then "up".
+std::vector<std::uint8_t> up_filtered(const wds::image<std::uint8_t>& im) {
+  const std::size_t row = std::size_t(im.width()) * std::size_t(im.channels());
+  std::vector<std::uint8_t> f;
+  for (int y = 0; y < im.height(); ++y) {
+    f.push_back(y ? 2 : 0);
+    for (std::size_t i = 0; i < row; ++i) {
+      const std::uint8_t above = y ? im.data()[std::size_t(y - 1) * row + i] : 0;
+      f.push_back(std::uint8_t(im.data()[std::size_t(y) * row + i] - above));
+    }
+  }
+  return f;
+}
+
+std::vector<std::uint8_t> zlib_rle(const std::vector<std::uint8_t>& in, int level) {
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, level, Z_DEFLATED, 15, 8, Z_RLE) == Z_OK);
+  std::vector<std::uint8_t> out(deflateBound(&z, uLong(in.size())));
+  z.next_in = const_cast<std::uint8_t*>(in.data());
+  z.avail_in = uInt(in.size());
+  z.next_out = out.data();
+  z.avail_out = uInt(out.size());
+  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("png: fast encoding gives runs to zlib's RLE and the rest to libdeflate when built in", "[png]") {
+  INFO("libdeflate " << (wds::config::has_libdeflate ? "built in" : "not built in"));
+  wds::png_decoder dec;
+  // A label map (runs: nearly every "up"-filtered byte is 0) and noise (few zeros),
+  // 1 and 3 channels; the noise image is 49% flat so the choice is near its threshold.
+  wds::image<std::uint8_t> mask(300, 120, 1), noise(97, 61, 3), half(64, 64, 1);
+  for (int y = 0; y < mask.height(); ++y)
+    for (int x = 0; x < mask.width(); ++x) mask(x, y) = std::uint8_t((x - 150) * (x - 150) + (y - 60) * (y - 60) < 2500 ? 2 : 1);
+  for (std::size_t i = 0; i < noise.size(); ++i) noise.data()[i] = std::uint8_t((i * 2654435761u) >> 11);
+  for (int y = 0; y < half.height(); ++y)
+    for (int x = 0; x < half.width(); ++x) half(x, y) = x < 33 ? std::uint8_t((x * 131 + y * 71) * 2654435761u >> 24) : 9;
+  int by_libdeflate = 0;
+  for (const auto* im : {&mask, &noise, &half}) {
+    for (int level : {0, 1, 6, 9}) {
+      wds::png_options fast;
+      fast.fast = true;
+      fast.compression_level = level;
+      const auto png = wds::encode_png(im->view(), fast);
+      INFO(im->width() << "x" << im->height() << "x" << im->channels() << " level " << level);
+      const auto back = dec.decode(png.data(), png.size());
+      REQUIRE(back.index() == 0);
+      CHECK(same_image(std::get<wds::image<std::uint8_t>>(back), *im));
+      const auto rows = up_filtered(*im);
+      std::vector<std::uint8_t> want = zlib_rle(rows, level);
+#if WDS_ABI_DEFLATE_
+      // The sampled rows (every 8th) of `half` have 33 of 64 filtered bytes non-zero: not runs.
+      if (level > 0 && im != &mask) {
+        libdeflate_compressor* c = libdeflate_alloc_compressor(1);
+        REQUIRE(c != nullptr);
+        want.assign(libdeflate_zlib_compress_bound(c, rows.size()), 0);
+        want.resize(libdeflate_zlib_compress(c, rows.data(), rows.size(), want.data(), want.size()));
+        libdeflate_free_compressor(c);
+        ++by_libdeflate;
+      }
+#endif
+      CHECK(idat_of(png) == want);
+    }
+  }
+  CHECK(by_libdeflate == (wds::config::has_libdeflate ? 6 : 0));
+}
+#endif
 
 TEST_CASE("png: bad input is a decode_error or limit_error, never a crash", "[png][bad]") {
   wds::png_decoder dec;

@@ -20,10 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {
-    "auto": ({d: "AUTO" for d in ("ZLIB", "ISAL", "BZIP2", "LZMA", "ZSTD", "JPEG", "PNG", "HTTP")},
-             {d: "auto" for d in ("zlib", "isal", "bzip2", "lzma", "zstd", "jpeg", "png", "http")}),
-    "off": ({d: "OFF" for d in ("ZLIB", "ISAL", "BZIP2", "LZMA", "ZSTD", "JPEG", "PNG", "HTTP")},
-            {d: "disabled" for d in ("zlib", "isal", "bzip2", "lzma", "zstd", "jpeg", "png", "http")}),
+    "auto": ({d: "AUTO" for d in ("ZLIB", "ISAL", "BZIP2", "LZMA", "ZSTD", "JPEG", "PNG", "LIBDEFLATE", "HTTP")},
+             {d: "auto" for d in ("zlib", "isal", "bzip2", "lzma", "zstd", "jpeg", "png", "libdeflate", "http")}),
+    "off": ({d: "OFF" for d in ("ZLIB", "ISAL", "BZIP2", "LZMA", "ZSTD", "JPEG", "PNG", "LIBDEFLATE", "HTTP")},
+            {d: "disabled" for d in ("zlib", "isal", "bzip2", "lzma", "zstd", "jpeg", "png", "libdeflate", "http")}),
 }
 
 
@@ -107,7 +107,7 @@ def main():
                 problems.append(f"[{setting}] {what} defines {sorted(got) if got is not None else 'nothing (missing)'}"
                                 f" but CMake wds::wds defines {sorted(core)}")
         for macro in ("WDS_HAS_ZLIB", "WDS_HAS_ISAL", "WDS_HAS_BZIP2", "WDS_HAS_LZMA", "WDS_HAS_ZSTD", "WDS_HAS_JPEG",
-                      "WDS_HAS_PNG"):
+                      "WDS_HAS_PNG", "WDS_HAS_LIBDEFLATE"):
             if not any(d.startswith(macro + "=") for d in core):
                 problems.append(f"[{setting}] {macro} is not set explicitly on wds::wds")
         if setting == "off" and any(d.endswith("=1") for d in core):

@@ -41,6 +41,11 @@
 #ifndef WDS_HAS_ISAL
 #define WDS_HAS_ISAL 0
 #endif
+// libdeflate compresses png_options::fast images that are not mostly runs
+// (about 1.8x zlib's speed on photos); only with WDS_HAS_ZLIB and WDS_HAS_PNG.
+#ifndef WDS_HAS_LIBDEFLATE
+#define WDS_HAS_LIBDEFLATE 0
+#endif
 // 1: wds/url.hpp does not include wds/http.hpp, so translation units that only
 // read local shards skip Boost.Beast; one TU of the program includes
 // wds/http.hpp (or wds/ais.hpp), which installs the client for http(s)://
@@ -51,7 +56,7 @@
 
 // The configuration is part of the ABI, the nlohmann/json way: everything
 // lives in an inline namespace named after the version and the feature set,
-// e.g. wds::v0_1_0_zlib1_bz1_lzma1_zstd1_jpeg1_png1_http0_ssl0_isal1, so two
+// e.g. wds::v0_1_0_zlib1_bz1_lzma1_zstd1_jpeg1_png1_http0_ssl0_isal1_deflate1, so two
 // translation units built with different WDS_HAS_* values cannot exchange
 // wds types: the link fails with both names spelled out. Headers open it with
 // WDS_NAMESPACE_BEGIN / WDS_NAMESPACE_END (CTest wds.abi.headers_use_namespace_macros).
@@ -100,13 +105,19 @@
 #else
 #define WDS_ABI_ISAL_ 0
 #endif
-#define WDS_ABI_NAME_EX_(ma, mi, pa, z, b, l, zs, j, p, h, s, i) \
-  v##ma##_##mi##_##pa##_zlib##z##_bz##b##_lzma##l##_zstd##zs##_jpeg##j##_png##p##_http##h##_ssl##s##_isal##i
-#define WDS_ABI_NAME_(ma, mi, pa, z, b, l, zs, j, p, h, s, i) \
-  WDS_ABI_NAME_EX_(ma, mi, pa, z, b, l, zs, j, p, h, s, i)
+#if WDS_HAS_LIBDEFLATE && WDS_HAS_ZLIB && WDS_HAS_PNG
+#define WDS_ABI_DEFLATE_ 1
+#else
+#define WDS_ABI_DEFLATE_ 0
+#endif
+#define WDS_ABI_NAME_EX_(ma, mi, pa, z, b, l, zs, j, p, h, s, i, d) \
+  v##ma##_##mi##_##pa##_zlib##z##_bz##b##_lzma##l##_zstd##zs##_jpeg##j##_png##p##_http##h##_ssl##s##_isal##i##_deflate##d
+#define WDS_ABI_NAME_(ma, mi, pa, z, b, l, zs, j, p, h, s, i, d) \
+  WDS_ABI_NAME_EX_(ma, mi, pa, z, b, l, zs, j, p, h, s, i, d)
 #define WDS_ABI_NAMESPACE                                                                         \
   WDS_ABI_NAME_(WDS_VERSION_MAJOR, WDS_VERSION_MINOR, WDS_VERSION_PATCH, WDS_ABI_ZLIB_, WDS_ABI_BZIP2_, \
-                WDS_ABI_LZMA_, WDS_ABI_ZSTD_, WDS_ABI_JPEG_, WDS_ABI_PNG_, WDS_ABI_HTTP_, WDS_ABI_SSL_, WDS_ABI_ISAL_)
+                WDS_ABI_LZMA_, WDS_ABI_ZSTD_, WDS_ABI_JPEG_, WDS_ABI_PNG_, WDS_ABI_HTTP_, WDS_ABI_SSL_, WDS_ABI_ISAL_, \
+                WDS_ABI_DEFLATE_)
 #define WDS_NAMESPACE_BEGIN \
   namespace wds {           \
   inline namespace WDS_ABI_NAMESPACE {
@@ -147,5 +158,6 @@ inline constexpr bool has_png = WDS_HAS_PNG != 0;
 inline constexpr bool has_http = WDS_HAS_HTTP != 0;
 inline constexpr bool has_openssl = WDS_HAS_OPENSSL != 0;
 inline constexpr bool has_isal = WDS_ABI_ISAL_ != 0;  // gzip input through ISA-L
+inline constexpr bool has_libdeflate = WDS_ABI_DEFLATE_ != 0;  // png_options::fast through libdeflate
 }  // namespace config
 WDS_NAMESPACE_END

@@ -1,5 +1,5 @@
 # vcpkg overlay port for wds, kept in the wds repository:
-#   vcpkg install wds[jpeg,png,zlib,isal,bzip2,lzma,zstd] --overlay-ports=<wds checkout>/ports
+#   vcpkg install wds[jpeg,png,libdeflate,zlib,isal,bzip2,lzma,zstd] --overlay-ports=<wds checkout>/ports
 # By default it builds the checkout this port lives in (<port dir>/../..).
 # To build another tree, set WDS_SOURCE_PATH in the environment and let it
 # through vcpkg's environment scrubbing:
@@ -32,6 +32,7 @@ vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
     zstd  WDS_WITH_ZSTD
     jpeg  WDS_WITH_JPEG
     png   WDS_WITH_PNG
+    libdeflate WDS_WITH_LIBDEFLATE
     http  WDS_WITH_HTTP
 )
 

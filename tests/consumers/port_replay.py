@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 KNOWN_FEATURES = {"zlib": "zlib", "isal": "isal", "bzip2": "bzip2", "lzma": "liblzma", "zstd": "zstd",
-                  "jpeg": "libjpeg-turbo", "png": "libspng", "http": "boost-beast"}
+                  "jpeg": "libjpeg-turbo", "png": "libspng", "libdeflate": "libdeflate", "http": "boost-beast"}
 
 
 def fail(msg):
@@ -104,7 +104,7 @@ def lint(root):
         if not spec.get("description"):
             errors.append(f"feature {name} needs a description")
     for name, option in fmap.items():
-        if not re.fullmatch(r"WDS_WITH_(ZLIB|ISAL|BZIP2|LZMA|ZSTD|JPEG|PNG|HTTP)", option):
+        if not re.fullmatch(r"WDS_WITH_(ZLIB|ISAL|BZIP2|LZMA|ZSTD|JPEG|PNG|LIBDEFLATE|HTTP)", option):
             errors.append(f"feature {name} maps to {option}, not a WDS_WITH_* option")
     cmakelists = (root / "CMakeLists.txt").read_text(encoding="utf-8")
     for arg in call_args(text, "vcpkg_cmake_configure"):
