@@ -38,6 +38,9 @@
 #include <wds/limits.hpp>
 
 #include <zlib.h>
+#if WDS_HAS_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -303,6 +306,67 @@ inline uLong crc_of(uLong crc, const std::uint8_t* p, std::size_t n) noexcept {
   return crc;
 }
 
+#if WDS_HAS_ISAL
+// ISA-L from bit `from` (a block boundary, window `dict`) to bit `to`, where
+// the input is cut and an empty final stored block appended: igzip ends there,
+// consuming every bit, only if `to` is a block boundary of this decode (the
+// only set bits after `to` are its BFINAL and the NLEN 0xffff, on which no
+// other header can be valid). Output goes to out[used..]; false leaves `used`.
+inline bool isal_until(const std::uint8_t* in, std::uint64_t from, std::uint64_t to, const std::uint8_t* dict,
+                       std::vector<std::uint8_t>& out, std::size_t& used, std::size_t cap,
+                       const std::atomic<bool>& cancel) {
+  const std::size_t b0 = static_cast<std::size_t>(from / 8), e = static_cast<std::size_t>(to / 8);
+  const unsigned r = static_cast<unsigned>(from % 8), re = static_cast<unsigned>(to % 8);
+  const std::size_t p = b0 + (r ? 1 : 0);
+  if (p > e) return false;
+  std::uint8_t tail[7] = {};
+  std::size_t tn = 0;
+  tail[tn++] = static_cast<std::uint8_t>((in[e] & ((1u << re) - 1)) | (1u << re));  // BFINAL 1, BTYPE 00
+  if (re >= 6) tail[tn++] = 0;                                                     // the header spills over
+  tail[tn + 2] = tail[tn + 3] = 0xff;                                              // LEN 0, NLEN 0xffff
+  tn += 4;
+  auto st = std::make_unique<inflate_state>();
+  isal_inflate_init(st.get());
+  st->crc_flag = 0;
+  st->hist_bits = 0;
+  if (isal_inflate_set_dict(st.get(), const_cast<std::uint8_t*>(dict), static_cast<std::uint32_t>(window_size)) != 0)
+    return false;
+  if (r) {
+    st->read_in = in[b0] >> r;
+    st->read_in_length = static_cast<std::int32_t>(8 - r);
+  }
+  st->next_in = const_cast<std::uint8_t*>(in + p);
+  st->avail_in = static_cast<std::uint32_t>(e - p);
+  bool in_tail = false;
+  const std::size_t start = used;
+  for (;;) {
+    if (out.size() - used < (std::size_t{256} << 10)) {
+      if (used >= cap || cancel.load(std::memory_order_relaxed)) break;
+      out.resize(std::max(out.size() * 2, used + (std::size_t{1} << 20)));
+    }
+    st->next_out = out.data() + used;
+    st->avail_out = static_cast<std::uint32_t>(std::min<std::size_t>(out.size() - used, 1u << 30));
+    const std::uint32_t room = st->avail_out;
+    const int rc = isal_inflate(st.get());
+    used += room - st->avail_out;
+    if (rc < 0 || rc == ISAL_NEED_DICT) break;
+    if (st->block_state == ISAL_BLOCK_FINISH) {
+      const std::uint64_t end = (std::uint64_t{e} + tn - st->avail_in) * 8 - static_cast<std::uint64_t>(st->read_in_length);
+      if (in_tail && end == (std::uint64_t{e} + tn) * 8) return true;
+      break;
+    }
+    if (st->avail_in == 0) {
+      if (in_tail) break;
+      in_tail = true;
+      st->next_in = tail;
+      st->avail_in = static_cast<std::uint32_t>(tn);
+    }
+  }
+  used = start;
+  return false;
+}
+#endif
+
 inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const std::atomic<bool>& stop) {
   using R = raw_inflater::result;
   static const std::vector<std::uint8_t> dict_lo = [] {
@@ -352,6 +416,7 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
   }
   scan(0);
   bool known = used - marked >= window_size;  // the window no longer matters
+  bool tried_isal = false;
   for (;;) {
     if (stop.load(std::memory_order_relaxed) || t.cancel.load(std::memory_order_relaxed)) return;
     if (r == R::error) {
@@ -371,6 +436,19 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
       break;
     }
     if (known) {
+#if WDS_HAS_ISAL
+      // The rest up to the next chunk's candidate start through igzip, if that start is confirmed.
+      if (!tried_isal && t.target != no_bit) {
+        tried_isal = true;
+        const std::uint64_t next = find_block(in, n, t.target - base_bit, std::uint64_t{n} * 8);
+        if (next != no_bit && (bits_at(in, n, next, 3) & 6u) == 4u && used >= window_size &&
+            isal_until(in, a.bit() - base_bit, next, t.out.data() + used - window_size, t.out, used, cap, t.cancel)) {
+          t.how = chunk_task::outcome::boundary;
+          t.end = base_bit + next;
+          break;
+        }
+      }
+#endif
       r = inflate_block(a, t.out, used, cap, t.cancel);
       continue;
     }
