@@ -202,7 +202,7 @@ class isal_gzip_decoder {
     hdr_done_ = false;
   }
 
- private:
+  // zlib's message for an igzip error code.
   static const char* why(int rc) noexcept {
     switch (rc) {
       case ISAL_INVALID_BLOCK: return "invalid block type";
@@ -215,6 +215,8 @@ class isal_gzip_decoder {
       default: return "inflate failed";
     }
   }
+
+ private:
   void feed(const std::uint8_t* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
     st_->next_in = const_cast<std::uint8_t*>(in);
     st_->avail_in = static_cast<std::uint32_t>(in_n);

@@ -39,6 +39,7 @@
 
 #include <zlib.h>
 #if WDS_HAS_ISAL
+#include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #endif
 
@@ -297,6 +298,9 @@ inline raw_inflater::result inflate_block(raw_inflater& z, std::vector<std::uint
 }
 
 inline uLong crc_of(uLong crc, const std::uint8_t* p, std::size_t n) noexcept {
+#if WDS_HAS_ISAL
+  return crc32_gzip_refl(static_cast<std::uint32_t>(crc), p, n);  // the same CRC, carry-less multiply
+#endif
   while (n) {  // crc32 takes uInt lengths
     const std::size_t k = std::min<std::size_t>(n, 1u << 30);
     crc = crc32(crc, p, static_cast<uInt>(k));
@@ -526,6 +530,16 @@ class parallel_gzip_decoder {
       }
       if (failed_) throw codec_failure{112, "corrupt gzip data: " + why_};
       if (member_end_) return {taken, 0, trailer()};
+#if WDS_HAS_ISAL
+      if (rest_) {
+        const std::size_t k = run_rest(dst, out_n);
+        if (k || !rest_) {
+          if (k) return {taken, k, false};
+          continue;
+        }
+        return {taken, 0, false};  // needs input
+      }
+#endif
       if (seq_active_) {
         const std::size_t k = run_seq(dst, out_n);
         if (k) return {taken, k, false};
@@ -549,6 +563,9 @@ class parallel_gzip_decoder {
     crc_ = crc32(0L, Z_NULL, 0);
     seq_.reset();
     seq_active_ = false;
+#if WDS_HAS_ISAL
+    rest_.reset();
+#endif
     pending_.clear();
     pending_pos_ = 0;
     failed_ = false;
@@ -574,7 +591,12 @@ class parallel_gzip_decoder {
   }
 
   // Where the in-order decode is (bytes before it are no longer needed).
-  std::uint64_t chain_byte() const noexcept { return seq_active_ ? seq_->next_byte() : chain_ / 8; }
+  std::uint64_t chain_byte() const noexcept {
+#if WDS_HAS_ISAL
+    if (rest_) return rest_at_;
+#endif
+    return seq_active_ ? seq_->next_byte() : chain_ / 8;
+  }
 
   std::size_t take_input(const std::uint8_t* in, std::size_t n) {
     const std::uint64_t ahead = in_end_ - std::min(in_end_, chain_byte());
@@ -612,6 +634,9 @@ class parallel_gzip_decoder {
   // Starts chunk tasks while input and the in-flight bound allow.
   void dispatch() {
     if (workers_.empty() || member_end_) return;
+#if WDS_HAS_ISAL
+    if (rest_) return;
+#endif
     const std::size_t chain_chunk = static_cast<std::size_t>(chain_ / chunk_bits());
     if (next_dispatch_ <= chain_chunk) next_dispatch_ = chain_chunk + 1;
     while (tasks_.size() < workers_.size() + 1) {
@@ -683,6 +708,9 @@ class parallel_gzip_decoder {
       }
       if (t->ex) std::rethrow_exception(t->ex);
       if (accept(*t)) return;
+#if WDS_HAS_ISAL
+      if (t->how == task::outcome::give_up) return start_rest();
+#endif
     }
     start_seq(j);
   }
@@ -738,6 +766,75 @@ class parallel_gzip_decoder {
     if (window_.size() > 2 * pgz::window_size)
       window_.erase(window_.begin(), window_.end() - static_cast<std::ptrdiff_t>(pgz::window_size));
   }
+
+#if WDS_HAS_ISAL
+  // The rest of the member through igzip, in order: once a chunk gave up
+  // (its output past the cap, or markers that never die out, as in text whose
+  // strings are copied on and on), the chunks after it would mostly give up too.
+  void start_rest() {
+    cancel_tasks();
+    rest_ = std::make_unique<inflate_state>();
+    isal_inflate_init(rest_.get());
+    rest_->crc_flag = 0;
+    rest_->hist_bits = 0;
+    const std::size_t w = std::min<std::size_t>(window_.size(), pgz::window_size);
+    if (w) isal_inflate_set_dict(rest_.get(), window_.data() + window_.size() - w, static_cast<std::uint32_t>(w));
+    rest_at_ = chain_ / 8;
+    if (chain_ % 8) {
+      std::uint8_t partial = 0;
+      copy_input(rest_at_, rest_at_ + 1, &partial);
+      rest_->read_in = partial >> (chain_ % 8);
+      rest_->read_in_length = static_cast<std::int32_t>(8 - chain_ % 8);
+      ++rest_at_;
+    }
+    rest_fed_ = rest_at_;
+    rest_->avail_in = 0;
+  }
+
+  std::size_t run_rest(std::uint8_t* dst, std::size_t n) {
+    std::size_t produced = 0;
+    for (;;) {
+      if (rest_->avail_in == 0) {
+        for (const auto& s : segs_)
+          if (rest_at_ >= s.start && rest_at_ < s.start + s.data.size()) {
+            rest_->next_in = const_cast<std::uint8_t*>(s.data.data() + (rest_at_ - s.start));
+            rest_->avail_in = static_cast<std::uint32_t>(s.start + s.data.size() - rest_at_);
+            rest_fed_ = rest_at_ + rest_->avail_in;
+            break;
+          }
+      }
+      rest_->next_out = dst + produced;
+      rest_->avail_out = static_cast<std::uint32_t>(std::min<std::size_t>(n - produced, 1u << 30));
+      const std::uint32_t room = rest_->avail_out, had = rest_->avail_in;
+      const int rc = isal_inflate(rest_.get());
+      const std::size_t got = room - rest_->avail_out;
+      rest_at_ = rest_fed_ - rest_->avail_in;
+      crc_ = pgz::crc_of(crc_, dst + produced, got);
+      remember(dst + produced, got);
+      produced += got;
+      if (rc < 0 || rc == ISAL_NEED_DICT) {
+        failed_ = true;
+        why_ = isal_gzip_decoder::why(rc);
+        rest_.reset();
+        return produced;
+      }
+      if (rest_->block_state == ISAL_BLOCK_FINISH) {
+        chain_ = rest_at_ * 8 - static_cast<std::uint64_t>(rest_->read_in_length);
+        member_end_ = true;
+        rest_.reset();
+        return produced;
+      }
+      if (produced == n) return produced;
+      if (rest_->avail_in == 0 && rest_at_ >= in_end_) return produced;  // needs input
+      if (got == 0 && had == rest_->avail_in && rest_->avail_in != 0) {
+        failed_ = true;  // no progress with input and room: never seen, refused rather than spun on
+        why_ = "inflate made no progress";
+        rest_.reset();
+        return produced;
+      }
+    }
+  }
+#endif
 
   void start_seq(std::size_t j) {
     seq_target_ = (eof_ && in_end_ <= nominal(j + 1)) ? pgz::no_bit : nominal(j + 1) * 8;
@@ -839,6 +936,10 @@ class parallel_gzip_decoder {
   std::size_t next_dispatch_ = 1;
   std::deque<std::shared_ptr<task>> tasks_;  // in chunk order
   std::vector<std::byte> over_;          // bytes after the member's trailer
+#if WDS_HAS_ISAL
+  std::unique_ptr<inflate_state> rest_;  // igzip on the rest of the member (start_rest)
+  std::uint64_t rest_at_ = 0, rest_fed_ = 0;  // absolute bytes: its next_in, the end of what it was given
+#endif
 
   std::mutex m_;
   std::condition_variable work_cv_, done_cv_;
