@@ -3252,7 +3252,7 @@ class isal_gzip_decoder {
     hdr_done_ = false;
   }
 
- private:
+  // zlib's message for an igzip error code.
   static const char* why(int rc) noexcept {
     switch (rc) {
       case ISAL_INVALID_BLOCK: return "invalid block type";
@@ -3265,6 +3265,8 @@ class isal_gzip_decoder {
       default: return "inflate failed";
     }
   }
+
+ private:
   void feed(const std::uint8_t* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
     st_->next_in = const_cast<std::uint8_t*>(in);
     st_->avail_in = static_cast<std::uint32_t>(in_n);
@@ -12408,6 +12410,10 @@ WDS_NAMESPACE_END
 // #include <wds/limits.hpp> (inlined above)
 
 #include <zlib.h>
+#if WDS_HAS_ISAL
+#include <isa-l/crc.h>
+#include <isa-l/igzip_lib.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -12664,6 +12670,9 @@ inline raw_inflater::result inflate_block(raw_inflater& z, std::vector<std::uint
 }
 
 inline uLong crc_of(uLong crc, const std::uint8_t* p, std::size_t n) noexcept {
+#if WDS_HAS_ISAL
+  return crc32_gzip_refl(static_cast<std::uint32_t>(crc), p, n);  // the same CRC, carry-less multiply
+#endif
   while (n) {  // crc32 takes uInt lengths
     const std::size_t k = std::min<std::size_t>(n, 1u << 30);
     crc = crc32(crc, p, static_cast<uInt>(k));
@@ -12672,6 +12681,67 @@ inline uLong crc_of(uLong crc, const std::uint8_t* p, std::size_t n) noexcept {
   }
   return crc;
 }
+
+#if WDS_HAS_ISAL
+// ISA-L from bit `from` (a block boundary, window `dict`) to bit `to`, where
+// the input is cut and an empty final stored block appended: igzip ends there,
+// consuming every bit, only if `to` is a block boundary of this decode (the
+// only set bits after `to` are its BFINAL and the NLEN 0xffff, on which no
+// other header can be valid). Output goes to out[used..]; false leaves `used`.
+inline bool isal_until(const std::uint8_t* in, std::uint64_t from, std::uint64_t to, const std::uint8_t* dict,
+                       std::size_t dict_n, std::vector<std::uint8_t>& out, std::size_t& used, std::size_t cap,
+                       const std::atomic<bool>& cancel) {
+  const std::size_t b0 = static_cast<std::size_t>(from / 8), e = static_cast<std::size_t>(to / 8);
+  const unsigned r = static_cast<unsigned>(from % 8), re = static_cast<unsigned>(to % 8);
+  const std::size_t p = b0 + (r ? 1 : 0);
+  if (p > e) return false;
+  std::uint8_t tail[7] = {};
+  std::size_t tn = 0;
+  tail[tn++] = static_cast<std::uint8_t>((in[e] & ((1u << re) - 1)) | (1u << re));  // BFINAL 1, BTYPE 00
+  if (re >= 6) tail[tn++] = 0;                                                     // the header spills over
+  tail[tn + 2] = tail[tn + 3] = 0xff;                                              // LEN 0, NLEN 0xffff
+  tn += 4;
+  auto st = std::make_unique<inflate_state>();
+  isal_inflate_init(st.get());
+  st->crc_flag = 0;
+  st->hist_bits = 0;
+  if (dict_n && isal_inflate_set_dict(st.get(), const_cast<std::uint8_t*>(dict), static_cast<std::uint32_t>(dict_n)) != 0)
+    return false;
+  if (r) {
+    st->read_in = in[b0] >> r;
+    st->read_in_length = static_cast<std::int32_t>(8 - r);
+  }
+  st->next_in = const_cast<std::uint8_t*>(in + p);
+  st->avail_in = static_cast<std::uint32_t>(e - p);
+  bool in_tail = false;
+  const std::size_t start = used;
+  for (;;) {
+    if (out.size() - used < (std::size_t{256} << 10)) {
+      if (used >= cap || cancel.load(std::memory_order_relaxed)) break;
+      out.resize(std::max(out.size() * 2, used + (std::size_t{1} << 20)));
+    }
+    st->next_out = out.data() + used;
+    st->avail_out = static_cast<std::uint32_t>(std::min<std::size_t>(out.size() - used, 1u << 30));
+    const std::uint32_t room = st->avail_out;
+    const int rc = isal_inflate(st.get());
+    used += room - st->avail_out;
+    if (rc < 0 || rc == ISAL_NEED_DICT) break;
+    if (st->block_state == ISAL_BLOCK_FINISH) {
+      const std::uint64_t end = (std::uint64_t{e} + tn - st->avail_in) * 8 - static_cast<std::uint64_t>(st->read_in_length);
+      if (in_tail && end == (std::uint64_t{e} + tn) * 8) return true;
+      break;
+    }
+    if (st->avail_in == 0) {
+      if (in_tail) break;
+      in_tail = true;
+      st->next_in = tail;
+      st->avail_in = static_cast<std::uint32_t>(tn);
+    }
+  }
+  used = start;
+  return false;
+}
+#endif
 
 inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const std::atomic<bool>& stop) {
   using R = raw_inflater::result;
@@ -12689,7 +12759,8 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
   const std::uint8_t* in = t.in.data();
   const std::size_t n = t.in.size();
   const std::uint64_t base_bit = t.base * 8;
-  const std::size_t cap = opt.max_chunk_output, prefix_cap = std::min(cap, std::size_t{8} << 20);
+  // Photos lose their markers within a few hundred KiB; text may keep some for good.
+  const std::size_t cap = opt.max_chunk_output, prefix_cap = std::min(cap, std::size_t{2} << 20);
   raw_inflater a, d;
   const auto begin = [&](raw_inflater& z, std::uint64_t rel, const std::vector<std::uint8_t>& dict) {
     z.start(base_bit + rel, rel / 8 < n ? in[rel / 8] : 0, dict.data(), dict.size());
@@ -12703,7 +12774,13 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
   };
   R r = R::error;
   std::uint64_t from = 0;
-  for (;;) {  // find a start whose first block decodes and is followed by a plausible header
+  if (t.index == 0) {  // the member's start: nothing unknown, no second inflate
+    a.start(base_bit, in[0], nullptr, 0);
+    a.feed(in, n);
+    t.start = base_bit;
+    r = R::block_end;
+  }
+  for (; t.index != 0;) {  // find a start whose first block decodes and is followed by a plausible header
     if (stop.load(std::memory_order_relaxed) || t.cancel.load(std::memory_order_relaxed)) return;
     const std::uint64_t s = find_block(in, n, from, t.search_end - base_bit);
     if (s == no_bit) return;
@@ -12721,7 +12798,8 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
     from = s + 1;
   }
   scan(0);
-  bool known = used - marked >= window_size;  // the window no longer matters
+  bool known = t.index == 0 || used - marked >= window_size;  // the window no longer matters
+  bool tried_isal = false;
   for (;;) {
     if (stop.load(std::memory_order_relaxed) || t.cancel.load(std::memory_order_relaxed)) return;
     if (r == R::error) {
@@ -12741,6 +12819,20 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
       break;
     }
     if (known) {
+#if WDS_HAS_ISAL
+      // The rest up to the next chunk's candidate start through igzip, if that start is confirmed.
+      if (!tried_isal && t.target != no_bit) {
+        tried_isal = true;
+        const std::uint64_t next = find_block(in, n, t.target - base_bit, std::uint64_t{n} * 8);
+        const std::size_t w = std::min(used, window_size);
+        if (next != no_bit && (bits_at(in, n, next, 3) & 6u) == 4u &&
+            isal_until(in, a.bit() - base_bit, next, t.out.data() + used - w, w, t.out, used, cap, t.cancel)) {
+          t.how = chunk_task::outcome::boundary;
+          t.end = base_bit + next;
+          break;
+        }
+      }
+#endif
       r = inflate_block(a, t.out, used, cap, t.cancel);
       continue;
     }
@@ -12818,13 +12910,23 @@ class parallel_gzip_decoder {
       }
       if (failed_) throw codec_failure{112, "corrupt gzip data: " + why_};
       if (member_end_) return {taken, 0, trailer()};
+#if WDS_HAS_ISAL
+      if (rest_) {
+        const std::size_t k = run_rest(dst, out_n);
+        if (k || !rest_) {
+          if (k) return {taken, k, false};
+          continue;
+        }
+        return {taken, 0, false};  // needs input
+      }
+#endif
       if (seq_active_) {
         const std::size_t k = run_seq(dst, out_n);
         if (k) return {taken, k, false};
         if (seq_active_) return {taken, 0, false};  // needs input
         continue;
       }
-      next_chunk();
+      if (!next_chunk(taken > 0)) return {taken, 0, false};
     }
   }
 
@@ -12841,11 +12943,14 @@ class parallel_gzip_decoder {
     crc_ = crc32(0L, Z_NULL, 0);
     seq_.reset();
     seq_active_ = false;
+#if WDS_HAS_ISAL
+    rest_.reset();
+#endif
     pending_.clear();
     pending_pos_ = 0;
     failed_ = false;
     member_end_ = false;
-    next_dispatch_ = 1;
+    next_dispatch_ = 0;
     over_.clear();
   }
 
@@ -12865,14 +12970,21 @@ class parallel_gzip_decoder {
       throw codec_failure{112, "corrupt gzip data: header crc mismatch"};
   }
 
+  // Compressed bytes buffered ahead of the in-order decode, at most.
+  std::uint64_t room() const noexcept { return std::uint64_t{workers_.size() + 4} * opt_.chunk_size; }
+
   // Where the in-order decode is (bytes before it are no longer needed).
-  std::uint64_t chain_byte() const noexcept { return seq_active_ ? seq_->next_byte() : chain_ / 8; }
+  std::uint64_t chain_byte() const noexcept {
+#if WDS_HAS_ISAL
+    if (rest_) return rest_at_;
+#endif
+    return seq_active_ ? seq_->next_byte() : chain_ / 8;
+  }
 
   std::size_t take_input(const std::uint8_t* in, std::size_t n) {
     const std::uint64_t ahead = in_end_ - std::min(in_end_, chain_byte());
-    const std::uint64_t room = std::uint64_t{workers_.size() + 4} * opt_.chunk_size;
-    if (ahead >= room) return 0;
-    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, room - ahead));
+    if (ahead >= room()) return 0;
+    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, room() - ahead));
     for (std::size_t done = 0; done < n;) {
       if (segs_.empty() || segs_.back().data.size() == opt_.chunk_size) {
         segs_.push_back({in_end_, {}});
@@ -12904,8 +13016,11 @@ class parallel_gzip_decoder {
   // Starts chunk tasks while input and the in-flight bound allow.
   void dispatch() {
     if (workers_.empty() || member_end_) return;
+#if WDS_HAS_ISAL
+    if (rest_) return;
+#endif
     const std::size_t chain_chunk = static_cast<std::size_t>(chain_ / chunk_bits());
-    if (next_dispatch_ <= chain_chunk) next_dispatch_ = chain_chunk + 1;
+    if (chain_ > 0 && next_dispatch_ <= chain_chunk) next_dispatch_ = chain_chunk + 1;
     while (tasks_.size() < workers_.size() + 1) {
       const std::size_t k = next_dispatch_;
       const std::uint64_t lo = nominal(k), hi = nominal(k + 2);
@@ -12959,24 +13074,35 @@ class parallel_gzip_decoder {
     queue_.clear();
   }
 
-  // The chain is at a block boundary: take the chunk task that starts there, or decode in order.
-  void next_chunk() {
+  // The chain is at a block boundary: take the chunk task that starts there, or decode
+  // in order. False: wait for input (the first chunk's task needs two chunks of it).
+  bool next_chunk(bool took_input) {
     const std::size_t j = static_cast<std::size_t>(chain_ / chunk_bits());
     while (!tasks_.empty() && tasks_.front()->index < j) {
       tasks_.front()->cancel = true;
       tasks_.pop_front();
     }
-    if (j > 0 && !tasks_.empty() && tasks_.front()->index == j) {
+    if (j == 0 && tasks_.empty() && !workers_.empty() && !eof_) return false;
+    if (!tasks_.empty() && tasks_.front()->index == j) {
       std::shared_ptr<task> t = tasks_.front();
-      tasks_.pop_front();
       {
         std::unique_lock<std::mutex> lk(m_);
+        // Read ahead (so later chunks can start) rather than wait while input is welcome.
+        if (!t->done && took_input && !eof_ && in_end_ - std::min(in_end_, chain_byte()) < room()) return false;
         done_cv_.wait(lk, [&] { return t->done; });
       }
+      tasks_.pop_front();
       if (t->ex) std::rethrow_exception(t->ex);
-      if (accept(*t)) return;
+      if (accept(*t)) return true;
+#if WDS_HAS_ISAL
+      if (t->how == task::outcome::give_up) return start_rest(), true;
+#endif
     }
+#if WDS_HAS_ISAL
+    if (j == 0) return start_rest(), true;  // a small member: igzip alone
+#endif
     start_seq(j);
+    return true;
   }
 
   // A stored block's start as chunk tasks report it (header bits right before LEN).
@@ -12987,7 +13113,7 @@ class parallel_gzip_decoder {
   }
 
   bool accept(task& t) {
-    if (t.how == task::outcome::give_up || t.start != normalized(t, chain_)) return false;
+    if (t.how == task::outcome::give_up || (t.index != 0 && t.start != normalized(t, chain_))) return false;
     std::size_t n = t.out.size(), good = t.prefix;
     for (std::size_t i = 0; i < t.prefix; ++i) {
       if (t.out[i] == t.alt[i]) continue;
@@ -13030,6 +13156,75 @@ class parallel_gzip_decoder {
     if (window_.size() > 2 * pgz::window_size)
       window_.erase(window_.begin(), window_.end() - static_cast<std::ptrdiff_t>(pgz::window_size));
   }
+
+#if WDS_HAS_ISAL
+  // The rest of the member through igzip, in order: once a chunk gave up
+  // (its output past the cap, or markers that never die out, as in text whose
+  // strings are copied on and on), the chunks after it would mostly give up too.
+  void start_rest() {
+    cancel_tasks();
+    rest_ = std::make_unique<inflate_state>();
+    isal_inflate_init(rest_.get());
+    rest_->crc_flag = 0;
+    rest_->hist_bits = 0;
+    const std::size_t w = std::min<std::size_t>(window_.size(), pgz::window_size);
+    if (w) isal_inflate_set_dict(rest_.get(), window_.data() + window_.size() - w, static_cast<std::uint32_t>(w));
+    rest_at_ = chain_ / 8;
+    if (chain_ % 8) {
+      std::uint8_t partial = 0;
+      copy_input(rest_at_, rest_at_ + 1, &partial);
+      rest_->read_in = partial >> (chain_ % 8);
+      rest_->read_in_length = static_cast<std::int32_t>(8 - chain_ % 8);
+      ++rest_at_;
+    }
+    rest_fed_ = rest_at_;
+    rest_->avail_in = 0;
+  }
+
+  std::size_t run_rest(std::uint8_t* dst, std::size_t n) {
+    std::size_t produced = 0;
+    for (;;) {
+      if (rest_->avail_in == 0) {
+        for (const auto& s : segs_)
+          if (rest_at_ >= s.start && rest_at_ < s.start + s.data.size()) {
+            rest_->next_in = const_cast<std::uint8_t*>(s.data.data() + (rest_at_ - s.start));
+            rest_->avail_in = static_cast<std::uint32_t>(s.start + s.data.size() - rest_at_);
+            rest_fed_ = rest_at_ + rest_->avail_in;
+            break;
+          }
+      }
+      rest_->next_out = dst + produced;
+      rest_->avail_out = static_cast<std::uint32_t>(std::min<std::size_t>(n - produced, 1u << 30));
+      const std::uint32_t room = rest_->avail_out, had = rest_->avail_in;
+      const int rc = isal_inflate(rest_.get());
+      const std::size_t got = room - rest_->avail_out;
+      rest_at_ = rest_fed_ - rest_->avail_in;
+      crc_ = pgz::crc_of(crc_, dst + produced, got);
+      remember(dst + produced, got);
+      produced += got;
+      if (rc < 0 || rc == ISAL_NEED_DICT) {
+        failed_ = true;
+        why_ = isal_gzip_decoder::why(rc);
+        rest_.reset();
+        return produced;
+      }
+      if (rest_->block_state == ISAL_BLOCK_FINISH) {
+        chain_ = rest_at_ * 8 - static_cast<std::uint64_t>(rest_->read_in_length);
+        member_end_ = true;
+        rest_.reset();
+        return produced;
+      }
+      if (produced == n) return produced;
+      if (rest_->avail_in == 0 && rest_at_ >= in_end_) return produced;  // needs input
+      if (got == 0 && had == rest_->avail_in && rest_->avail_in != 0) {
+        failed_ = true;  // no progress with input and room: never seen, refused rather than spun on
+        why_ = "inflate made no progress";
+        rest_.reset();
+        return produced;
+      }
+    }
+  }
+#endif
 
   void start_seq(std::size_t j) {
     seq_target_ = (eof_ && in_end_ <= nominal(j + 1)) ? pgz::no_bit : nominal(j + 1) * 8;
@@ -13128,9 +13323,13 @@ class parallel_gzip_decoder {
   bool failed_ = false;                  // corrupt data after pending_
   std::string why_;
   bool member_end_ = false;
-  std::size_t next_dispatch_ = 1;
+  std::size_t next_dispatch_ = 0;
   std::deque<std::shared_ptr<task>> tasks_;  // in chunk order
   std::vector<std::byte> over_;          // bytes after the member's trailer
+#if WDS_HAS_ISAL
+  std::unique_ptr<inflate_state> rest_;  // igzip on the rest of the member (start_rest)
+  std::uint64_t rest_at_ = 0, rest_fed_ = 0;  // absolute bytes: its next_in, the end of what it was given
+#endif
 
   std::mutex m_;
   std::condition_variable work_cv_, done_cv_;

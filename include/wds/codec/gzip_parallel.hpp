@@ -317,7 +317,7 @@ inline uLong crc_of(uLong crc, const std::uint8_t* p, std::size_t n) noexcept {
 // only set bits after `to` are its BFINAL and the NLEN 0xffff, on which no
 // other header can be valid). Output goes to out[used..]; false leaves `used`.
 inline bool isal_until(const std::uint8_t* in, std::uint64_t from, std::uint64_t to, const std::uint8_t* dict,
-                       std::vector<std::uint8_t>& out, std::size_t& used, std::size_t cap,
+                       std::size_t dict_n, std::vector<std::uint8_t>& out, std::size_t& used, std::size_t cap,
                        const std::atomic<bool>& cancel) {
   const std::size_t b0 = static_cast<std::size_t>(from / 8), e = static_cast<std::size_t>(to / 8);
   const unsigned r = static_cast<unsigned>(from % 8), re = static_cast<unsigned>(to % 8);
@@ -333,7 +333,7 @@ inline bool isal_until(const std::uint8_t* in, std::uint64_t from, std::uint64_t
   isal_inflate_init(st.get());
   st->crc_flag = 0;
   st->hist_bits = 0;
-  if (isal_inflate_set_dict(st.get(), const_cast<std::uint8_t*>(dict), static_cast<std::uint32_t>(window_size)) != 0)
+  if (dict_n && isal_inflate_set_dict(st.get(), const_cast<std::uint8_t*>(dict), static_cast<std::uint32_t>(dict_n)) != 0)
     return false;
   if (r) {
     st->read_in = in[b0] >> r;
@@ -387,7 +387,8 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
   const std::uint8_t* in = t.in.data();
   const std::size_t n = t.in.size();
   const std::uint64_t base_bit = t.base * 8;
-  const std::size_t cap = opt.max_chunk_output, prefix_cap = std::min(cap, std::size_t{8} << 20);
+  // Photos lose their markers within a few hundred KiB; text may keep some for good.
+  const std::size_t cap = opt.max_chunk_output, prefix_cap = std::min(cap, std::size_t{2} << 20);
   raw_inflater a, d;
   const auto begin = [&](raw_inflater& z, std::uint64_t rel, const std::vector<std::uint8_t>& dict) {
     z.start(base_bit + rel, rel / 8 < n ? in[rel / 8] : 0, dict.data(), dict.size());
@@ -401,7 +402,13 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
   };
   R r = R::error;
   std::uint64_t from = 0;
-  for (;;) {  // find a start whose first block decodes and is followed by a plausible header
+  if (t.index == 0) {  // the member's start: nothing unknown, no second inflate
+    a.start(base_bit, in[0], nullptr, 0);
+    a.feed(in, n);
+    t.start = base_bit;
+    r = R::block_end;
+  }
+  for (; t.index != 0;) {  // find a start whose first block decodes and is followed by a plausible header
     if (stop.load(std::memory_order_relaxed) || t.cancel.load(std::memory_order_relaxed)) return;
     const std::uint64_t s = find_block(in, n, from, t.search_end - base_bit);
     if (s == no_bit) return;
@@ -419,7 +426,7 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
     from = s + 1;
   }
   scan(0);
-  bool known = used - marked >= window_size;  // the window no longer matters
+  bool known = t.index == 0 || used - marked >= window_size;  // the window no longer matters
   bool tried_isal = false;
   for (;;) {
     if (stop.load(std::memory_order_relaxed) || t.cancel.load(std::memory_order_relaxed)) return;
@@ -445,8 +452,9 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
       if (!tried_isal && t.target != no_bit) {
         tried_isal = true;
         const std::uint64_t next = find_block(in, n, t.target - base_bit, std::uint64_t{n} * 8);
-        if (next != no_bit && (bits_at(in, n, next, 3) & 6u) == 4u && used >= window_size &&
-            isal_until(in, a.bit() - base_bit, next, t.out.data() + used - window_size, t.out, used, cap, t.cancel)) {
+        const std::size_t w = std::min(used, window_size);
+        if (next != no_bit && (bits_at(in, n, next, 3) & 6u) == 4u &&
+            isal_until(in, a.bit() - base_bit, next, t.out.data() + used - w, w, t.out, used, cap, t.cancel)) {
           t.how = chunk_task::outcome::boundary;
           t.end = base_bit + next;
           break;
@@ -546,7 +554,7 @@ class parallel_gzip_decoder {
         if (seq_active_) return {taken, 0, false};  // needs input
         continue;
       }
-      next_chunk();
+      if (!next_chunk(taken > 0)) return {taken, 0, false};
     }
   }
 
@@ -570,7 +578,7 @@ class parallel_gzip_decoder {
     pending_pos_ = 0;
     failed_ = false;
     member_end_ = false;
-    next_dispatch_ = 1;
+    next_dispatch_ = 0;
     over_.clear();
   }
 
@@ -590,6 +598,9 @@ class parallel_gzip_decoder {
       throw codec_failure{112, "corrupt gzip data: header crc mismatch"};
   }
 
+  // Compressed bytes buffered ahead of the in-order decode, at most.
+  std::uint64_t room() const noexcept { return std::uint64_t{workers_.size() + 4} * opt_.chunk_size; }
+
   // Where the in-order decode is (bytes before it are no longer needed).
   std::uint64_t chain_byte() const noexcept {
 #if WDS_HAS_ISAL
@@ -600,9 +611,8 @@ class parallel_gzip_decoder {
 
   std::size_t take_input(const std::uint8_t* in, std::size_t n) {
     const std::uint64_t ahead = in_end_ - std::min(in_end_, chain_byte());
-    const std::uint64_t room = std::uint64_t{workers_.size() + 4} * opt_.chunk_size;
-    if (ahead >= room) return 0;
-    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, room - ahead));
+    if (ahead >= room()) return 0;
+    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, room() - ahead));
     for (std::size_t done = 0; done < n;) {
       if (segs_.empty() || segs_.back().data.size() == opt_.chunk_size) {
         segs_.push_back({in_end_, {}});
@@ -638,7 +648,7 @@ class parallel_gzip_decoder {
     if (rest_) return;
 #endif
     const std::size_t chain_chunk = static_cast<std::size_t>(chain_ / chunk_bits());
-    if (next_dispatch_ <= chain_chunk) next_dispatch_ = chain_chunk + 1;
+    if (chain_ > 0 && next_dispatch_ <= chain_chunk) next_dispatch_ = chain_chunk + 1;
     while (tasks_.size() < workers_.size() + 1) {
       const std::size_t k = next_dispatch_;
       const std::uint64_t lo = nominal(k), hi = nominal(k + 2);
@@ -692,27 +702,35 @@ class parallel_gzip_decoder {
     queue_.clear();
   }
 
-  // The chain is at a block boundary: take the chunk task that starts there, or decode in order.
-  void next_chunk() {
+  // The chain is at a block boundary: take the chunk task that starts there, or decode
+  // in order. False: wait for input (the first chunk's task needs two chunks of it).
+  bool next_chunk(bool took_input) {
     const std::size_t j = static_cast<std::size_t>(chain_ / chunk_bits());
     while (!tasks_.empty() && tasks_.front()->index < j) {
       tasks_.front()->cancel = true;
       tasks_.pop_front();
     }
-    if (j > 0 && !tasks_.empty() && tasks_.front()->index == j) {
+    if (j == 0 && tasks_.empty() && !workers_.empty() && !eof_) return false;
+    if (!tasks_.empty() && tasks_.front()->index == j) {
       std::shared_ptr<task> t = tasks_.front();
-      tasks_.pop_front();
       {
         std::unique_lock<std::mutex> lk(m_);
+        // Read ahead (so later chunks can start) rather than wait while input is welcome.
+        if (!t->done && took_input && !eof_ && in_end_ - std::min(in_end_, chain_byte()) < room()) return false;
         done_cv_.wait(lk, [&] { return t->done; });
       }
+      tasks_.pop_front();
       if (t->ex) std::rethrow_exception(t->ex);
-      if (accept(*t)) return;
+      if (accept(*t)) return true;
 #if WDS_HAS_ISAL
-      if (t->how == task::outcome::give_up) return start_rest();
+      if (t->how == task::outcome::give_up) return start_rest(), true;
 #endif
     }
+#if WDS_HAS_ISAL
+    if (j == 0) return start_rest(), true;  // a small member: igzip alone
+#endif
     start_seq(j);
+    return true;
   }
 
   // A stored block's start as chunk tasks report it (header bits right before LEN).
@@ -723,7 +741,7 @@ class parallel_gzip_decoder {
   }
 
   bool accept(task& t) {
-    if (t.how == task::outcome::give_up || t.start != normalized(t, chain_)) return false;
+    if (t.how == task::outcome::give_up || (t.index != 0 && t.start != normalized(t, chain_))) return false;
     std::size_t n = t.out.size(), good = t.prefix;
     for (std::size_t i = 0; i < t.prefix; ++i) {
       if (t.out[i] == t.alt[i]) continue;
@@ -933,7 +951,7 @@ class parallel_gzip_decoder {
   bool failed_ = false;                  // corrupt data after pending_
   std::string why_;
   bool member_end_ = false;
-  std::size_t next_dispatch_ = 1;
+  std::size_t next_dispatch_ = 0;
   std::deque<std::shared_ptr<task>> tasks_;  // in chunk order
   std::vector<std::byte> over_;          // bytes after the member's trailer
 #if WDS_HAS_ISAL
