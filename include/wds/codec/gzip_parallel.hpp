@@ -493,7 +493,7 @@ class parallel_gzip_decoder {
   explicit parallel_gzip_decoder(const limits& lim) : parallel_gzip_decoder(lim, parallel_gzip_options{}) {}
   parallel_gzip_decoder(const limits& lim, const parallel_gzip_options& opt) : opt_(opt) {
     unsigned threads = opt_.threads ? opt_.threads : std::max(1u, std::thread::hardware_concurrency());
-    opt_.chunk_size = std::max<std::size_t>(opt_.chunk_size, std::size_t{1} << 12);
+    opt_.chunk_size = std::max<std::size_t>(opt_.chunk_size, 256);  // tiny ones for the tests and the fuzzer
     opt_.max_chunk_output = std::max<std::size_t>(opt_.max_chunk_output, std::size_t{1} << 20);
     if (threads <= 1) {
       plain_ = std::make_unique<gzip_decoder>(lim);
@@ -915,12 +915,15 @@ class parallel_gzip_decoder {
   // After the member's last block: CRC-32 and ISIZE, then the bytes after them go back.
   bool trailer() {
     const std::uint64_t at = (chain_ + 7) / 8;
-    if (in_end_ < at + 8) return false;
+    if (in_end_ < at + 4) return false;
     std::uint8_t t[8];
-    copy_input(at, at + 8, t);
+    copy_input(at, at + 4, t);
+    // The CRC is checked as soon as it is there, before ISIZE arrives (as zlib does).
     const std::uint32_t crc = t[0] | (t[1] << 8) | (t[2] << 16) | (std::uint32_t{t[3]} << 24);
-    const std::uint32_t len = t[4] | (t[5] << 8) | (t[6] << 16) | (std::uint32_t{t[7]} << 24);
     if (crc != (crc_ & 0xffffffffu)) throw codec_failure{112, "corrupt gzip data: incorrect data check"};
+    if (in_end_ < at + 8) return false;
+    copy_input(at + 4, at + 8, t + 4);
+    const std::uint32_t len = t[4] | (t[5] << 8) | (t[6] << 16) | (std::uint32_t{t[7]} << 24);
     if (len != (hist_ & 0xffffffffu)) throw codec_failure{112, "corrupt gzip data: incorrect length check"};
     over_.resize(static_cast<std::size_t>(in_end_ - (at + 8)));
     copy_input(at + 8, in_end_, reinterpret_cast<std::uint8_t*>(over_.data()));
