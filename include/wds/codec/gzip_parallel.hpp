@@ -427,7 +427,9 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
   }
   scan(0);
   bool known = t.index == 0 || used - marked >= window_size;  // the window no longer matters
+#if WDS_HAS_ISAL
   bool tried_isal = false;
+#endif
   for (;;) {
     if (stop.load(std::memory_order_relaxed) || t.cancel.load(std::memory_order_relaxed)) return;
     if (r == R::error) {
