@@ -12799,7 +12799,9 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
   }
   scan(0);
   bool known = t.index == 0 || used - marked >= window_size;  // the window no longer matters
+#if WDS_HAS_ISAL
   bool tried_isal = false;
+#endif
   for (;;) {
     if (stop.load(std::memory_order_relaxed) || t.cancel.load(std::memory_order_relaxed)) return;
     if (r == R::error) {
@@ -13028,6 +13030,8 @@ class parallel_gzip_decoder {
       if (segs_.empty() || lo < segs_.front().start) return;
       auto t = std::make_shared<task>();
       t->index = k;
+      t->in = reuse(in_pool_);
+      t->out = reuse(out_pool_);
       t->base = lo;
       const std::uint64_t top = std::min(hi, in_end_);
       t->in.resize(static_cast<std::size_t>(top - lo));
@@ -13093,7 +13097,10 @@ class parallel_gzip_decoder {
       }
       tasks_.pop_front();
       if (t->ex) std::rethrow_exception(t->ex);
-      if (accept(*t)) return true;
+      const bool ok = accept(*t);
+      recycle(in_pool_, std::move(t->in));
+      if (ok) return true;
+      recycle(out_pool_, std::move(t->out));
 #if WDS_HAS_ISAL
       if (t->how == task::outcome::give_up) return start_rest(), true;
 #endif
@@ -13140,9 +13147,21 @@ class parallel_gzip_decoder {
     seq_paused_ = false;
     member_end_ = t.how == task::outcome::member_end;
     if (member_end_) cancel_tasks();
+    recycle(out_pool_, std::move(pending_));
     pending_ = std::move(t.out);
     pending_pos_ = 0;
     return true;
+  }
+
+  void recycle(std::vector<std::vector<std::uint8_t>>& pool, std::vector<std::uint8_t> v) {
+    if (v.capacity() && pool.size() < workers_.size() + 2) pool.push_back(std::move(v));
+  }
+  static std::vector<std::uint8_t> reuse(std::vector<std::vector<std::uint8_t>>& pool) {
+    if (pool.empty()) return {};
+    std::vector<std::uint8_t> v = std::move(pool.back());
+    pool.pop_back();
+    v.clear();
+    return v;
   }
 
   // Output is counted and its last 32 KiB kept as the window of the next chunk.
@@ -13322,6 +13341,9 @@ class parallel_gzip_decoder {
   std::uint64_t seq_target_ = 0;
   bool seq_active_ = false, seq_paused_ = false;
   std::vector<std::uint8_t> pending_;    // accepted output not yet handed out
+  // Buffers of finished tasks, for the next ones: pages already faulted in cost
+  // less than fresh ones (a chunk's output is megabytes).
+  std::vector<std::vector<std::uint8_t>> in_pool_, out_pool_;
   std::size_t pending_pos_ = 0;
   bool failed_ = false;                  // corrupt data after pending_
   std::string why_;
