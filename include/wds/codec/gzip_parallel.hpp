@@ -288,7 +288,8 @@ inline raw_inflater::result inflate_block(raw_inflater& z, std::vector<std::uint
   for (;;) {
     if (out.size() - used < (std::size_t{64} << 10)) {
       if (used >= cap || cancel.load(std::memory_order_relaxed)) return raw_inflater::result::out_full;
-      out.resize(std::max(out.size() * 2, used + (std::size_t{256} << 10)));
+      // Never much past the cap: memory stays bounded whatever the input.
+      out.resize(std::min(std::max(out.size() * 2, used + (std::size_t{256} << 10)), cap + (std::size_t{256} << 10)));
     }
     std::size_t got = 0;
     const auto r = z.run(out.data() + used, out.size() - used, got);
@@ -346,7 +347,7 @@ inline bool isal_until(const std::uint8_t* in, std::uint64_t from, std::uint64_t
   for (;;) {
     if (out.size() - used < (std::size_t{256} << 10)) {
       if (used >= cap || cancel.load(std::memory_order_relaxed)) break;
-      out.resize(std::max(out.size() * 2, used + (std::size_t{1} << 20)));
+      out.resize(std::min(std::max(out.size() * 2, used + (std::size_t{1} << 20)), cap + (std::size_t{1} << 20)));
     }
     st->next_out = out.data() + used;
     st->avail_out = static_cast<std::uint32_t>(std::min<std::size_t>(out.size() - used, 1u << 30));
