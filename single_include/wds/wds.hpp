@@ -12564,11 +12564,17 @@ inline bool next_header_plausible(const std::uint8_t* in, std::size_t n, std::ui
   return true;
 }
 
+// Stored blocks are chunk starts only without igzip: a chunk that ends at one
+// would have to stop there on its own (igzip cannot be cut at an ambiguous,
+// padded boundary), and data stored whole is inflated in order at memcpy speed.
+constexpr bool stored_starts = !WDS_HAS_ISAL;
+
 // The first candidate block start in [from, to): a stored block is reported
 // at its LEN byte * 8 - 3 (header bits right before LEN, no padding).
-inline std::uint64_t find_block(const std::uint8_t* in, std::size_t n, std::uint64_t from, std::uint64_t to) noexcept {
+inline std::uint64_t find_block(const std::uint8_t* in, std::size_t n, std::uint64_t from, std::uint64_t to,
+                                bool stored = stored_starts) noexcept {
   for (std::uint64_t bit = from; bit < to; ++bit) {
-    if (((bit + 3) & 7) == 0 && stored_header_ok(in, n, static_cast<std::size_t>((bit + 3) / 8))) return bit;
+    if (stored && ((bit + 3) & 7) == 0 && stored_header_ok(in, n, static_cast<std::size_t>((bit + 3) / 8))) return bit;
     if (dynamic_header_ok(in, n, bit, false)) return bit;
   }
   return no_bit;
@@ -12688,17 +12694,19 @@ inline uLong crc_of(uLong crc, const std::uint8_t* p, std::size_t n) noexcept {
 // the input is cut and an empty final stored block appended: igzip ends there,
 // consuming every bit, only if `to` is a block boundary of this decode (the
 // only set bits after `to` are its BFINAL and the NLEN 0xffff, on which no
-// other header can be valid). Output goes to out[used..]; false leaves `used`.
-inline bool isal_until(const std::uint8_t* in, std::uint64_t from, std::uint64_t to, const std::uint8_t* dict,
-                       std::size_t dict_n, std::vector<std::uint8_t>& out, std::size_t& used, std::size_t cap,
-                       const std::atomic<bool>& cancel) {
-  const std::size_t b0 = static_cast<std::size_t>(from / 8), e = static_cast<std::size_t>(to / 8);
-  const unsigned r = static_cast<unsigned>(from % 8), re = static_cast<unsigned>(to % 8);
+// other header can be valid). With `to` == no_bit: to the member's end, whose
+// bit lands in *end. Output goes to out[used..]; false leaves `used`.
+inline bool isal_until(const std::uint8_t* in, std::size_t n, std::uint64_t from, std::uint64_t to,
+                       const std::uint8_t* dict, std::size_t dict_n, std::vector<std::uint8_t>& out,
+                       std::size_t& used, std::size_t cap, const std::atomic<bool>& cancel, std::uint64_t* end_bit) {
+  const bool to_end = to == no_bit;
+  const std::size_t b0 = static_cast<std::size_t>(from / 8), e = to_end ? n : static_cast<std::size_t>(to / 8);
+  const unsigned r = static_cast<unsigned>(from % 8), re = to_end ? 0 : static_cast<unsigned>(to % 8);
   const std::size_t p = b0 + (r ? 1 : 0);
   if (p > e) return false;
   std::uint8_t tail[7] = {};
   std::size_t tn = 0;
-  tail[tn++] = static_cast<std::uint8_t>((in[e] & ((1u << re) - 1)) | (1u << re));  // BFINAL 1, BTYPE 00
+  tail[tn++] = static_cast<std::uint8_t>(((to_end ? 0 : in[e]) & ((1u << re) - 1)) | (1u << re));  // BFINAL 1, BTYPE 00
   if (re >= 6) tail[tn++] = 0;                                                     // the header spills over
   tail[tn + 2] = tail[tn + 3] = 0xff;                                              // LEN 0, NLEN 0xffff
   tn += 4;
@@ -12728,12 +12736,17 @@ inline bool isal_until(const std::uint8_t* in, std::uint64_t from, std::uint64_t
     used += room - st->avail_out;
     if (rc < 0 || rc == ISAL_NEED_DICT) break;
     if (st->block_state == ISAL_BLOCK_FINISH) {
-      const std::uint64_t end = (std::uint64_t{e} + tn - st->avail_in) * 8 - static_cast<std::uint64_t>(st->read_in_length);
+      const std::uint64_t end = (std::uint64_t{e} + (in_tail ? tn : 0) - st->avail_in) * 8 -
+                                static_cast<std::uint64_t>(st->read_in_length);
+      if (to_end && !in_tail) {
+        *end_bit = end;
+        return true;
+      }
       if (in_tail && end == (std::uint64_t{e} + tn) * 8) return true;
       break;
     }
     if (st->avail_in == 0) {
-      if (in_tail) break;
+      if (in_tail || to_end) break;  // to_end: the member goes on past this input
       in_tail = true;
       st->next_in = tail;
       st->avail_in = static_cast<std::uint32_t>(tn);
@@ -12824,15 +12837,25 @@ inline void decode_chunk(chunk_task& t, const parallel_gzip_options& opt, const 
     if (known) {
 #if WDS_HAS_ISAL
       // The rest up to the next chunk's candidate start through igzip, if that start is confirmed.
-      if (!tried_isal && t.target != no_bit) {
+      if (!tried_isal) {
         tried_isal = true;
-        const std::uint64_t next = find_block(in, n, t.target - base_bit, std::uint64_t{n} * 8);
         const std::size_t w = std::min(used, window_size);
-        if (next != no_bit && (bits_at(in, n, next, 3) & 6u) == 4u &&
-            isal_until(in, a.bit() - base_bit, next, t.out.data() + used - w, w, t.out, used, cap, t.cancel)) {
-          t.how = chunk_task::outcome::boundary;
-          t.end = base_bit + next;
-          break;
+        const std::uint8_t* dict = t.out.data() + used - w;
+        if (t.target == no_bit) {  // the last chunk: to the member's end
+          std::uint64_t end = 0;
+          if (isal_until(in, n, a.bit() - base_bit, no_bit, dict, w, t.out, used, cap, t.cancel, &end)) {
+            t.how = chunk_task::outcome::member_end;
+            t.end = base_bit + end;
+            break;
+          }
+        } else {
+          const std::uint64_t next = find_block(in, n, t.target - base_bit, std::uint64_t{n} * 8, false);
+          if (next != no_bit &&
+              isal_until(in, n, a.bit() - base_bit, next, dict, w, t.out, used, cap, t.cancel, nullptr)) {
+            t.how = chunk_task::outcome::boundary;
+            t.end = base_bit + next;
+            break;
+          }
         }
       }
 #endif
