@@ -10,6 +10,7 @@
 #include <wds/tar.hpp>
 #if WDS_HAS_ZLIB
 #include <wds/codec/gzip.hpp>
+#include <wds/codec/gzip_parallel.hpp>
 #endif
 
 #include <algorithm>
@@ -269,6 +270,20 @@ void bm_gunzip_configured(benchmark::State& state) {
   state.SetLabel(wds::config::has_isal ? "isal" : "zlib");
   gunzip<configured_source>(state, pets_gz());
 }
+// One member on state.range(0) threads (1: the configured sequential decoder).
+void gunzip_parallel(benchmark::State& state, const std::vector<std::byte>& gz) {
+  wds::parallel_gzip_options opt;
+  opt.threads = static_cast<unsigned>(state.range(0));
+  std::vector<std::byte> buf(1 << 20);
+  std::size_t out = 0;
+  for (auto _ : state) {
+    wds::parallel_gzip_source<wds::memory_source> src(wds::memory_source(gz), "shard.tar.gz", {}, opt);
+    while (std::size_t n = src.read(buf.data(), buf.size())) out += n;
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(out));
+}
+void bm_gunzip_parallel(benchmark::State& state) { gunzip_parallel(state, pets_gz()); }
+void bm_gunzip_text_parallel(benchmark::State& state) { gunzip_parallel(state, text_gz()); }
 void bm_gunzip_text_zlib(benchmark::State& state) { gunzip<zlib_source>(state, text_gz()); }
 void bm_gunzip_text_configured(benchmark::State& state) {
   state.SetLabel(wds::config::has_isal ? "isal" : "zlib");
@@ -354,6 +369,8 @@ BENCHMARK(bm_gunzip_zlib)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_gunzip_configured)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_gunzip_text_zlib)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_gunzip_text_configured)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_gunzip_parallel)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_gunzip_text_parallel)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_gunzip_samples_zlib)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_gunzip_samples_configured)->Unit(benchmark::kMillisecond)->UseRealTime();
 #if WDS_HAS_ISAL

@@ -70,10 +70,13 @@ for k, label in (("bm_samples_read_file/real_time", "tar + grouping (owned)"),
                  ("bm_tar_read_file/real_time", "tar members only")):
     v = tar[k]["bytes_per_second"]
     print(f"| {label} vs plain read() loop (GB/s) | {v/1e9:.2f} | {plain/1e9:.2f} | {v/plain:.2f}x |")
-for what, zk, ck in (("photos", "bm_gunzip_zlib", "bm_gunzip_configured"),
-                     ("text", "bm_gunzip_text_zlib", "bm_gunzip_text_configured")):
+for what, zk, ck, pk in (("photos", "bm_gunzip_zlib", "bm_gunzip_configured", "bm_gunzip_parallel"),
+                         ("text", "bm_gunzip_text_zlib", "bm_gunzip_text_configured", "bm_gunzip_text_parallel")):
     z, c = tar[zk + "/real_time"], tar[ck + "/real_time"]
     print(f"| gzip inflate of a {what} shard, gzip_source ({c.get('label', '?')}) vs zlib (GB/s of output) | {c['bytes_per_second']/1e9:.2f} | {z['bytes_per_second']/1e9:.2f} | {c['bytes_per_second']/z['bytes_per_second']:.2f}x |")
+    if pk + "/2/real_time" in tar:
+        p = tar[pk + "/2/real_time"]
+        print(f"| gzip inflate of a {what} shard, parallel_gzip_source 2 threads vs zlib (GB/s of output) | {p['bytes_per_second']/1e9:.2f} | {z['bytes_per_second']/1e9:.2f} | {p['bytes_per_second']/z['bytes_per_second']:.2f}x |")
 if "bm_gunzip_isal_direct/real_time" in tar:
     direct, c = tar["bm_gunzip_isal_direct/real_time"], tar["bm_gunzip_configured/real_time"]
     print(f"| gzip inflate of the photos shard, gzip_source vs igzip called directly (GB/s) | {c['bytes_per_second']/1e9:.2f} | {direct['bytes_per_second']/1e9:.2f} | {c['bytes_per_second']/direct['bytes_per_second']:.2f}x |")

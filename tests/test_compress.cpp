@@ -21,11 +21,7 @@ std::string golden(const std::string& name) { return wds_test::data_path("compre
 // Everything a source yields, with its end verified.
 template <class Source>
 std::vector<std::byte> drain(Source&& src) {
-  std::vector<std::byte> out;
-  std::vector<std::byte> buf(7777);  // odd size: reads straddle stream boundaries
-  while (std::size_t k = src.read(buf.data(), buf.size())) out.insert(out.end(), buf.begin(), buf.begin() + k);
-  src.verify_end();
-  return out;
+  return wds_test::drain_verified(src);
 }
 
 // (name, size) of every member a tar_reader yields.
@@ -278,73 +274,13 @@ TEST_CASE("a build without a codec says so", "[io][compress]") {
 #if WDS_HAS_ZLIB
 #include <wds/codec/gzip.hpp>
 
-namespace {
-// The input a few bytes at a time (1 to 37): headers and trailers arrive split.
-class trickle_source {
- public:
-  explicit trickle_source(const std::vector<std::byte>& in) : in_(&in) {}
-  std::size_t read(std::byte* dst, std::size_t n) {
-    n = std::min({n, std::size_t(1 + (calls_++ * 7) % 37), in_->size() - pos_});
-    std::copy(in_->begin() + static_cast<std::ptrdiff_t>(pos_), in_->begin() + static_cast<std::ptrdiff_t>(pos_ + n), dst);
-    pos_ += n;
-    return n;
-  }
-
- private:
-  const std::vector<std::byte>* in_;
-  std::size_t pos_ = 0, calls_ = 0;
-};
-
-// The input read in place a few bytes at a time, as memory_source's read_view
-// does with whole MiBs: the decompressing loop's no-copy path, with magics and
-// headers split between views (read() is what it gathers those with).
-class trickle_view_source {
- public:
-  explicit trickle_view_source(const std::vector<std::byte>& in) : in_(&in) {}
-  wds::byte_view read_view(std::size_t n) {
-    n = std::min({n, std::size_t(1 + (calls_++ * 5) % 29), in_->size() - pos_});
-    wds::byte_view v(in_->data() + pos_, n);
-    pos_ += n;
-    return v;
-  }
-  std::size_t read(std::byte* dst, std::size_t n) {
-    const wds::byte_view v = read_view(n);
-    std::copy(v.begin(), v.end(), dst);
-    return v.size();
-  }
-
- private:
-  const std::vector<std::byte>* in_;
-  std::size_t pos_ = 0, calls_ = 0;
-};
-
-// Whole reads into the decompressor's own buffer (memory_source without read_view):
-// the copying path that file and pipe sources take.
-class copied_source {
- public:
-  explicit copied_source(const std::vector<std::byte>& in) : in_(in) {}
-  std::size_t read(std::byte* dst, std::size_t n) { return in_.read(dst, n); }
-
- private:
-  wds::memory_source in_;
-};
-static_assert(wds::detail::has_read_view<wds::memory_source>::value);
-static_assert(wds::detail::has_read_view<trickle_view_source>::value);
-static_assert(!wds::detail::has_read_view<copied_source>::value);
-
-// "ok <bytes>" or "error <id>" for one decoder over one input, read through to
-// the end (and verify_end, as the tar reader does after the end marker).
+using wds_test::copied_source;
+using wds_test::trickle_source;
+using wds_test::trickle_view_source;
 template <class Source, class Input = wds::memory_source>
 std::string gzip_outcome(const std::vector<std::byte>& in) {
-  try {
-    Source src(Input(in), "x.gz");
-    const auto out = drain(src);
-    return "ok " + std::to_string(out.size()) + " " + std::to_string(wds_test::fnv1a64(out.data(), out.size()));
-  } catch (const wds::error& e) {
-    return "error " + std::to_string(e.id());
-  }
+  return wds_test::decode_outcome<Source, Input>(in);
 }
-}  // namespace
 
 TEST_CASE("gzip input: the configured inflate (ISA-L when built in) decides as zlib does", "[io][compress][gzip][bad]") {
   INFO("gzip_source inflates with " << (wds::config::has_isal ? "ISA-L" : "zlib"));

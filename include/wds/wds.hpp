@@ -39,6 +39,9 @@
 #if WDS_HAS_JPEG || WDS_HAS_PNG
 #include <wds/codec/decode.hpp>
 #endif
+#if WDS_HAS_ZLIB
+#include <wds/codec/gzip_parallel.hpp>
+#endif
 
 // Loading for training: URLs, shard writing, indexes, datasets, random access.
 #include <wds/url.hpp>

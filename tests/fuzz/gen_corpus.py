@@ -100,6 +100,16 @@ def main():
     put("fuzz_gzip", "pax.tar.gz", gz(tar_bytes(members)))
     put("fuzz_gzip", "two-members.gz", gz(b"hello ") + gz(b"world"))
     put("fuzz_gzip", "empty.gz", gz(b""))
+    # Big enough for several of the parallel target's 256-byte chunks.
+    words = b"tar member shard sample gzip inflate window block chunk thread header key".split()
+    seq, x = [], 1
+    for _ in range(4000):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        seq.append(words[(x >> 16) % len(words)])
+    text = b" ".join(seq)
+    put("fuzz_gzip_parallel", "text.gz", gz(text))
+    put("fuzz_gzip_parallel", "two-members.gz", gz(b"hello ") + gz(text[:3000]))
+    put("fuzz_gzip_parallel", "stored.gz", gzip.compress(bytes((i * 7 + (i >> 5)) & 255 for i in range(5000)), 0, mtime=0))
 
     def rec(k, v):
         body = b" " + k + b"=" + v + b"\n"

@@ -77,73 +77,22 @@ class zlib_gzip_decoder {
   z_stream z_{};
 };
 
-#if WDS_HAS_ISAL
-// ISA-L's igzip with the gzip wrapper: it verifies the CRC-32 and length
-// trailer and hands back the bytes after a member, so the loop's member/
-// padding/garbage rules apply unchanged. The header is gathered here first.
-class isal_gzip_decoder {
+// Gathers one gzip member header (RFC 1952: 10 fixed bytes, FEXTRA, FNAME,
+// FCOMMENT, FHCRC), refusing what zlib refuses as soon as zlib does.
+class gzip_header_reader {
  public:
-  static constexpr const char* format = "gzip";
-  static constexpr std::size_t magic_size = 2, padding_unit = 1;
-  static bool is_magic(const std::byte* p, std::size_t n) noexcept { return is_gzip_magic(p, n); }
-
-  // Value-initialized: isal_inflate_init leaves some fields (hist_bits) as they are.
-  explicit isal_gzip_decoder(const limits&) : st_(new inflate_state()) { reset(); }
-  isal_gzip_decoder(const isal_gzip_decoder&) = delete;
-  isal_gzip_decoder& operator=(const isal_gzip_decoder&) = delete;
-
-  codec_step step(const std::byte* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
-    std::size_t taken = 0;
-    if (!hdr_done_) {
-      // ISA-L 2.30 misparses a header that arrives split inside FNAME (found
-      // under clang's ASan: "invalid code"), so the header is gathered here and
-      // handed over whole.
-      taken = gather_header(in, in_n);
-      if (!hdr_done_) return {taken, 0, false};
-      feed(hdr_.data(), hdr_.size(), out, out_n);
-      if (st_->avail_in != 0) throw codec_failure{112, "corrupt gzip data: incorrect header check"};
-      in += taken;
-      in_n -= taken;
-    }
-    const std::uint32_t ai = zlib_gzip_decoder::clamp(in_n), ao = zlib_gzip_decoder::clamp(out_n);
-    feed(reinterpret_cast<const std::uint8_t*>(in), ai, out, ao);
-    return {taken + (ai - st_->avail_in), ao - st_->avail_out, st_->block_state == ISAL_BLOCK_FINISH};
-  }
+  bool done() const noexcept { return hdr_done_; }
+  const std::vector<std::uint8_t>& bytes() const noexcept { return hdr_; }
   void reset() {
-    isal_inflate_init(st_.get());
-    st_->crc_flag = ISAL_GZIP;
-    st_->hist_bits = 0;  // the full 32 KiB window
     hdr_.clear();
     hdr_done_ = false;
     part_ = part::fixed;
   }
 
- private:
-  static const char* why(int rc) noexcept {
-    switch (rc) {
-      case ISAL_INVALID_BLOCK: return "invalid block type";
-      case ISAL_INVALID_SYMBOL: return "invalid code";
-      case ISAL_INVALID_LOOKBACK: return "invalid distance too far back";
-      case ISAL_INVALID_WRAPPER: return "incorrect header check";
-      case ISAL_UNSUPPORTED_METHOD: return "unknown compression method";
-      case ISAL_INCORRECT_CHECKSUM: return "incorrect data check";
-      case ISAL_NEED_DICT: return "needs a preset dictionary";
-      default: return "inflate failed";
-    }
-  }
-  void feed(const std::uint8_t* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
-    st_->next_in = const_cast<std::uint8_t*>(in);
-    st_->avail_in = static_cast<std::uint32_t>(in_n);
-    st_->next_out = reinterpret_cast<std::uint8_t*>(out);
-    st_->avail_out = static_cast<std::uint32_t>(out_n);
-    const int rc = isal_inflate(st_.get());
-    if (rc < 0 || rc == ISAL_NEED_DICT) throw codec_failure{112, std::string("corrupt gzip data: ") + why(rc)};
-  }
-
   // Appends header bytes (RFC 1952: 10 fixed, FEXTRA, FNAME, FCOMMENT, FHCRC)
   // to hdr_ until it is complete; returns how many of `in` it took. One step
   // per byte, so a long FNAME costs linear time.
-  std::size_t gather_header(const std::byte* in, std::size_t in_n) {
+  std::size_t gather(const std::byte* in, std::size_t in_n) {
     std::size_t k = 0;
     while (k < in_n && !hdr_done_) {
       const auto b = static_cast<std::uint8_t>(in[k++]);
@@ -155,6 +104,8 @@ class isal_gzip_decoder {
     return k;
   }
 
+
+ private:
   // The header part that follows the fixed 10 bytes or the field just ended.
   void next_part(unsigned after) {
     const unsigned flg = hdr_[3];
@@ -204,11 +155,80 @@ class isal_gzip_decoder {
   }
 
   enum class part { fixed, xlen, extra, name, comment, hcrc, done };
-  std::unique_ptr<inflate_state> st_;  // about 40 KiB: on the heap
-  std::vector<std::uint8_t> hdr_;       // the member's header, gathered whole
+  std::vector<std::uint8_t> hdr_;  // the member's header, gathered whole
   bool hdr_done_ = false;
   part part_ = part::fixed;  // where the header parse is
   std::size_t left_ = 0;     // bytes left in the current fixed-size part
+};
+
+#if WDS_HAS_ISAL
+// ISA-L's igzip with the gzip wrapper: it verifies the CRC-32 and length
+// trailer and hands back the bytes after a member, so the loop's member/
+// padding/garbage rules apply unchanged. The header is gathered here first.
+class isal_gzip_decoder {
+ public:
+  static constexpr const char* format = "gzip";
+  static constexpr std::size_t magic_size = 2, padding_unit = 1;
+  static bool is_magic(const std::byte* p, std::size_t n) noexcept { return is_gzip_magic(p, n); }
+
+  // Value-initialized: isal_inflate_init leaves some fields (hist_bits) as they are.
+  explicit isal_gzip_decoder(const limits&) : st_(new inflate_state()) { reset(); }
+  isal_gzip_decoder(const isal_gzip_decoder&) = delete;
+  isal_gzip_decoder& operator=(const isal_gzip_decoder&) = delete;
+
+  codec_step step(const std::byte* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
+    std::size_t taken = 0;
+    if (!hdr_done_) {
+      // ISA-L 2.30 misparses a header that arrives split inside FNAME (found
+      // under clang's ASan: "invalid code"), so the header is gathered here and
+      // handed over whole.
+      taken = hdr_.gather(in, in_n);
+      if (!hdr_.done()) return {taken, 0, false};
+      hdr_done_ = true;
+      feed(hdr_.bytes().data(), hdr_.bytes().size(), out, out_n);
+      if (st_->avail_in != 0) throw codec_failure{112, "corrupt gzip data: incorrect header check"};
+      in += taken;
+      in_n -= taken;
+    }
+    const std::uint32_t ai = zlib_gzip_decoder::clamp(in_n), ao = zlib_gzip_decoder::clamp(out_n);
+    feed(reinterpret_cast<const std::uint8_t*>(in), ai, out, ao);
+    return {taken + (ai - st_->avail_in), ao - st_->avail_out, st_->block_state == ISAL_BLOCK_FINISH};
+  }
+  void reset() {
+    isal_inflate_init(st_.get());
+    st_->crc_flag = ISAL_GZIP;
+    st_->hist_bits = 0;  // the full 32 KiB window
+    hdr_.reset();
+    hdr_done_ = false;
+  }
+
+  // zlib's message for an igzip error code.
+  static const char* why(int rc) noexcept {
+    switch (rc) {
+      case ISAL_INVALID_BLOCK: return "invalid block type";
+      case ISAL_INVALID_SYMBOL: return "invalid code";
+      case ISAL_INVALID_LOOKBACK: return "invalid distance too far back";
+      case ISAL_INVALID_WRAPPER: return "incorrect header check";
+      case ISAL_UNSUPPORTED_METHOD: return "unknown compression method";
+      case ISAL_INCORRECT_CHECKSUM: return "incorrect data check";
+      case ISAL_NEED_DICT: return "needs a preset dictionary";
+      default: return "inflate failed";
+    }
+  }
+
+ private:
+  void feed(const std::uint8_t* in, std::size_t in_n, std::byte* out, std::size_t out_n) {
+    st_->next_in = const_cast<std::uint8_t*>(in);
+    st_->avail_in = static_cast<std::uint32_t>(in_n);
+    st_->next_out = reinterpret_cast<std::uint8_t*>(out);
+    st_->avail_out = static_cast<std::uint32_t>(out_n);
+    const int rc = isal_inflate(st_.get());
+    if (rc < 0 || rc == ISAL_NEED_DICT) throw codec_failure{112, std::string("corrupt gzip data: ") + why(rc)};
+  }
+
+  std::unique_ptr<inflate_state> st_;  // about 40 KiB: on the heap
+  gzip_header_reader hdr_;
+  bool hdr_done_ = false;
 };
 using gzip_decoder = isal_gzip_decoder;
 #else

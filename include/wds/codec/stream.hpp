@@ -26,7 +26,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 WDS_NAMESPACE_BEGIN
 
@@ -43,6 +45,13 @@ struct codec_failure {
   int id;  // io.110 (init/memory), io.112 (corrupt), io.114 (encoder), limit.505 (memory limit)
   std::string why;
 };
+
+// A Decoder that reads ahead past its stream's end (the parallel gzip decoder)
+// has `std::vector<std::byte> take_overread()`, called after each stream end.
+template <class D, class = void>
+struct has_overread : std::false_type {};
+template <class D>
+struct has_overread<D, std::void_t<decltype(std::declval<D&>().take_overread())>> : std::true_type {};
 
 }  // namespace detail
 
@@ -63,13 +72,13 @@ class decompressing_source {
 
   explicit decompressing_source(Source src, std::string name = {}, limits lim = {})
       : src_(std::move(src)), name_(std::move(name)), limits_(lim) {
-    if constexpr (!detail::has_read_view<Source>::value) data_ = buffer();
-    if (name_.empty()) name_ = name_of(src_);
-    try {
-      dec_ = std::make_unique<Decoder>(limits_);
-    } catch (const detail::codec_failure& f) {
-      throw io_error(f.id, {name_, {}, 0}, f.why);
-    }
+    init([&] { return std::make_unique<Decoder>(limits_); });
+  }
+  // For a Decoder that takes options too (Decoder(limits, options)).
+  template <class Options>
+  decompressing_source(Source src, std::string name, limits lim, const Options& options)
+      : src_(std::move(src)), name_(std::move(name)), limits_(lim) {
+    init([&] { return std::make_unique<Decoder>(limits_, options); });
   }
   decompressing_source(decompressing_source&&) noexcept = default;
   decompressing_source(const decompressing_source&) = delete;
@@ -93,6 +102,8 @@ class decompressing_source {
       pos_ += s.consumed;
       got = s.produced;
       ended_ = s.stream_end;
+      if constexpr (detail::has_overread<Decoder>::value)
+        if (ended_) give_back(dec_->take_overread());
       if (!ended_ && got == 0 && s.consumed == 0) {
         if (pos_ == len_ && eof_)
           throw io_error(111, {name_, {}, out_total_}, std::string("truncated ") + Decoder::format + " stream");
@@ -127,6 +138,27 @@ class decompressing_source {
   std::uint64_t decompressed_bytes() const noexcept { return out_total_; }
 
  private:
+  template <class Make>
+  void init(Make make) {
+    if constexpr (!detail::has_read_view<Source>::value) data_ = buffer();
+    if (name_.empty()) name_ = name_of(src_);
+    try {
+      dec_ = make();
+    } catch (const detail::codec_failure& f) {
+      throw io_error(f.id, {name_, {}, 0}, f.why);
+    }
+  }
+
+  // Bytes a decoder took past its stream's end go back in front of the unread input.
+  void give_back(std::vector<std::byte> back) {
+    if (back.empty()) return;
+    back.insert(back.end(), data_ + pos_, data_ + len_);
+    back_ = std::move(back);
+    data_ = back_.data();
+    pos_ = 0;
+    len_ = back_.size();
+  }
+
   void refill() {
     pos_ = 0;
     if constexpr (detail::has_read_view<Source>::value) {
@@ -134,6 +166,7 @@ class decompressing_source {
       len_ = v.size();
       if (len_) data_ = v.data();
     } else {
+      data_ = buffer();  // back_ may have been the unread input
       len_ = src_.read(in_.get(), in_size);
     }
     if (len_ == 0) eof_ = true;
@@ -213,6 +246,7 @@ class decompressing_source {
   limits limits_;
   std::unique_ptr<Decoder> dec_;
   std::unique_ptr<std::byte[]> in_;       // the input buffer (allocated on first use for a view source)
+  std::vector<std::byte> back_;           // input a decoder handed back (see give_back)
   const std::byte* data_ = no_input();    // the unread input: in_ or the source's last view
   std::size_t pos_ = 0, len_ = 0;
   std::uint64_t out_total_ = 0;
