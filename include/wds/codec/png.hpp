@@ -1221,7 +1221,7 @@ std::vector<std::byte> encode_png_fast(image_view<const T> src, int bit_depth, c
     } else {
       std::memcpy(d + 1, cur, row_len);
     }
-    if (y % 8 == 0) {
+    if (config::has_libdeflate && y % 8 == 0) {  // only libdeflate builds choose
       sampled += row_len;
       zeros += std::size_t(std::count(d + 1, d + 1 + row_len, std::uint8_t{0}));
     }
